@@ -1,0 +1,115 @@
+// The raw native module (build/Release/tempered.node), declared exactly: test/binding.test.ts
+// fails when the loaded module and this file disagree in either direction. Only lib/native.ts
+// loads the module; everything else uses lib/.
+
+/** Names of the compute backends. */
+export type BackendName = 'cpu' | 'cuda';
+
+/** One entry of backends(). */
+export interface NativeBackendInfo {
+  name: BackendName;
+  available: boolean;
+  /** Why the backend is unavailable (only when available is false). */
+  reason?: string;
+  /** What it runs on (only when available is true). */
+  device?: string;
+}
+
+export interface NativeBuildInfo {
+  version: string;
+  /** Whether the CUDA plugin was built alongside this addon. */
+  cudaPlugin: boolean;
+  /** The C++ compiler's version string. */
+  compiler: string;
+}
+
+/** One parameter tensor in the flat parameter array, in PyTorch's layout. */
+export interface NativeParameterInfo {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+/** Training hyper-parameters; every field optional (defaults: the paper's). */
+export interface NativeTrainConfig {
+  learningRate?: number;
+  momentum?: number;
+  temperature?: number;
+  /** Multiplies the cross-entropy's gradient only (e.g. T or T^2); the reported loss is unscaled. */
+  lossScale?: number;
+  /** Coefficient of the L2 penalty on fc3.weight (sum of squares). */
+  l2?: number;
+  dropoutRate?: number;
+  dropoutSeed?: number;
+  /** Train on the dataset's soft targets instead of its labels. */
+  softTargets?: boolean;
+}
+
+export interface NativeTrainResult {
+  /** Per batch: the sum over its samples of the cross-entropy at the training temperature. */
+  lossSum: Float64Array;
+  /** Per batch: samples whose argmax logit equals the label. */
+  correct: Int32Array;
+  /** Per batch: its number of samples. */
+  samples: Int32Array;
+}
+
+export interface NativeEvaluation {
+  lossSum: number;
+  correct: number;
+  count: number;
+  logits?: Float32Array;
+}
+
+/** A labelled data set resident on a backend's device. */
+export declare class Dataset {
+  private constructor();
+  count(): number;
+  backend(): BackendName;
+  hasSoftTargets(): boolean;
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+/** The network's weights and optimiser state on a backend's device. */
+export declare class Model {
+  private constructor();
+  backend(): BackendName;
+  parameterCount(): number;
+  /** All parameters, flat, in parameterLayout() order. */
+  getParameters(): Float32Array;
+  setParameters(parameters: Float32Array): void;
+  /** The optimiser's momentum buffers, same layout as the parameters. */
+  getVelocity(): Float32Array;
+  setVelocity(velocity: Float32Array): void;
+  /** SGD steps over consecutive batches of `indices`; step numbers (dropout masks) start at firstStep. */
+  trainSteps(dataset: Dataset, indices: Int32Array, batchSize: number, config: NativeTrainConfig,
+             firstStep: number): Promise<NativeTrainResult>;
+  /** Deterministic forward pass over dataset rows [begin, end) at the given temperature. */
+  evaluate(dataset: Dataset, begin: number, end: number, temperature: number,
+           wantLogits: boolean): Promise<NativeEvaluation>;
+  /** Logits [n * 10] for images [n * 784]. */
+  predict(images: Float32Array): Promise<Float32Array>;
+  /** One forward and backward pass without an update; every activation and gradient (for tests). */
+  trace(images: Float32Array, labels: Int32Array, softTargets: Float32Array | null, config: NativeTrainConfig,
+        step: number): Promise<Record<string, Float32Array>>;
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+export declare function version(): string;
+export declare function buildInfo(): NativeBuildInfo;
+export declare function backends(): NativeBackendInfo[];
+export declare function setThreads(threads: number): void;
+export declare function getThreads(): number;
+export declare function hardwareThreads(): number;
+/** The instruction set of the CPU kernels in use: 'avx512' | 'avx2' | 'generic'. */
+export declare function cpuIsa(): string;
+export declare function supportedCpuIsas(): string[];
+export declare function setCpuIsa(isa: string): void;
+export declare function parameterLayout(): NativeParameterInfo[];
+/** A model with Glorot-uniform weights drawn from `seed`. */
+export declare function createModel(backend: BackendName, seed: number): Model;
+export declare function createDataset(backend: BackendName, images: Float32Array, labels: Int32Array,
+                                      softTargets?: Float32Array | null): Promise<Dataset>;

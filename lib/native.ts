@@ -1,0 +1,32 @@
+// The one place that loads the native addon (prebuilds/ or build/Release, via
+// node-gyp-build). Everything else in lib/ goes through `native`, typed by binding.d.ts.
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as Binding from '../binding';
+
+export type NativeBinding = typeof Binding;
+
+/** The package's folder: the nearest one above this file holding package.json (lib/ in
+ * tests run from source, dist/lib/ once compiled). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+function load(): NativeBinding {
+  const root = packageRoot();
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require('node-gyp-build')(root) as NativeBinding;
+  } catch (err) {
+    const e = new Error(
+      `tempered: the native addon could not be loaded from ${root} (${(err as Error).message}). ` +
+        'Run `npm install` (or `npm run build:native`) in the package folder to build it; it needs cmake and a C++17 compiler.',
+    );
+    (e as NodeJS.ErrnoException).code = 'TEMPERED_ADDON_MISSING';
+    throw e;
+  }
+}
+
+export const native: NativeBinding = load();

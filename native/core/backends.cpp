@@ -1,0 +1,111 @@
+#include "backends.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include "../cpu/cpu_backend.h"
+#include "tempered/plugin.h"
+
+namespace tempered {
+
+namespace {
+
+std::mutex g_mutex;
+std::string g_plugin_dir;
+
+struct CudaState {
+  bool tried = false;
+  Backend* backend = nullptr;
+  std::string reason;
+};
+CudaState g_cuda;
+
+cpu::CpuBackend& cpu_backend() {
+  static cpu::CpuBackend backend;
+  return backend;
+}
+
+// Loads the CUDA plugin once; remembers the reason when it cannot.
+void try_load_cuda() {
+  if (g_cuda.tried) return;
+  g_cuda.tried = true;
+  const char* disabled = std::getenv("TEMPERED_DISABLE_CUDA");
+  if (disabled != nullptr && *disabled != '\0' && std::string(disabled) != "0") {
+    g_cuda.reason = "disabled by TEMPERED_DISABLE_CUDA";
+    return;
+  }
+  std::string path = (g_plugin_dir.empty() ? std::string() : g_plugin_dir + "/") + "libtempered_cuda.so";
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* err = dlerror();
+    std::string detail = err ? err : "unknown error";
+    if (detail.find("No such file") != std::string::npos || detail.find("cannot open shared object") != std::string::npos)
+      g_cuda.reason = "the CUDA plugin was not built (no nvcc when the addon was built, or TEMPERED_CUDA=OFF): " + detail;
+    else
+      g_cuda.reason = "the CUDA plugin failed to load: " + detail;
+    return;
+  }
+  auto abi = reinterpret_cast<tempered_plugin_abi_fn>(dlsym(handle, TEMPERED_PLUGIN_ABI_SYMBOL));
+  auto create = reinterpret_cast<tempered_plugin_create_fn>(dlsym(handle, TEMPERED_PLUGIN_CREATE_SYMBOL));
+  if (abi == nullptr || create == nullptr) {
+    g_cuda.reason = "the CUDA plugin at " + path + " lacks the plugin entry points";
+    return;
+  }
+  if (abi() != TEMPERED_PLUGIN_ABI_VERSION) {
+    g_cuda.reason = "the CUDA plugin at " + path + " was built for another version of the addon; rebuild with npm run build";
+    return;
+  }
+  char why[512] = {0};
+  Backend* b = create(why, sizeof(why));
+  if (b == nullptr) {
+    g_cuda.reason = why[0] ? why : "the CUDA plugin could not start";
+    return;
+  }
+  g_cuda.backend = b;
+}
+
+}  // namespace
+
+void set_plugin_directory(const std::string& dir) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_plugin_dir = dir;
+}
+
+std::vector<BackendInfo> list_backends() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  std::vector<BackendInfo> out;
+  BackendInfo cpu;
+  cpu.name = "cpu";
+  cpu.available = true;
+  cpu.device = cpu_backend().device_name();
+  out.push_back(cpu);
+  try_load_cuda();
+  BackendInfo cuda;
+  cuda.name = "cuda";
+  cuda.available = g_cuda.backend != nullptr;
+  cuda.reason = g_cuda.reason;
+  if (cuda.available) cuda.device = g_cuda.backend->device_name();
+  out.push_back(cuda);
+  return out;
+}
+
+Status get_backend(const std::string& name, Backend** out) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  *out = nullptr;
+  if (name == "cpu") {
+    *out = &cpu_backend();
+    return Status::Ok();
+  }
+  if (name == "cuda") {
+    try_load_cuda();
+    if (g_cuda.backend == nullptr) return Status::Unavailable("CUDA backend unavailable: " + g_cuda.reason);
+    *out = g_cuda.backend;
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown backend '" + name + "' (expected 'cpu' or 'cuda')");
+}
+
+}  // namespace tempered

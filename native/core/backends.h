@@ -1,0 +1,28 @@
+// Which backends exist in this process: the CPU backend always; the CUDA backend when its
+// plugin was built, loads, and finds a device. Lookups never fail hard: an unavailable
+// backend comes with the reason.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tempered/backend.h"
+
+namespace tempered {
+
+struct BackendInfo {
+  std::string name;
+  bool available = false;
+  std::string reason;  // why it is unavailable
+  std::string device;  // what it runs on, when available
+};
+
+std::vector<BackendInfo> list_backends();
+
+// "cpu" or "cuda". Backends are process-wide singletons that live until exit.
+Status get_backend(const std::string& name, Backend** out);
+
+// Where the addon looks for libtempered_cuda.so (the addon's own folder).
+void set_plugin_directory(const std::string& dir);
+
+}  // namespace tempered

@@ -1,0 +1,104 @@
+// The paper's network on any Backend: parameters, optimiser state and activations live
+// on the backend's device; this class sequences the operations for training, inference
+// and input gradients. It holds no arithmetic of its own beyond tiny host-side
+// reductions of per-sample results.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "device_buffer.h"
+#include "tempered/backend.h"
+#include "tempered/network_shape.h"
+
+namespace tempered {
+
+// A labelled data set resident on a backend's device (uploaded once).
+struct DeviceDataset {
+  Backend* backend = nullptr;
+  int count = 0;
+  DeviceBuffer<float> images;   // [count][784], pixels in [0, 1]
+  DeviceBuffer<int32_t> labels; // [count]
+  DeviceBuffer<float> soft;     // [count][10] soft targets, or empty
+  bool has_soft() const { return soft.size() > 0; }
+};
+
+struct TrainConfig {
+  float learning_rate = 0.1f;
+  float momentum = 0.5f;
+  float temperature = 1.0f;
+  float loss_scale = 1.0f;   // multiplies the cross-entropy's gradient only
+  float l2_output = 0.01f;   // adds l2 * sum(fc3.weight^2) to the loss
+  float dropout_rate = 0.5f;
+  uint32_t dropout_seed = 0;
+  bool use_soft_targets = false;
+};
+
+struct BatchResult {
+  double loss_sum = 0;  // sum over the batch of the per-sample cross-entropy
+  int correct = 0;      // samples whose argmax logit equals the label
+};
+
+// Intermediate results of one forward and backward pass, downloaded for tests.
+struct Trace {
+  std::vector<std::pair<const char*, std::vector<float>>> tensors;
+};
+
+class Network {
+ public:
+  explicit Network(Backend* backend) : b_(backend) {}
+  Status allocate();
+
+  Backend* backend() const { return b_; }
+
+  // Glorot-uniform weights from counter_rng (seed), zero biases, zero velocity.
+  Status init_glorot(uint32_t seed);
+  Status set_parameters(const float* host);  // kTotalParams floats
+  Status get_parameters(float* host);
+  Status set_velocity(const float* host);
+  Status get_velocity(float* host);
+
+  // One SGD step on the samples `host_indices` of `data`; `step` selects the dropout masks.
+  Status train_step(const DeviceDataset& data, const int32_t* host_indices, int n, const TrainConfig& cfg,
+                    uint32_t step, BatchResult* result);
+
+  // Deterministic forward pass (no dropout) over samples [begin, end) of `data`: per-sample
+  // cross-entropy at `temperature` and correct count; logits copied to host when not null.
+  Status evaluate(const DeviceDataset& data, int begin, int end, float temperature, BatchResult* result,
+                  float* host_logits);
+
+  // Deterministic forward pass over host images [n][784]; logits to host [n][10].
+  Status predict(const float* host_images, int n, float* host_logits);
+
+  // One forward and backward pass (training mode when cfg.dropout_rate > 0) on host
+  // images and labels or soft targets, without an update; every activation and gradient
+  // is returned. For the layer-by-layer tests.
+  Status trace(const float* host_images, const int32_t* host_labels, const float* host_soft, int n,
+               const TrainConfig& cfg, uint32_t step, Trace* out);
+
+ private:
+  struct Activations;
+  Status ensure_capacity(int n);
+  Status forward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step);
+  // Backward from dlogits (device, [n][10]); weight gradients into grads_ when wanted,
+  // the input gradient into dx (device, [n][784]) when not null.
+  Status backward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step, bool weight_grads, float* dx);
+  float* param(int id) const { return params_.get() + net::kParams[id].offset; }
+  float* grad(int id) const { return grads_.get() + net::kParams[id].offset; }
+
+  Backend* b_;
+  Trace* capture_ = nullptr;  // set during trace(): backward() records each gradient
+  DeviceBuffer<float> params_, grads_, velocity_;
+  int capacity_ = 0;
+  // Activations, NHWC, for `capacity_` samples.
+  DeviceBuffer<float> x_, a1_, a2_, p1_, a3_, a4_, p2_, f0_, d0_, h1_, d1_, h2_, d2_, z_;
+  DeviceBuffer<uint8_t> arg1_, arg2_;
+  DeviceBuffer<float> g0_, g1_, dz_, loss_;  // gradient ping-pong buffers, dlogits, per-sample loss
+  DeviceBuffer<int32_t> idx_, labels_;
+  DeviceBuffer<float> soft_;
+  std::vector<float> host_losses_, host_logits_;
+  std::vector<int32_t> host_labels_;
+};
+
+}  // namespace tempered

@@ -1,0 +1,37 @@
+// conv3x3_forward: y = ReLU?(conv(x, w) + b), NHWC, one task per output row.
+#include "cpu_backend.h"
+#include "scratch.h"
+
+namespace tempered {
+namespace cpu {
+
+void pack_conv_weights(const float* weight, int out_c, int in_c, int k_pad, float* packed) {
+  // packed[(ky * 3 + kx) * in_c + c][k] = weight[k][c][ky][kx]
+  for (int tap = 0; tap < 9; ++tap)
+    for (int c = 0; c < in_c; ++c) {
+      float* row = packed + (static_cast<size_t>(tap) * in_c + c) * k_pad;
+      for (int k = 0; k < k_pad; ++k) row[k] = k < out_c ? weight[(static_cast<size_t>(k) * in_c + c) * 9 + tap] : 0.0f;
+    }
+}
+
+Status CpuBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias,
+                                   float* y, bool relu) {
+  const int k_pad = round_up(s.out_c, 16);
+  float* packed_w = scratch(kScratchPackedWeights, static_cast<size_t>(9) * s.in_c * k_pad);
+  float* packed_b = scratch(kScratchPackedBias, k_pad);
+  if (packed_w == nullptr || packed_b == nullptr) return Status::OutOfMemory("conv3x3_forward: scratch");
+  pack_conv_weights(weight, s.out_c, s.in_c, k_pad, packed_w);
+  for (int k = 0; k < k_pad; ++k) packed_b[k] = k < s.out_c ? bias[k] : 0.0f;
+
+  ConvWindow a{s.in_h, s.in_w, s.in_c, s.out_c, k_pad, x, packed_w, packed_b, y, relu};
+  const int out_h = s.out_h(), out_w = s.out_w();
+  const KernelTable& kt = *kernels_;
+  pool().parallel_for(static_cast<int64_t>(s.n) * out_h, [&](int64_t task) {
+    int image = static_cast<int>(task / out_h), oy = static_cast<int>(task % out_h);
+    kt.conv3x3_window(a, image, oy, oy + 1, 0, out_w);
+  });
+  return Status::Ok();
+}
+
+}  // namespace cpu
+}  // namespace tempered

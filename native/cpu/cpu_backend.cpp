@@ -1,0 +1,119 @@
+#include "cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "scratch.h"
+
+namespace tempered {
+namespace cpu {
+
+namespace {
+
+std::mutex g_pool_mutex;
+std::unique_ptr<ThreadPool> g_pool;
+
+constexpr size_t kAlign = 64;
+
+void* aligned_alloc_bytes(size_t bytes) {
+  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  return std::aligned_alloc(kAlign, rounded);
+}
+
+struct ScratchBuffers {
+  float* data[kScratchSlots] = {};
+  size_t capacity[kScratchSlots] = {};
+  ~ScratchBuffers() {
+    for (float* p : data) std::free(p);
+  }
+};
+thread_local ScratchBuffers t_scratch;
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "CPU";
+}
+
+}  // namespace
+
+float* scratch(ScratchSlot slot, size_t floats) {
+  if (floats == 0) floats = 1;
+  if (t_scratch.capacity[slot] < floats) {
+    std::free(t_scratch.data[slot]);
+    size_t grown = floats + floats / 4;  // some headroom for slightly larger batches
+    t_scratch.data[slot] = static_cast<float*>(aligned_alloc_bytes(grown * sizeof(float)));
+    t_scratch.capacity[slot] = t_scratch.data[slot] != nullptr ? grown : 0;
+  }
+  return t_scratch.data[slot];
+}
+
+ThreadPool& CpuBackend::pool() {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (!g_pool) g_pool = std::make_unique<ThreadPool>(ThreadPool::hardware_threads());
+  return *g_pool;
+}
+
+void CpuBackend::set_threads(int threads) {
+  ThreadPool& p = pool();
+  if (p.threads() != threads) p.resize(threads);
+}
+
+int CpuBackend::threads() { return pool().threads(); }
+
+CpuBackend::CpuBackend() : kernels_(&active_kernels()) {}
+
+bool CpuBackend::set_isa(const char* isa) {
+  const KernelTable* t = kernels_for(isa);
+  if (t == nullptr) return false;
+  kernels_ = t;
+  return true;
+}
+
+std::string CpuBackend::device_name() const {
+  return cpu_model_name() + " (" + kernels_->isa + ", " + std::to_string(threads()) + " threads)";
+}
+
+Status CpuBackend::alloc(size_t bytes, void** out) {
+  *out = nullptr;
+  if (bytes == 0) return Status::Ok();
+  void* p = aligned_alloc_bytes(bytes);
+  if (p == nullptr) return Status::OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes of host memory");
+  *out = p;
+  return Status::Ok();
+}
+
+void CpuBackend::release(void* ptr) { std::free(ptr); }
+
+Status CpuBackend::upload(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memcpy(dst, src, bytes);
+  return Status::Ok();
+}
+
+Status CpuBackend::download(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memcpy(dst, src, bytes);
+  return Status::Ok();
+}
+
+Status CpuBackend::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memmove(dst, src, bytes);
+  return Status::Ok();
+}
+
+Status CpuBackend::zero(void* dst, size_t bytes) {
+  if (bytes) std::memset(dst, 0, bytes);
+  return Status::Ok();
+}
+
+}  // namespace cpu
+}  // namespace tempered

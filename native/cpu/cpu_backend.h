@@ -1,0 +1,74 @@
+// The CPU backend: the reference every other backend is tested against, and fast in its
+// own right (instruction-set-specific kernels from kernels.h, a persistent thread pool).
+// Buffers are plain host memory, 64-byte aligned. The operations live one per file
+// (conv3x3_forward.cpp, maxpool2x2.cpp, ...).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "kernels.h"
+#include "tempered/backend.h"
+#include "thread_pool.h"
+
+namespace tempered {
+namespace cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend();
+
+  const char* name() const override { return "cpu"; }
+  std::string device_name() const override;
+
+  // Threads used by the operations (>= 1). The pool is shared by every CPU model.
+  static void set_threads(int threads);
+  static int threads();
+  // The kernels' instruction set; false when `isa` is unknown or unsupported here.
+  bool set_isa(const char* isa);
+  const KernelTable& kernels() const { return *kernels_; }
+
+  Status alloc(size_t bytes, void** out) override;
+  void release(void* ptr) override;
+  Status upload(void* dst, const void* src, size_t bytes) override;
+  Status download(void* dst, const void* src, size_t bytes) override;
+  Status copy(void* dst, const void* src, size_t bytes) override;
+  Status zero(void* dst, size_t bytes) override;
+  Status synchronize() override { return Status::Ok(); }
+  Status gather_rows(const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst) override;
+
+  Status conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y,
+                         bool relu) override;
+  Status conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) override;
+  Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
+                                  float* dbias) override;
+  Status relu_backward(float* dy, const float* y, size_t count) override;
+  Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) override;
+  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax,
+                             float* dx) override;
+  Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) override;
+  Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) override;
+  Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,
+                       bool relu) override;
+  Status dense_backward_data(const DenseShape& s, const float* dy, const float* weight, float* dx) override;
+  Status dense_backward_weights(const DenseShape& s, const float* x, const float* dy, float* dweight,
+                                float* dbias) override;
+  Status dropout(const DropoutKey& key, int n, int units, const float* x, float* y) override;
+  Status softmax_xent(const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits) override;
+  Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) override;
+
+  static ThreadPool& pool();
+
+ private:
+  const KernelTable* kernels_;
+};
+
+// Packs conv weights [k][c][3][3] as packed[(ky * 3 + kx) * c + ci][k_pad] (zeros past k),
+// optionally flipped and transposed for the backward-data convolution.
+void pack_conv_weights(const float* weight, int out_c, int in_c, int k_pad, float* packed);
+void pack_conv_weights_flipped(const float* weight, int out_c, int in_c, int c_pad, float* packed);
+
+inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+}  // namespace cpu
+}  // namespace tempered

@@ -1,0 +1,72 @@
+// The instruction-set-specific kernels of the CPU backend. Each *_kernels.cpp file is
+// compiled once per instruction set (see simd.h); kernel_table.cpp collects each copy into
+// a KernelTable and active_kernels() returns the best one this processor supports.
+#pragma once
+
+#include <cstdint>
+
+namespace tempered {
+namespace cpu {
+
+class ThreadPool;
+
+// A 'valid' 3x3 convolution over NHWC images with weights packed as
+// packed_w[(ky * 3 + kx) * in_c + c][k] (row length k_pad, zero beyond out_c) and a bias
+// padded to k_pad. Computes output rows [oy0, oy1) and columns [ox0, ox1) of images
+// [n0, n1): a full layer uses the whole range, the Algorithm-2 sweep a window.
+struct ConvWindow {
+  int in_h, in_w, in_c, out_c, k_pad;
+  const float* x;          // [n][in_h][in_w][in_c]
+  const float* packed_w;   // [9 * in_c][k_pad]
+  const float* packed_b;   // [k_pad]
+  float* y;                // [n][in_h - 2][in_w - 2][out_c]
+  bool relu;
+};
+
+// Gradient of a 3x3 convolution w.r.t. its weights, for images [n0, n1), written as
+// packed_dw[(ky * 3 + kx) * in_c + c][k] (row length k_pad) and dbias[k].
+struct ConvWeightGrad {
+  int in_h, in_w, in_c, out_c, k_pad;
+  const float* x;   // [n][in_h][in_w][in_c]
+  const float* dy;  // [n][in_h - 2][in_w - 2][out_c]
+};
+
+struct DenseArgs {
+  int n, in, out;
+};
+
+struct KernelTable {
+  const char* isa;
+  int lanes;
+  // Output rows [oy0, oy1), columns [ox0, ox1) of image `image` (single-threaded).
+  void (*conv3x3_window)(const ConvWindow& a, int image, int oy0, int oy1, int ox0, int ox1);
+  // dx for a convolution with a single input channel: dx[n][y][x] =
+  // sum over taps and k of dy_padded[n][y + ky][x + kx][k] * flipped_w[ky * 3 + kx][k],
+  // where dy_padded has a 2-pixel zero border ([h + 2][w + 2][k], h x w the input size).
+  void (*conv3x3_backward_data_1ch)(int h, int w, int k, const float* dy_padded, const float* flipped_w,
+                                    float* dx, int image);
+  // Partial weight gradient of images [n0, n1) for packed rows [r0, r0 + rows) and channel
+  // chunk [k0, k0 + kcount), written (not added) to out[(r - r0) * k_pad + (k - k0)]...
+  // see conv3x3_backward_weights_kernels.cpp for the tiling.
+  void (*conv3x3_weight_grad_tile)(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int c_count, int k0,
+                                   int k_count, float* out);
+  // y[n][o] = b[o] + sum_i x[n][i] w[o][i] (optionally ReLU) for samples [n0, n1), outputs [o0, o1).
+  void (*dense_forward_block)(const DenseArgs& s, const float* x, const float* w, const float* b, float* y,
+                              bool relu, int n0, int n1, int o0, int o1);
+  // dx[n][i] = sum_o dy[n][o] w[o][i] for samples [n0, n1), inputs [i0, i1).
+  void (*dense_backward_data_block)(const DenseArgs& s, const float* dy, const float* w, float* dx, int n0, int n1,
+                                    int i0, int i1);
+  // dw[o][i] = sum_n dy[n][o] x[n][i] for outputs [o0, o1), inputs [i0, i1).
+  void (*dense_backward_weights_block)(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0,
+                                       int o1, int i0, int i1);
+};
+
+// The kernels this process uses: the widest instruction set the processor supports, or
+// the one named by the environment variable TEMPERED_ISA (avx512, avx2, generic) when the
+// processor supports it.
+const KernelTable& active_kernels();
+// All instruction sets compiled in and supported here (for tests and benchmarks).
+const KernelTable* kernels_for(const char* isa);
+
+}  // namespace cpu
+}  // namespace tempered

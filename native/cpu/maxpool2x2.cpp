@@ -1,0 +1,59 @@
+// maxpool2x2_forward / maxpool2x2_backward on NHWC, one task per image.
+#include <cstring>
+
+#include "cpu_backend.h"
+
+namespace tempered {
+namespace cpu {
+
+Status CpuBackend::maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) {
+  const int oh = h / 2, ow = w / 2;
+  pool().parallel_for(n, [&](int64_t image) {
+    const float* xi = x + image * h * w * c;
+    float* yi = y + image * oh * ow * c;
+    uint8_t* ai = argmax + image * oh * ow * c;
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        const float* p00 = xi + ((2 * oy) * w + 2 * ox) * c;
+        const float* p01 = p00 + c;
+        const float* p10 = p00 + w * c;
+        const float* p11 = p10 + c;
+        float* out = yi + (oy * ow + ox) * c;
+        uint8_t* arg = ai + (oy * ow + ox) * c;
+        for (int ch = 0; ch < c; ++ch) {
+          // Strictly greater: ties keep the first position in raster order.
+          float best = p00[ch];
+          uint8_t at = 0;
+          if (p01[ch] > best) { best = p01[ch]; at = 1; }
+          if (p10[ch] > best) { best = p10[ch]; at = 2; }
+          if (p11[ch] > best) { best = p11[ch]; at = 3; }
+          out[ch] = best;
+          arg[ch] = at;
+        }
+      }
+  });
+  return Status::Ok();
+}
+
+Status CpuBackend::maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx) {
+  const int oh = h / 2, ow = w / 2;
+  pool().parallel_for(n, [&](int64_t image) {
+    const float* dyi = dy + image * oh * ow * c;
+    const uint8_t* ai = argmax + image * oh * ow * c;
+    float* dxi = dx + image * h * w * c;
+    std::memset(dxi, 0, sizeof(float) * h * w * c);
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        const float* g = dyi + (oy * ow + ox) * c;
+        const uint8_t* arg = ai + (oy * ow + ox) * c;
+        for (int ch = 0; ch < c; ++ch) {
+          const int a = arg[ch];
+          dxi[((2 * oy + (a >> 1)) * w + 2 * ox + (a & 1)) * c + ch] = g[ch];
+        }
+      }
+  });
+  return Status::Ok();
+}
+
+}  // namespace cpu
+}  // namespace tempered

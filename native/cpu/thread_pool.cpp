@@ -1,0 +1,106 @@
+#include "thread_pool.h"
+
+#include <sched.h>
+
+#include <algorithm>
+
+namespace tempered {
+namespace cpu {
+
+namespace {
+thread_local bool t_in_parallel = false;
+}
+
+bool in_parallel_region() { return t_in_parallel; }
+
+int ThreadPool::hardware_threads() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+ThreadPool::ThreadPool(int threads) { start(std::max(1, threads)); }
+
+ThreadPool::~ThreadPool() { stop(); }
+
+void ThreadPool::resize(int threads) {
+  std::lock_guard<std::mutex> run_lock(run_mutex_);
+  stop();
+  start(std::max(1, threads));
+}
+
+void ThreadPool::start(int threads) {
+  threads_ = threads;
+  stopping_ = false;
+  // The calling thread takes part in every parallel_for, so threads - 1 workers.
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+void ThreadPool::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void ThreadPool::run_tasks() {
+  const auto& fn = *job_;
+  const int64_t tasks = job_tasks_;
+  for (;;) {
+    int64_t i = next_task_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= tasks) break;
+    fn(i);
+  }
+}
+
+void ThreadPool::worker_loop() {
+  uint64_t seen = 0;
+  t_in_parallel = true;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+    }
+    run_tasks();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--active_ == 0) done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn) {
+  if (tasks <= 0) return;
+  if (t_in_parallel || tasks == 1 || workers_.empty()) {
+    for (int64_t i = 0; i < tasks; ++i) fn(i);
+    return;
+  }
+  std::lock_guard<std::mutex> run_lock(run_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = &fn;
+    job_tasks_ = tasks;
+    next_task_.store(0, std::memory_order_relaxed);
+    active_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  wake_.notify_all();
+  t_in_parallel = true;
+  run_tasks();
+  t_in_parallel = false;
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return active_ == 0; });
+  job_ = nullptr;
+}
+
+}  // namespace cpu
+}  // namespace tempered

@@ -1,0 +1,64 @@
+// A persistent pool of worker threads for the CPU backend. parallel_for(n, fn) runs
+// fn(0..n-1) on the pool and the calling thread, handing out task indices dynamically.
+// Results never depend on the number of threads: callers split work into tasks whose
+// boundaries are fixed by the problem, not by the pool, and each task writes its own
+// output (reductions combine per-task partials in task order).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tempered {
+namespace cpu {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return threads_; }
+  // Changes the number of threads (>= 1); waits for running work first.
+  void resize(int threads);
+
+  // Runs fn(i) for every i in [0, tasks). Blocks until all are done. Only one
+  // parallel_for runs at a time; nested calls run serially on the calling thread.
+  void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn);
+
+  // The number of hardware threads this process may run on.
+  static int hardware_threads();
+
+ private:
+  void start(int threads);
+  void stop();
+  void worker_loop();
+  void run_tasks();
+
+  int threads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // one parallel_for at a time
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+  int active_ = 0;
+
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t job_tasks_ = 0;
+  std::atomic<int64_t> next_task_{0};
+};
+
+// The pool's calling thread is inside parallel_for: further parallel_for calls from a task
+// run inline.
+bool in_parallel_region();
+
+}  // namespace cpu
+}  // namespace tempered

@@ -1,0 +1,116 @@
+// The Backend interface: one method per operation of the network, on buffers that live
+// on the backend's device (host memory for the CPU backend, GPU memory for CUDA).
+//
+// Conventions, shared by every implementation and checked operation by operation by the
+// parity tests:
+//  - activations are NHWC float32 ([n][h][w][c]); images are [n][28][28] (c = 1);
+//  - conv weights are PyTorch's [out_c][in_c][3][3], dense weights [out][in];
+//  - every "output" buffer is overwritten, never accumulated into;
+//  - index arrays (gather, labels) are device buffers of int32;
+//  - a method returns a Status and never throws or exits.
+// Methods may run asynchronously on the device; synchronize() waits for them, and
+// download() returns only when the data has arrived.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "tempered/counter_rng.h"
+#include "tempered/status.h"
+
+namespace tempered {
+
+struct Conv3x3Shape {
+  int n, in_h, in_w, in_c, out_c;  // 'valid' 3x3 convolution, stride 1
+  int out_h() const { return in_h - 2; }
+  int out_w() const { return in_w - 2; }
+};
+
+struct DenseShape {
+  int n, in, out;
+};
+
+// Softmax cross-entropy at temperature T, as used by training:
+//   loss_i = logsumexp(z_i / T) - sum_j t_ij z_ij / T
+//   dlogits_i = scale * (softmax(z_i / T) - t_i) / (T * n)   (gradient of scale x the batch mean)
+// `scale` multiplies only the gradient (e.g. T, or T^2 as Hinton et al. advise for soft
+// targets); the reported loss is the plain cross-entropy.
+// where t_i is one-hot(labels[i]) when soft_targets is null, else soft_targets[i].
+struct SoftmaxXentArgs {
+  int n;
+  int classes;
+  float temperature;
+  float scale;
+  const int32_t* labels;       // device, [n]; used when soft_targets is null
+  const float* soft_targets;   // device, [n][classes], or null
+};
+
+struct SgdArgs {
+  float learning_rate;
+  float momentum;      // Nesterov momentum (Lasagne's formulation)
+  float l2;            // adds l2 * sum(w^2) to the loss: gradient += 2 * l2 * w
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual const char* name() const = 0;          // "cpu", "cuda"
+  virtual std::string device_name() const = 0;   // e.g. "Intel Xeon (avx512, 2 threads)"
+
+  // Memory. alloc of 0 bytes returns a null pointer and Ok.
+  virtual Status alloc(size_t bytes, void** out) = 0;
+  virtual void release(void* ptr) = 0;
+  virtual Status upload(void* device_dst, const void* host_src, size_t bytes) = 0;
+  virtual Status download(void* host_dst, const void* device_src, size_t bytes) = 0;
+  virtual Status copy(void* device_dst, const void* device_src, size_t bytes) = 0;
+  virtual Status zero(void* device_dst, size_t bytes) = 0;
+  virtual Status synchronize() = 0;
+
+  // Gathers rows: dst[i] = src[indices[i]] for i < n, each row row_len elements of elem_bytes.
+  virtual Status gather_rows(const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst) = 0;
+
+  // y = conv(x, w) + b, optionally followed by ReLU.
+  virtual Status conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias,
+                                 float* y, bool relu) = 0;
+  // dx = gradient w.r.t. the input given dy (the gradient w.r.t. the pre-activation output).
+  virtual Status conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) = 0;
+  // dweight, dbias = gradients summed over the batch.
+  virtual Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy,
+                                          float* dweight, float* dbias) = 0;
+
+  // dy[i] = y[i] > 0 ? dy[i] : 0 (ReLU backward from the ReLU's output), in place.
+  virtual Status relu_backward(float* dy, const float* y, size_t count) = 0;
+
+  // 2x2 max pooling, stride 2, on [n][h][w][c] (h, w even). argmax[i] in 0..3 records the
+  // winning position (dy, dx) = (a / 2, a % 2) of each output; ties go to the first in
+  // raster order.
+  virtual Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) = 0;
+  // dx (full size [n][h][w][c]) receives dy at each argmax position and 0 elsewhere.
+  virtual Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax,
+                                     float* dx) = 0;
+
+  // Reorders [n][h][w][c] into [n][c][h][w] (PyTorch's flatten order) and back.
+  virtual Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) = 0;
+  virtual Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) = 0;
+
+  // y = x w^T + b, optionally followed by ReLU.
+  virtual Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias,
+                               float* y, bool relu) = 0;
+  virtual Status dense_backward_data(const DenseShape& s, const float* dy, const float* weight, float* dx) = 0;
+  virtual Status dense_backward_weights(const DenseShape& s, const float* x, const float* dy, float* dweight,
+                                        float* dbias) = 0;
+
+  // y[i] = x[i] * dropout_factor(key, i) for i < n * units (forward and backward alike).
+  virtual Status dropout(const DropoutKey& key, int n, int units, const float* x, float* y) = 0;
+
+  // Per-sample losses (device, [n]) and, when dlogits is not null, their batch-mean gradient.
+  virtual Status softmax_xent(const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits) = 0;
+
+  // One Nesterov-momentum step on `count` parameters (Lasagne's nesterov_momentum):
+  //   g' = g + 2 l2 w;  v <- momentum v - lr g';  w <- w + momentum v - lr g'
+  virtual Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) = 0;
+};
+
+}  // namespace tempered

@@ -1,0 +1,158 @@
+// The module's entry point: the functions and classes declared in binding.d.ts.
+#include <dlfcn.h>
+#include <napi.h>
+
+#include <string>
+
+#include "../core/backends.h"
+#include "../cpu/cpu_backend.h"
+#include "addon_data.h"
+#include "args.h"
+#include "dataset_wrap.h"
+#include "model_wrap.h"
+#include "tempered/network_shape.h"
+
+#ifndef TEMPERED_VERSION
+#define TEMPERED_VERSION "0.0.0"
+#endif
+
+namespace tempered {
+namespace napi {
+namespace {
+
+cpu::CpuBackend& cpu() {
+  Backend* b = nullptr;
+  get_backend("cpu", &b);
+  return *static_cast<cpu::CpuBackend*>(b);
+}
+
+Napi::Value Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), TEMPERED_VERSION); }
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", TEMPERED_VERSION);
+#ifdef TEMPERED_BUILT_WITH_CUDA
+  o.Set("cudaPlugin", true);
+#else
+  o.Set("cudaPlugin", false);
+#endif
+  o.Set("compiler", __VERSION__);
+  return o;
+}
+
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto list = list_backends();
+    Napi::Array out = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", list[i].name);
+      o.Set("available", list[i].available);
+      if (list[i].available) {
+        o.Set("device", list[i].device);
+      } else {
+        o.Set("reason", list[i].reason);
+      }
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  });
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  int n = static_cast<int>(require_integer(arg(info, 0), "threads", 1, 1024));
+  cpu::CpuBackend::set_threads(n);
+  return info.Env().Undefined();
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), cpu::CpuBackend::threads()); }
+
+Napi::Value HardwareThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), cpu::ThreadPool::hardware_threads());
+}
+
+Napi::Value CpuIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), cpu().kernels().isa); }
+
+Napi::Value SupportedCpuIsas(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const char* isa : {"avx512", "avx2", "generic"})
+    if (cpu::kernels_for(isa) != nullptr) out.Set(i++, isa);
+  return out;
+}
+
+Napi::Value SetCpuIsa(const Napi::CallbackInfo& info) {
+  std::string isa = require_string(arg(info, 0), "isa");
+  if (isa != "avx512" && isa != "avx2" && isa != "generic")
+    throw range_error(info.Env(), "isa must be 'avx512', 'avx2' or 'generic' (got '" + isa + "')");
+  if (!cpu().set_isa(isa.c_str()))
+    throw range_error(info.Env(), "this processor does not support the '" + isa + "' kernels");
+  return info.Env().Undefined();
+}
+
+Napi::Value ParameterLayout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, net::kNumParams);
+  for (int i = 0; i < net::kNumParams; ++i) {
+    const net::ParamInfo& p = net::kParams[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", p.name);
+    Napi::Array shape = Napi::Array::New(env, p.ndim);
+    for (int d = 0; d < p.ndim; ++d) shape.Set(static_cast<uint32_t>(d), p.dims[d]);
+    o.Set("shape", shape);
+    o.Set("offset", p.offset);
+    o.Set("size", p.size);
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+// The folder this addon was loaded from: the CUDA plugin is looked for there.
+std::string addon_directory() {
+  Dl_info dl;
+  if (dladdr(reinterpret_cast<void*>(&addon_directory), &dl) != 0 && dl.dli_fname != nullptr) {
+    std::string path = dl.dli_fname;
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos) return path.substr(0, slash);
+  }
+  return ".";
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  set_plugin_directory(addon_directory());
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+
+  Napi::Function dataset = DatasetWrap::Define(env);
+  Napi::Function model = ModelWrap::Define(env);
+  data->dataset_constructor = Napi::Persistent(dataset);
+  data->model_constructor = Napi::Persistent(model);
+
+  exports.Set("version", Napi::Function::New<Version>(env, "version"));
+  exports.Set("buildInfo", Napi::Function::New<BuildInfo>(env, "buildInfo"));
+  exports.Set("backends", Napi::Function::New<Backends>(env, "backends"));
+  exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
+  exports.Set("getThreads", Napi::Function::New<GetThreads>(env, "getThreads"));
+  exports.Set("hardwareThreads", Napi::Function::New<HardwareThreads>(env, "hardwareThreads"));
+  exports.Set("cpuIsa", Napi::Function::New<CpuIsa>(env, "cpuIsa"));
+  exports.Set("supportedCpuIsas", Napi::Function::New<SupportedCpuIsas>(env, "supportedCpuIsas"));
+  exports.Set("setCpuIsa", Napi::Function::New<SetCpuIsa>(env, "setCpuIsa"));
+  exports.Set("parameterLayout", Napi::Function::New<ParameterLayout>(env, "parameterLayout"));
+  exports.Set("createModel", Napi::Function::New<ModelWrap::Create>(env, "createModel"));
+  exports.Set("createDataset", Napi::Function::New<DatasetWrap::Create>(env, "createDataset"));
+  exports.Set("Model", model);
+  exports.Set("Dataset", dataset);
+  return exports;
+}
+
+}  // namespace napi
+}  // namespace tempered
+
+// NODE_API_MODULE pastes its second argument into a name, so it must be unqualified.
+static Napi::Object InitTempered(Napi::Env env, Napi::Object exports) { return tempered::napi::Init(env, exports); }
+NODE_API_MODULE(tempered, InitTempered)

@@ -1,0 +1,48 @@
+// Model: the network's weights and optimiser state on a backend's device. JS holds this
+// handle; every heavy method returns a Promise and runs off the main thread. One
+// operation at a time per model: a second call while one runs is refused with
+// TEMPERED_BUSY rather than queued, so results never depend on call order.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "../core/network.h"
+
+namespace tempered {
+namespace napi {
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // createModel(backend, seed) -> Model (weights initialised Glorot-uniform from seed)
+  static Napi::Value Create(const Napi::CallbackInfo& info);
+
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Backend(const Napi::CallbackInfo& info);
+  Napi::Value ParameterCount(const Napi::CallbackInfo& info);
+  Napi::Value GetParameters(const Napi::CallbackInfo& info);
+  Napi::Value SetParameters(const Napi::CallbackInfo& info);
+  Napi::Value GetVelocity(const Napi::CallbackInfo& info);
+  Napi::Value SetVelocity(const Napi::CallbackInfo& info);
+  Napi::Value TrainSteps(const Napi::CallbackInfo& info);
+  Napi::Value Evaluate(const Napi::CallbackInfo& info);
+  Napi::Value Predict(const Napi::CallbackInfo& info);
+  Napi::Value Trace(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+
+  // Throws unless the model can start an operation now.
+  void check_idle(Napi::Env env) const;
+
+  std::unique_ptr<Network> net_;
+  std::string backend_name_;
+  bool busy_ = false;
+};
+
+}  // namespace napi
+}  // namespace tempered
