@@ -63,6 +63,13 @@ inline std::string require_string(Napi::Value v, const std::string& name) {
   return v.As<Napi::String>().Utf8Value();
 }
 
+// 'cpu' or 'cuda'.
+inline std::string require_backend_name(Napi::Value v, const std::string& name) {
+  std::string s = require_string(v, name);
+  if (s != "cpu" && s != "cuda") throw range_error(v.Env(), name + " must be 'cpu' or 'cuda' (got '" + s + "')");
+  return s;
+}
+
 template <typename T, napi_typedarray_type kType>
 inline Napi::TypedArrayOf<T> require_typed(Napi::Value v, const std::string& name, const char* type_name) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)

@@ -58,7 +58,7 @@ void DatasetWrap::check_usable(Napi::Env env) const {
 Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    std::string backend_name = require_string(arg(info, 0), "backend");
+    std::string backend_name = require_backend_name(arg(info, 0), "backend");
     Napi::Float32Array images = require_f32(arg(info, 1), "images");
     Napi::Int32Array labels = require_i32(arg(info, 2), "labels");
     size_t count = require_multiple(images, images.ElementLength(), kPixels, "images");
@@ -75,8 +75,9 @@ Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
       require_length(s, s.ElementLength(), count * kClasses, "softTargets");
       soft.assign(s.Data(), s.Data() + s.ElementLength());
       for (size_t i = 0; i < soft.size(); ++i)
-        if (!std::isfinite(soft[i]) || soft[i] < 0.0f)
-          throw range_error(env, "softTargets[" + std::to_string(i) + "] must be a finite probability", kNotFinite);
+        if (!std::isfinite(soft[i])) throw range_error(env, "softTargets[" + std::to_string(i) + "] is not finite", kNotFinite);
+        else if (soft[i] < 0.0f || soft[i] > 1.0f)
+          throw range_error(env, "softTargets[" + std::to_string(i) + "] = " + std::to_string(soft[i]) + " is not a probability in [0, 1]");
     }
     for (size_t i = 0; i < images.ElementLength(); ++i)
       if (!std::isfinite(images[i]))

@@ -76,7 +76,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
 Napi::Value ModelWrap::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    std::string backend_name = require_string(arg(info, 0), "backend");
+    std::string backend_name = require_backend_name(arg(info, 0), "backend");
     uint32_t seed = static_cast<uint32_t>(require_integer(arg(info, 1), "seed", 0, 0xffffffffLL));
     tempered::Backend* backend = nullptr;
     Status st = get_backend(backend_name, &backend);
@@ -283,7 +283,11 @@ Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
       Napi::Float32Array s = require_f32(soft_v, "softTargets");
       require_length(s, s.ElementLength(), n * kClasses, "softTargets");
       soft->assign(s.Data(), s.Data() + s.ElementLength());
+      for (size_t i = 0; i < soft->size(); ++i)
+        if (!std::isfinite((*soft)[i])) throw range_error(env, "softTargets[" + std::to_string(i) + "] is not finite", kNotFinite);
     }
+    for (size_t i = 0; i < images.ElementLength(); ++i)
+      if (!std::isfinite(images[i])) throw range_error(env, "images[" + std::to_string(i) + "] is not finite", kNotFinite);
     TrainConfig cfg = parse_train_config(arg(info, 3));
     const uint32_t step = static_cast<uint32_t>(require_integer(arg(info, 4), "step", 0, 0xffffffffLL));
     auto host_images = std::make_shared<std::vector<float>>(images.Data(), images.Data() + images.ElementLength());

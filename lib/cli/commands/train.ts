@@ -1,0 +1,103 @@
+// tempered train: one model at one temperature, resumable, with a live progress line.
+import * as fs from 'fs';
+import { Command } from 'commander';
+import { Model } from '../../model';
+import { DEFAULT_TRAIN_CONFIG, train } from '../../train';
+import { describeBackend } from '../../backends';
+import { createProgress, formatSeconds } from '../progress';
+import { addRuntimeOptions, loadData, output, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
+
+interface TrainCliOptions extends RuntimeOptions {
+  out: string;
+  temperature: number;
+  epochs: number;
+  seed: number;
+  batchSize: number;
+  learningRate: number;
+  momentum: number;
+  lossScale: number;
+  l2: number;
+  dropout: number;
+  trainLimit?: number;
+  restart?: boolean;
+}
+
+export function trainCommand(): Command {
+  const d = DEFAULT_TRAIN_CONFIG;
+  const cmd = new Command('train')
+    .description('train the paper\'s CNN at a softmax temperature and save it as safetensors')
+    .requiredOption('--out <file>', 'where to save the model (.safetensors)')
+    .option('--temperature <T>', 'softmax temperature of the training loss', parseNumber('--temperature'), d.temperature)
+    .option('--epochs <n>', 'passes over the training set', parseInteger('--epochs', 1), d.epochs)
+    .option('--seed <n>', 'seed of the initial weights, shuffling and dropout', parseInteger('--seed', 0), d.seed)
+    .option('--batch-size <n>', 'samples per SGD step', parseInteger('--batch-size', 1), d.batchSize)
+    .option('--learning-rate <x>', 'SGD learning rate', parseNumber('--learning-rate'), d.learningRate)
+    .option('--momentum <x>', 'Nesterov momentum', parseNumber('--momentum'), d.momentum)
+    .option('--loss-scale <x>', 'multiply the loss gradient (e.g. by T, to train fast at high T)', parseNumber('--loss-scale'), d.lossScale)
+    .option('--l2 <x>', 'L2 penalty on the output layer\'s weights (the original code: 0.01; 0 = off)', parseNumber('--l2'), d.l2)
+    .option('--dropout <p>', 'dropout rate of the three dropout layers', parseNumber('--dropout'), d.dropout)
+    .option('--train-limit <n>', 'train on the first N training images only', parseInteger('--train-limit', 1))
+    .option('--restart', 'ignore an interrupted run\'s checkpoint and start afresh');
+  addRuntimeOptions(cmd);
+  return cmd.action(async (o: TrainCliOptions) => {
+    const { backend } = setUpRuntime(o);
+    const data = await loadData(o);
+    const checkpoint = `${o.out}.checkpoint`;
+    if (o.restart && fs.existsSync(checkpoint)) fs.unlinkSync(checkpoint);
+    const model = Model.create({ seed: o.seed, backend });
+    const progress = createProgress({ quiet: o.quiet, label: 'train' });
+    const started = Date.now();
+    const result = await train(model, data, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      momentum: o.momentum,
+      temperature: o.temperature,
+      lossScale: o.lossScale,
+      l2: o.l2,
+      dropout: o.dropout,
+      seed: o.seed,
+      trainLimit: o.trainLimit,
+      checkpoint,
+      onProgress: (p) =>
+        progress.update(
+          (p.epoch - 1) * p.batches + p.batch,
+          p.epochs * p.batches,
+          `epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} ` +
+            `${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatSeconds(p.etaSeconds)}`,
+        ),
+      onEpoch: (e) =>
+        progress.log(
+          `epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)}, train ${percent(e.trainAccuracy)}, ` +
+            `validation ${percent(e.validationAccuracy)} (${e.seconds.toFixed(1)} s, ${e.samplesPerSecond.toFixed(0)} samples/s)`,
+        ),
+    });
+    progress.stop();
+    if (result.resumedEpochs > 0) progress.log(`resumed after epoch ${result.resumedEpochs} from ${checkpoint}`);
+    const test = await model.evaluate(data.test, { temperature: 1 });
+    model.metadata.result = { ...(model.metadata.result ?? {}), testAccuracy: test.accuracy, testLoss: test.meanLoss };
+    await model.save(o.out);
+    if (fs.existsSync(checkpoint)) fs.unlinkSync(checkpoint);
+    const last = result.history[result.history.length - 1];
+    output(
+      o,
+      {
+        model: o.out,
+        config: result.config,
+        history: result.history,
+        validationAccuracy: last?.validationAccuracy,
+        testAccuracy: test.accuracy,
+        testLoss: test.meanLoss,
+        seconds: (Date.now() - started) / 1000,
+        resumedEpochs: result.resumedEpochs,
+        ...describeBackend(backend),
+        data: model.metadata.data,
+      },
+      [
+        `saved ${o.out}`,
+        `validation accuracy ${percent(last?.validationAccuracy)} after ${result.history.length} epochs; ` +
+          `test accuracy ${percent(test.accuracy)} (mean loss at T=1: ${test.meanLoss.toFixed(4)})`,
+      ],
+    );
+  });
+}

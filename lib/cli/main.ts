@@ -1,0 +1,46 @@
+// The `tempered` command line.
+import { Command, CommanderError } from 'commander';
+import { native } from '../native';
+import { evalCommand } from './commands/eval';
+import { infoCommand } from './commands/info';
+import { trainCommand } from './commands/train';
+
+const INPUT_ERRORS = new Set([
+  'TEMPERED_INVALID_TYPE',
+  'TEMPERED_INVALID_LENGTH',
+  'TEMPERED_OUT_OF_RANGE',
+  'TEMPERED_NOT_FINITE',
+  'TEMPERED_BAD_FILE',
+  'TEMPERED_BAD_DATA',
+  'TEMPERED_INCOMPATIBLE',
+  'TEMPERED_BACKEND_UNAVAILABLE',
+]);
+
+export function buildProgram(): Command {
+  const program = new Command('tempered')
+    .description('Train the MNIST CNN of Song (2017) at any softmax temperature, distil it, attack it, measure its robustness.')
+    .version(native.version());
+  program.addCommand(trainCommand());
+  program.addCommand(evalCommand());
+  program.addCommand(infoCommand());
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const e = err as Error & { code?: string };
+    process.stderr.write(`tempered: error${e.code ? ` [${e.code}]` : ''}: ${e.message}\n`);
+    return e.code && INPUT_ERRORS.has(e.code) ? 2 : 1;
+  }
+}

@@ -1,0 +1,219 @@
+// Model: the paper's network, its weights on a backend's device, and the metadata that
+// says where it came from. Files are safetensors with PyTorch's tensor names and layouts
+// (conv1.weight [32,1,3,3] ... fc3.bias [10]), so a model moves to PyTorch and back.
+import * as fs from 'fs';
+import * as path from 'path';
+import type { BackendName, Model as NativeModel, NativeParameterInfo } from '../binding';
+import { BackendChoice, resolveBackend } from './backends';
+import { deviceDataset } from './data';
+import { TemperedError, checkNumber, typeError } from './errors';
+import type { MnistSplit } from './mnist';
+import { native, packageRoot } from './native';
+import { readSafetensors, writeSafetensors, Tensor } from './safetensors';
+
+export const MODEL_FORMAT = 'tempered-model';
+export const MODEL_FORMAT_VERSION = 1;
+
+/** Where a model came from; stored in the file's __metadata__ (key "tempered", JSON). */
+export interface ModelMetadata {
+  format: typeof MODEL_FORMAT;
+  formatVersion: number;
+  packageVersion: string;
+  createdAt: string;
+  /** 'standard' (hard labels) or 'distilled' (a teacher's soft labels). */
+  kind?: 'standard' | 'distilled';
+  /** Softmax temperature of the training loss. */
+  trainingTemperature?: number;
+  /** Seed of the initial weights, the shuffling and the dropout masks. */
+  seed?: number;
+  /** The full training configuration. */
+  training?: Record<string, unknown>;
+  /** The data the model was trained on. */
+  data?: { fingerprint: string; description: string; split: string; trainCount: number };
+  /** The backend and device that trained it. */
+  trainedOn?: Record<string, unknown>;
+  /** Per-epoch history and final accuracies. */
+  result?: Record<string, unknown>;
+  /** The teacher of a distilled model. */
+  teacher?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface Evaluation {
+  /** Fraction of samples whose argmax logit equals the label. */
+  accuracy: number;
+  correct: number;
+  count: number;
+  /** Mean cross-entropy at `temperature`. */
+  meanLoss: number;
+  temperature: number;
+}
+
+let cachedVersion: string | undefined;
+export function packageVersion(): string {
+  if (!cachedVersion) {
+    cachedVersion = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version as string;
+  }
+  return cachedVersion;
+}
+
+function freshMetadata(): ModelMetadata {
+  return {
+    format: MODEL_FORMAT,
+    formatVersion: MODEL_FORMAT_VERSION,
+    packageVersion: packageVersion(),
+    createdAt: new Date().toISOString(),
+  };
+}
+
+let layout: NativeParameterInfo[] | undefined;
+/** The 14 parameter tensors: names, PyTorch shapes and offsets in the flat array. */
+export function parameterLayout(): NativeParameterInfo[] {
+  if (!layout) layout = native.parameterLayout();
+  return layout;
+}
+
+export class Model {
+  /** Provenance, saved with the weights. */
+  metadata: ModelMetadata;
+  private handle: NativeModel;
+
+  private constructor(handle: NativeModel, metadata: ModelMetadata) {
+    this.handle = handle;
+    this.metadata = metadata;
+  }
+
+  /** A new model with Glorot-uniform weights drawn from `seed` (default 0). */
+  static create(opts: { seed?: number; backend?: BackendChoice } = {}): Model {
+    const seed = checkNumber(opts.seed ?? 0, 'seed', { min: 0, max: 0xffffffff, integer: true });
+    const backend = resolveBackend(opts.backend ?? 'auto');
+    return new Model(native.createModel(backend, seed), { ...freshMetadata(), seed });
+  }
+
+  /** A model from flat parameters (parameterLayout() order). */
+  static fromParameters(parameters: Float32Array, opts: { backend?: BackendChoice; metadata?: Partial<ModelMetadata> } = {}): Model {
+    const m = Model.create({ backend: opts.backend });
+    m.setParameters(parameters);
+    m.metadata = { ...freshMetadata(), ...(opts.metadata ?? {}) } as ModelMetadata;
+    return m;
+  }
+
+  /** Loads a safetensors file written here or exported from PyTorch with the same tensor names. */
+  static async load(file: string, opts: { backend?: BackendChoice } = {}): Promise<Model> {
+    if (typeof file !== 'string') throw typeError('file must be a string');
+    const { tensors, metadata } = await readSafetensors(file);
+    const flat = new Float32Array(native.parameterLayout().reduce((s, p) => s + p.size, 0));
+    const expected = new Set(parameterLayout().map((p) => p.name));
+    for (const name of tensors.keys()) {
+      if (!expected.has(name))
+        throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file}: tensor '${name}' is not part of this network (expected ${[...expected].join(', ')})`);
+    }
+    for (const p of parameterLayout()) {
+      const t = tensors.get(p.name);
+      if (!t) throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file}: tensor '${p.name}' is missing: not a model of this network`);
+      if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]))
+        throw new TemperedError(
+          'TEMPERED_INCOMPATIBLE',
+          `${file}: tensor '${p.name}' has shape [${t.shape.join(', ')}] but this network needs [${p.shape.join(', ')}]`,
+        );
+      for (let i = 0; i < t.data.length; i++)
+        if (!Number.isFinite(t.data[i]))
+          throw new TemperedError('TEMPERED_BAD_FILE', `${file}: tensor '${p.name}' holds a non-finite value at element ${i}`);
+      flat.set(t.data, p.offset);
+    }
+    let meta: ModelMetadata = freshMetadata();
+    if (metadata.tempered) {
+      try {
+        meta = { ...meta, ...(JSON.parse(metadata.tempered) as ModelMetadata) };
+      } catch {
+        throw new TemperedError('TEMPERED_BAD_FILE', `${file}: __metadata__.tempered is not valid JSON`);
+      }
+    } else {
+      meta = { ...meta, importedMetadata: metadata };
+    }
+    const m = Model.create({ backend: opts.backend });
+    m.setParameters(flat);
+    m.metadata = meta;
+    return m;
+  }
+
+  /** Writes the weights and metadata atomically (temporary file, then rename). */
+  async save(file: string): Promise<void> {
+    if (typeof file !== 'string') throw typeError('file must be a string');
+    const flat = this.getParameters();
+    const tensors: Tensor[] = parameterLayout().map((p) => ({
+      name: p.name,
+      shape: p.shape,
+      data: flat.slice(p.offset, p.offset + p.size),
+    }));
+    const m = this.metadata;
+    const flatMeta: Record<string, string> = {
+      format: MODEL_FORMAT,
+      format_version: String(m.formatVersion),
+      package_version: m.packageVersion,
+      tempered: JSON.stringify(m),
+    };
+    if (m.trainingTemperature !== undefined) flatMeta.temperature = String(m.trainingTemperature);
+    if (m.seed !== undefined) flatMeta.seed = String(m.seed);
+    if (m.data?.fingerprint) flatMeta.data_fingerprint = m.data.fingerprint;
+    await writeSafetensors(file, tensors, flatMeta);
+  }
+
+  get backend(): BackendName {
+    return this.handle.backend();
+  }
+
+  /** The native handle (for lib/ internals: training, attacks). */
+  get nativeModel(): NativeModel {
+    return this.handle;
+  }
+
+  getParameters(): Float32Array {
+    return this.handle.getParameters();
+  }
+
+  setParameters(parameters: Float32Array): void {
+    this.handle.setParameters(parameters);
+  }
+
+  /** Logits [n x 10] for images [n x 784] with pixels in [0, 1]. */
+  predict(images: Float32Array): Promise<Float32Array> {
+    return this.handle.predict(images);
+  }
+
+  /** Predicted classes (first maximum logit). */
+  async classify(images: Float32Array): Promise<Int32Array> {
+    const z = await this.predict(images);
+    const out = new Int32Array(z.length / 10);
+    for (let i = 0; i < out.length; i++) out[i] = argmax(z, i * 10);
+    return out;
+  }
+
+  /** Accuracy and mean cross-entropy at `temperature` (default 1) over a split. */
+  async evaluate(split: MnistSplit, opts: { temperature?: number } = {}): Promise<Evaluation> {
+    const temperature = checkNumber(opts.temperature ?? 1, 'temperature', { min: 0, minExclusive: true });
+    const ds = await deviceDataset(split, this.backend);
+    const r = await this.handle.evaluate(ds, 0, split.count, temperature, false);
+    return { accuracy: r.correct / r.count, correct: r.correct, count: r.count, meanLoss: r.lossSum / r.count, temperature };
+  }
+
+  /** A copy of this model (weights, optimiser state, metadata) on another backend. */
+  to(backend: BackendChoice): Model {
+    const m = Model.create({ backend });
+    m.setParameters(this.getParameters());
+    m.handle.setVelocity(this.handle.getVelocity());
+    m.metadata = JSON.parse(JSON.stringify(this.metadata)) as ModelMetadata;
+    return m;
+  }
+
+  /** Frees the device memory now (otherwise the garbage collector does). */
+  dispose(): void {
+    this.handle.dispose();
+  }
+}
+
+export function argmax(z: ArrayLike<number>, offset = 0, classes = 10): number {
+  let best = 0;
+  for (let j = 1; j < classes; j++) if (z[offset + j] > z[offset + best]) best = j;
+  return best;
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// npm run bench: our throughput beside PyTorch's (Debian's python3-torch), same network,
+// same thread count, same batch sizes, measured in this one run, printed as ratios.
+//
+//   node scripts/bench.js [--threads N] [--seconds S] [--backend cpu|cuda] [--json] [--only a,b]
+//
+// Each figure is the median of 5 timed runs after a warm-up; ours is measured before and
+// after PyTorch and the two medians pooled, so a noisy neighbour hurts both sides alike.
+// Install the peer with `apt-get install python3-torch`; without it our numbers print alone.
+'use strict';
+const { spawnSync } = require('child_process');
+const path = require('path');
+const root = path.resolve(__dirname, '..');
+const { native } = require(path.join(root, 'dist', 'lib', 'native.js'));
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+const threads = Number(arg('threads', native.hardwareThreads()));
+const seconds = Number(arg('seconds', 5));
+const backend = arg('backend', 'cpu');
+const json = process.argv.includes('--json');
+const only = new Set(arg('only', 'train,forward').split(','));
+const python = arg('python', '/usr/bin/python3');
+
+native.setThreads(threads);
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function rate(fn, units, reps = 5) {
+  for (let i = 0; i < 2; i++) await fn();
+  const out = [];
+  for (let r = 0; r < reps; r++) {
+    let count = 0;
+    const t0 = process.hrtime.bigint();
+    let elapsed = 0;
+    do {
+      await fn();
+      count++;
+      elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+    } while (elapsed < seconds / reps);
+    out.push((count * units) / elapsed);
+  }
+  return out;
+}
+
+function randomImages(n) {
+  const a = new Float32Array(n * 784);
+  for (let i = 0; i < a.length; i++) a[i] = Math.random();
+  return a;
+}
+
+async function ours() {
+  const results = {};
+  const model = native.createModel(backend, 1);
+  if (only.has('train')) {
+    const n = 128 * 16;
+    const ds = await native.createDataset(backend, randomImages(n), Int32Array.from({ length: n }, (_, i) => i % 10));
+    const idx = Int32Array.from({ length: n }, (_, i) => i);
+    let step = 0;
+    results.train_samples_per_s = await rate(async () => {
+      await model.trainSteps(ds, idx, 128, { temperature: 1 }, step);
+      step += 16;
+    }, n);
+  }
+  if (only.has('forward')) {
+    const x = randomImages(128);
+    results.forward_images_per_s = await rate(() => model.predict(x), 128);
+  }
+  return results;
+}
+
+function peer() {
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { missing: `PyTorch not found for ${python} (install it with: apt-get install python3-torch)` };
+  const r = spawnSync(
+    python,
+    [path.join(__dirname, 'torch_bench.py'), '--threads', String(threads), '--seconds', String(seconds), '--device', backend,
+      '--only', [...only].join(',')],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) return { missing: `the PyTorch benchmark failed: ${r.stderr.trim().split('\n').pop()}` };
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const ROWS = [
+  ['train_samples_per_s', 'training, batch 128', 'samples/s'],
+  ['forward_images_per_s', 'forward, batch 128', 'images/s'],
+];
+
+(async () => {
+  const a = await ours();
+  const torch = peer();
+  const b = await ours();
+  const table = [];
+  for (const [key, label, unit] of ROWS) {
+    if (!(key in a)) continue;
+    const mine = median([...a[key], ...b[key]]);
+    const theirs = torch[key];
+    table.push({ measure: label, unit, tempered: mine, pytorch: theirs ?? null, ratio: theirs ? mine / theirs : null });
+  }
+  const info = {
+    backend,
+    device: native.backends().find((x) => x.name === backend).device,
+    threads,
+    cpuIsa: native.cpuIsa(),
+    peer: torch.missing ? torch.missing : `PyTorch ${torch.torch} (${torch.threads} threads${torch.gpu ? `, ${torch.gpu}` : ''})`,
+    seconds,
+    table,
+  };
+  if (json) {
+    console.log(JSON.stringify(info, null, 2));
+    return;
+  }
+  console.log(`tempered ${native.version()} on ${info.device}; peer: ${info.peer}`);
+  console.log('| measure | unit | tempered | PyTorch | ratio |');
+  console.log('|---|---|---:|---:|---:|');
+  for (const r of table)
+    console.log(`| ${r.measure} | ${r.unit} | ${r.tempered.toFixed(0)} | ${r.pytorch === null ? '-' : r.pytorch.toFixed(0)} | ${r.ratio === null ? '-' : r.ratio.toFixed(2) + 'x'} |`);
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
