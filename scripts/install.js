@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm install` step: use a prebuilt addon when one loads here, else build from source
-// with cmake-js. Options (environment variable or `npm config set <name> <value>`):
+// `npm install` step: build the addon from source with cmake-js, or use a prebuilt one
+// (prebuilds/, CPU only) when it loads here and no CUDA toolkit asks for the plugin. Options (environment variable or `npm config set <name> <value>`):
 //   TEMPERED_CUDA / tempered_cuda                  AUTO (default) | ON | OFF
 //   CMAKE_CUDA_ARCHITECTURES / tempered_cuda_architectures   e.g. "61" for a GTX 1060
 //   TEMPERED_BUILD_FROM_SOURCE=1                   ignore prebuilds
@@ -16,6 +16,12 @@ function option(envName, npmName) {
   return process.env[envName] || process.env[`npm_config_${npmName}`] || '';
 }
 
+function cudaToolkitFound() {
+  if (option('TEMPERED_CUDA', 'tempered_cuda').toUpperCase() === 'OFF') return false;
+  const which = spawnSync('sh', ['-c', 'command -v nvcc || test -x /usr/local/cuda/bin/nvcc'], { stdio: 'ignore' });
+  return which.status === 0;
+}
+
 function prebuiltLoads() {
   try {
     require('node-gyp-build')(root);
@@ -25,8 +31,10 @@ function prebuiltLoads() {
   }
 }
 
-if (!force && !option('TEMPERED_BUILD_FROM_SOURCE', 'tempered_build_from_source') && prebuiltLoads()) {
-  console.log('tempered: using the existing native addon (set TEMPERED_BUILD_FROM_SOURCE=1 to rebuild)');
+const fs = require('fs');
+const prebuilt = fs.existsSync(path.join(root, 'prebuilds'));
+if (!force && prebuilt && !option('TEMPERED_BUILD_FROM_SOURCE', 'tempered_build_from_source') && !cudaToolkitFound() && prebuiltLoads()) {
+  console.log('tempered: using the prebuilt CPU addon in prebuilds/ (set TEMPERED_BUILD_FROM_SOURCE=1 to build from source)');
   process.exit(0);
 }
 

@@ -71,7 +71,8 @@ test('asking for an unavailable backend is an Error with TEMPERED_BACKEND_UNAVAI
 });
 
 test('a child process runs every bad call and survives', () => {
-  const addon = path.join(__dirname, '..', 'build', 'Release', 'tempered.node');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const addon = (require('node-gyp-build') as { path(dir: string): string }).path(path.join(__dirname, '..'));
   const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'native-bad-calls.js'), addon], {
     encoding: 'utf8',
     timeout: 60000,

@@ -7,17 +7,17 @@ import { LAYOUT } from './network';
 import { FixtureRandom } from './rng';
 
 /**
- * n images [n][784]. Sample kinds cycle:
+ * n images [n][784]. Sample s is of kind kinds[s % kinds.length] (default: cycle 0, 1, 2):
  *   0: uniform noise in [0, 1);
  *   1: top half constant 0.5, bottom half noise;
  *   2: all zero except a random 9x9 patch (the zero region makes every conv output there
  *      equal to a function of the biases alone: ties everywhere in both pools).
  */
-export function makeImages(n: number, seed: number): Float32Array {
+export function makeImages(n: number, seed: number, kinds: number[] = [0, 1, 2]): Float32Array {
   const r = new FixtureRandom(seed, 1);
   const images = new Float32Array(n * 784);
   for (let s = 0; s < n; s++) {
-    const kind = s % 3;
+    const kind = kinds[s % kinds.length];
     const py = 4 + r.int(14);
     const px = 4 + r.int(14);
     for (let y = 0; y < 28; y++) {

@@ -43,12 +43,38 @@ export function f64(a: Numbers): Float64Array {
 
 // ---------------------------------------------------------------------------------------------
 // 3x3 convolution
+//
+// The loops index the weight through a copy repacked from PyTorch's [out][in][ky][kx] to
+// [out][ky][kx][in] (packConvWeight), so the innermost loop, over input channels, reads both
+// the NHWC activation and the weight contiguously. The arithmetic is unchanged.
+
+/** PyTorch's conv weight [cout][cin][3][3] repacked as [cout][3][3][cin]. */
+export function packConvWeight(weight: Float64Array, cout: number, cin: number): Float64Array {
+  const packed = new Float64Array(cout * 9 * cin);
+  for (let o = 0; o < cout; o++) {
+    for (let i = 0; i < cin; i++) {
+      for (let k = 0; k < 9; k++) packed[(o * 9 + k) * cin + i] = weight[(o * cin + i) * 9 + k];
+    }
+  }
+  return packed;
+}
+
+/** The inverse of packConvWeight: [cout][3][3][cin] back to [cout][cin][3][3]. */
+export function unpackConvWeight(packed: Float64Array, cout: number, cin: number): Float64Array {
+  const weight = new Float64Array(cout * cin * 9);
+  for (let o = 0; o < cout; o++) {
+    for (let i = 0; i < cin; i++) {
+      for (let k = 0; k < 9; k++) weight[(o * cin + i) * 9 + k] = packed[(o * 9 + k) * cin + i];
+    }
+  }
+  return weight;
+}
 
 /** Pre-activation output [n][h-2][w-2][cout] of a 'valid' 3x3 convolution of x [n][h][w][cin]. */
 export function conv3x3Forward(xIn: Numbers, n: number, h: number, w: number, cin: number,
                                weightIn: Numbers, biasIn: Numbers, cout: number): Float64Array {
   const x = f64(xIn);
-  const weight = f64(weightIn);
+  const wp = packConvWeight(f64(weightIn), cout, cin); // wp[((o*3 + ky)*3 + kx)*cin + i] = weight[o][i][ky][kx]
   const bias = f64(biasIn);
   const ho = h - 2;
   const wo = w - 2;
@@ -60,10 +86,9 @@ export function conv3x3Forward(xIn: Numbers, n: number, h: number, w: number, ci
           let sum = bias[o];
           for (let ky = 0; ky < 3; ky++) {
             for (let kx = 0; kx < 3; kx++) {
-              const xBase = ((s * h + oy + ky) * w + ox + kx) * cin;
-              for (let i = 0; i < cin; i++) {
-                sum += weight[((o * cin + i) * 3 + ky) * 3 + kx] * x[xBase + i];
-              }
+              const xBase = ((s * h + oy + ky) * w + ox + kx) * cin; // x[s][oy+ky][ox+kx][0]
+              const wBase = ((o * 3 + ky) * 3 + kx) * cin;          // weight[o][0][ky][kx]
+              for (let i = 0; i < cin; i++) sum += wp[wBase + i] * x[xBase + i];
             }
           }
           y[((s * ho + oy) * wo + ox) * cout + o] = sum;
@@ -78,7 +103,7 @@ export function conv3x3Forward(xIn: Numbers, n: number, h: number, w: number, ci
 export function conv3x3BackwardData(dyIn: Numbers, n: number, h: number, w: number, cin: number,
                                     weightIn: Numbers, cout: number): Float64Array {
   const dy = f64(dyIn);
-  const weight = f64(weightIn);
+  const wp = packConvWeight(f64(weightIn), cout, cin);
   const ho = h - 2;
   const wo = w - 2;
   const dx = new Float64Array(n * h * w * cin);
@@ -88,12 +113,12 @@ export function conv3x3BackwardData(dyIn: Numbers, n: number, h: number, w: numb
         for (let o = 0; o < cout; o++) {
           const g = dy[((s * ho + oy) * wo + ox) * cout + o];
           if (g === 0) continue;
+          // y[s][oy][ox][o] used x[s][oy+ky][ox+kx][i] with weight[o][i][ky][kx]: send g back along it.
           for (let ky = 0; ky < 3; ky++) {
             for (let kx = 0; kx < 3; kx++) {
               const xBase = ((s * h + oy + ky) * w + ox + kx) * cin;
-              for (let i = 0; i < cin; i++) {
-                dx[xBase + i] += g * weight[((o * cin + i) * 3 + ky) * 3 + kx];
-              }
+              const wBase = ((o * 3 + ky) * 3 + kx) * cin;
+              for (let i = 0; i < cin; i++) dx[xBase + i] += g * wp[wBase + i];
             }
           }
         }
@@ -110,7 +135,7 @@ export function conv3x3BackwardWeights(xIn: Numbers, dyIn: Numbers, n: number, h
   const dy = f64(dyIn);
   const ho = h - 2;
   const wo = w - 2;
-  const dw = new Float64Array(cout * cin * 9);
+  const dwPacked = new Float64Array(cout * 9 * cin); // [o][ky][kx][i], unpacked at the end
   const db = new Float64Array(cout);
   for (let s = 0; s < n; s++) {
     for (let oy = 0; oy < ho; oy++) {
@@ -122,16 +147,15 @@ export function conv3x3BackwardWeights(xIn: Numbers, dyIn: Numbers, n: number, h
           for (let ky = 0; ky < 3; ky++) {
             for (let kx = 0; kx < 3; kx++) {
               const xBase = ((s * h + oy + ky) * w + ox + kx) * cin;
-              for (let i = 0; i < cin; i++) {
-                dw[((o * cin + i) * 3 + ky) * 3 + kx] += g * x[xBase + i];
-              }
+              const wBase = ((o * 3 + ky) * 3 + kx) * cin;
+              for (let i = 0; i < cin; i++) dwPacked[wBase + i] += g * x[xBase + i];
             }
           }
         }
       }
     }
   }
-  return { weight: dw, bias: db };
+  return { weight: unpackConvWeight(dwPacked, cout, cin), bias: db };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,13 +13,17 @@
 // Streams (`hi`) used by the engine: 1 = weight initialisation (lo = tensor id, index = element),
 // 16 + L = dropout layer L (lo = step, index = sample * units + unit).
 
+// Math.imul read once: under jest the test's globals live in a vm context, where every
+// `Math.x` lookup inside a hot loop costs ~100x the operation itself.
+const imul = Math.imul;
+
 /** The 32-bit finaliser of MurmurHash3. Input and output are uint32 values. */
 export function mix32(value: number): number {
   let h = value >>> 0;
   h = (h ^ (h >>> 16)) >>> 0;
-  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h = imul(h, 0x85ebca6b) >>> 0;
   h = (h ^ (h >>> 13)) >>> 0;
-  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h = imul(h, 0xc2b2ae35) >>> 0;
   h = (h ^ (h >>> 16)) >>> 0;
   return h;
 }
@@ -27,8 +31,8 @@ export function mix32(value: number): number {
 /** 32 random bits (as a uint32) for the counter (hi, lo, index) under `seed`. */
 export function counterBits(seed: number, hi: number, lo: number, index: number): number {
   let h = mix32((seed ^ 0x9e3779b9) >>> 0);
-  h = mix32((h ^ Math.imul(hi >>> 0, 0x7feb352d)) >>> 0);
-  h = mix32((h ^ Math.imul(lo >>> 0, 0x846ca68b)) >>> 0);
+  h = mix32((h ^ imul(hi >>> 0, 0x7feb352d)) >>> 0);
+  h = mix32((h ^ imul(lo >>> 0, 0x846ca68b)) >>> 0);
   h = mix32((h ^ (index >>> 0)) >>> 0);
   return h;
 }
