@@ -62,6 +62,60 @@ export interface NativeEvaluation {
   logits?: Float32Array;
 }
 
+/** The loss an attack follows (native/include/tempered/attack_loss.h). */
+export interface NativeLossSpec {
+  /** 'xent': cross-entropy at `temperature`; 'margin': max_{j != y} z_j - z_y. Default 'xent'. */
+  loss?: 'xent' | 'margin';
+  /** 'float32': the usual float32 loss; 'float64': the log1p form in float64. Default 'float32'. */
+  precision?: 'float32' | 'float64';
+  /** Evaluation temperature of the cross-entropy (default 1). */
+  temperature?: number;
+}
+
+export interface NativeInputGradient {
+  /** dL/dx per image [n * 784]. */
+  gradient: Float64Array;
+  /** L per image [n]. */
+  loss: Float64Array;
+  logits: Float32Array;
+}
+
+export interface NativeSweep {
+  /** Per image 1,568 losses: pixel p set to 1 at [p], set to 0 at [784 + p]; NaN where skipped. */
+  losses: Float64Array;
+  /** The unperturbed image's loss [n]. */
+  base: Float64Array;
+}
+
+export interface NativeAttackConfig extends NativeLossSpec {
+  algorithm: 1 | 2 | 3 | 4;
+  /** Pixel budget, 1..784. */
+  budget: number;
+  /** Return each sample's first saliency map. */
+  wantSaliency?: boolean;
+}
+
+/** Per-sample outcomes of Algorithms 1-4 (native/core/attack.h). */
+export interface NativeAttackResult {
+  /** 1 when the model classified the sample correctly, so it was attacked. */
+  attacked: Uint8Array;
+  success: Uint8Array;
+  /** Pixels chosen; on success, the number it took. */
+  iterations: Int32Array;
+  /** Pixels whose value differs from the original at the end. */
+  l0: Int32Array;
+  initialPrediction: Int32Array;
+  finalPrediction: Int32Array;
+  /** 1 when every candidate entry of the (first) saliency map was exactly zero. */
+  saliencyZero: Uint8Array;
+  /** The images when the attack ended [n * 784]. */
+  adversarial: Float32Array;
+  /** Chosen candidates per sample [n * budget]: p = set pixel p to 1, 784 + p = set it to 0; -1 after the end. */
+  path: Int32Array;
+  /** First saliency map per sample [n * 1568] (Algorithms 1 and 3: dL/dx in the first 784), when asked. */
+  saliency?: Float64Array;
+}
+
 /** A labelled data set resident on a backend's device. */
 export declare class Dataset {
   private constructor();
@@ -94,6 +148,12 @@ export declare class Model {
   /** One forward and backward pass without an update; every activation and gradient (for tests). */
   trace(images: Float32Array, labels: Int32Array, softTargets: Float32Array | null, config: NativeTrainConfig,
         step: number): Promise<Record<string, Float32Array>>;
+  /** Per image: the attack loss, its gradient w.r.t. the input pixels, and the logits. */
+  inputGradient(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec): Promise<NativeInputGradient>;
+  /** Algorithm 2's 2 x 784 perturbed losses per image, exact; `skip` [n * 784] marks pixels not to perturb. */
+  sweep(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec, skip?: Uint8Array | null): Promise<NativeSweep>;
+  /** Algorithms 1-4 on the given samples. */
+  attack(images: Float32Array, labels: Int32Array, config: NativeAttackConfig): Promise<NativeAttackResult>;
   dispose(): void;
   isDisposed(): boolean;
 }

@@ -1,5 +1,6 @@
 #include "network.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -261,6 +262,64 @@ Status Network::predict(const float* host_images, int n, float* host_logits) {
     TEMPERED_TRY(b_->download(host_logits + static_cast<size_t>(start) * kClasses, z_.get(), sizeof(float) * m * kClasses));
   }
   return Status::Ok();
+}
+
+Status Network::input_gradient(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
+                               double* grad, double* loss, float* logits) {
+  std::vector<float> z(static_cast<size_t>(kEvalChunk) * kClasses), dz(static_cast<size_t>(kEvalChunk) * kClasses),
+      dx(static_cast<size_t>(kEvalChunk) * kPixels);
+  std::vector<double> scale(kEvalChunk), dz64(kClasses);
+  DeviceBuffer<float> dx_dev;
+  for (int start = 0; start < n; start += kEvalChunk) {
+    const int m = std::min(kEvalChunk, n - start);
+    TEMPERED_TRY(ensure_capacity(m));
+    TEMPERED_TRY(dx_dev.reserve(b_, static_cast<size_t>(m) * kPixels));
+    TEMPERED_TRY(b_->upload(x_.get(), host_images + static_cast<size_t>(start) * kPixels, sizeof(float) * m * kPixels));
+    TEMPERED_TRY(forward(x_.get(), m, nullptr, 0));
+    TEMPERED_TRY(b_->download(z.data(), z_.get(), sizeof(float) * m * kClasses));
+    for (int i = 0; i < m; ++i) {
+      const float* zi = &z[static_cast<size_t>(i) * kClasses];
+      loss[start + i] = attack_loss(zi, kClasses, host_labels[start + i], spec, dz64.data());
+      double s = 1.0;
+      if (spec.precision == LossPrecision::kFloat64) {
+        s = 0.0;
+        for (double v : dz64) s = std::max(s, std::fabs(v));
+        if (s == 0.0) s = 1.0;  // an exactly zero gradient stays zero
+      }
+      scale[i] = s;
+      for (int j = 0; j < kClasses; ++j) dz[static_cast<size_t>(i) * kClasses + j] = static_cast<float>(dz64[j] / s);
+    }
+    if (logits != nullptr) std::memcpy(logits + static_cast<size_t>(start) * kClasses, z.data(), sizeof(float) * m * kClasses);
+    TEMPERED_TRY(b_->upload(dz_.get(), dz.data(), sizeof(float) * m * kClasses));
+    TEMPERED_TRY(backward(x_.get(), m, nullptr, 0, false, dx_dev.get()));
+    TEMPERED_TRY(b_->download(dx.data(), dx_dev.get(), sizeof(float) * m * kPixels));
+    for (int i = 0; i < m; ++i)
+      for (int p = 0; p < kPixels; ++p)
+        grad[static_cast<size_t>(start + i) * kPixels + p] = static_cast<double>(dx[static_cast<size_t>(i) * kPixels + p]) * scale[i];
+  }
+  return Status::Ok();
+}
+
+Status Network::sweep(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,
+                      const LossSpec& spec, double* losses, double* base_losses) {
+  DeviceBuffer<float> images;
+  DeviceBuffer<int32_t> labels;
+  DeviceBuffer<uint8_t> skip;
+  DeviceBuffer<double> out, base;
+  TEMPERED_TRY(images.allocate(b_, static_cast<size_t>(n) * kPixels));
+  TEMPERED_TRY(labels.allocate(b_, n));
+  TEMPERED_TRY(out.allocate(b_, static_cast<size_t>(n) * 2 * kPixels));
+  TEMPERED_TRY(base.allocate(b_, n));
+  TEMPERED_TRY(b_->upload(images.get(), host_images, images.bytes()));
+  TEMPERED_TRY(b_->upload(labels.get(), host_labels, labels.bytes()));
+  if (host_skip != nullptr) {
+    TEMPERED_TRY(skip.allocate(b_, static_cast<size_t>(n) * kPixels));
+    TEMPERED_TRY(b_->upload(skip.get(), host_skip, skip.bytes()));
+  }
+  SweepArgs a{n, images.get(), labels.get(), host_skip ? skip.get() : nullptr, params_.get(), spec, out.get(), base.get()};
+  TEMPERED_TRY(b_->sweep(a));
+  TEMPERED_TRY(b_->download(losses, out.get(), out.bytes()));
+  return b_->download(base_losses, base.get(), base.bytes());
 }
 
 Status Network::trace(const float* host_images, const int32_t* host_labels, const float* host_soft, int n,

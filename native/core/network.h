@@ -71,6 +71,18 @@ class Network {
   // Deterministic forward pass over host images [n][784]; logits to host [n][10].
   Status predict(const float* host_images, int n, float* host_logits);
 
+  // Per image: the attack loss under `spec`, its gradient w.r.t. the input pixels and the
+  // logits. float32 precision backpropagates the float32 loss gradient as the paper's
+  // frameworks do (tiny values underflow); float64 backpropagates the float64 gradient
+  // scaled to unit maximum and scales the result back in float64 (backpropagation is
+  // linear in the upstream gradient), so no information is lost to float32 range.
+  Status input_gradient(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
+                        double* grad, double* loss, float* logits);
+
+  // Algorithm 2's sweep (see SweepArgs): losses [n][2][784] and base losses [n].
+  Status sweep(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,
+               const LossSpec& spec, double* losses, double* base_losses);
+
   // One forward and backward pass (training mode when cfg.dropout_rate > 0) on host
   // images and labels or soft targets, without an update; every activation and gradient
   // is returned. For the layer-by-layer tests.

@@ -56,6 +56,7 @@ class CpuBackend final : public Backend {
   Status dropout(const DropoutKey& key, int n, int units, const float* x, float* y) override;
   Status softmax_xent(const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits) override;
   Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) override;
+  Status sweep(const SweepArgs& a) override;
 
   static ThreadPool& pool();
 

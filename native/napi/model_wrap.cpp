@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "../core/attack.h"
 #include "../core/backends.h"
 #include "addon_data.h"
 #include "args.h"
@@ -45,6 +46,51 @@ TrainConfig parse_train_config(Napi::Value v) {
   return c;
 }
 
+// {loss: 'xent' | 'margin', precision: 'float32' | 'float64', temperature: number}, all optional.
+LossSpec parse_loss_spec(Napi::Value v, const std::string& name) {
+  LossSpec spec;
+  if (v.IsUndefined()) return spec;
+  Napi::Object o = require_object(v, name);
+  Napi::Value loss = o.Get("loss"), precision = o.Get("precision"), temperature = o.Get("temperature");
+  if (!loss.IsUndefined()) {
+    std::string l = require_string(loss, name + ".loss");
+    if (l == "xent") spec.loss = AttackLoss::kXent;
+    else if (l == "margin") spec.loss = AttackLoss::kMargin;
+    else throw range_error(v.Env(), name + ".loss must be 'xent' or 'margin' (got '" + l + "')");
+  }
+  if (!precision.IsUndefined()) {
+    std::string p = require_string(precision, name + ".precision");
+    if (p == "float32") spec.precision = LossPrecision::kFloat32;
+    else if (p == "float64") spec.precision = LossPrecision::kFloat64;
+    else throw range_error(v.Env(), name + ".precision must be 'float32' or 'float64' (got '" + p + "')");
+  }
+  if (!temperature.IsUndefined())
+    spec.temperature = static_cast<float>(require_range(temperature, name + ".temperature", 0, 1e30, true));
+  return spec;
+}
+
+// images [n * 784] (finite) and labels [n] (0..9), copied.
+void parse_images_labels(const Napi::CallbackInfo& info, size_t at, std::vector<float>* images, std::vector<int32_t>* labels) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array im = require_f32(arg(info, at), "images");
+  const size_t n = require_multiple(im, im.ElementLength(), kPixels, "images");
+  Napi::Int32Array lab = require_i32(arg(info, at + 1), "labels");
+  require_length(lab, lab.ElementLength(), n, "labels");
+  for (size_t i = 0; i < im.ElementLength(); ++i)
+    if (!std::isfinite(im[i])) throw range_error(env, "images[" + std::to_string(i) + "] is not finite", kNotFinite);
+  for (size_t i = 0; i < n; ++i)
+    if (lab[i] < 0 || lab[i] >= kClasses) throw range_error(env, "labels[" + std::to_string(i) + "] is not a class in 0..9");
+  images->assign(im.Data(), im.Data() + im.ElementLength());
+  labels->assign(lab.Data(), lab.Data() + n);
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> to_js(Napi::Env env, const std::vector<T>& v) {
+  auto a = Napi::TypedArrayOf<T>::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), sizeof(T) * v.size());
+  return a;
+}
+
 }  // namespace
 
 Napi::Function ModelWrap::Define(Napi::Env env) {
@@ -60,6 +106,9 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Evaluate>("evaluate"),
                          InstanceMethod<&ModelWrap::Predict>("predict"),
                          InstanceMethod<&ModelWrap::Trace>("trace"),
+                         InstanceMethod<&ModelWrap::InputGradient>("inputGradient"),
+                         InstanceMethod<&ModelWrap::Sweep>("sweep"),
+                         InstanceMethod<&ModelWrap::Attack>("attack"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
                      });
@@ -305,6 +354,106 @@ Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
         std::memcpy(a.Data(), values.data(), sizeof(float) * values.size());
         out.Set(name, a);
       }
+      return out;
+    };
+    busy_ = true;
+    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+  });
+}
+
+// inputGradient(images, labels, lossSpec) -> Promise<{ gradient: Float64Array [n*784], loss: Float64Array [n], logits: Float32Array [n*10] }>
+Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    check_idle(env);
+    auto images = std::make_shared<std::vector<float>>();
+    auto labels = std::make_shared<std::vector<int32_t>>();
+    parse_images_labels(info, 0, images.get(), labels.get());
+    const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
+    const int n = static_cast<int>(labels->size());
+    auto grad = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * kPixels);
+    auto loss = std::make_shared<std::vector<double>>(n);
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
+    Network* net = net_.get();
+    auto work = [=]() { return net->input_gradient(images->data(), labels->data(), n, spec, grad->data(), loss->data(), logits->data()); };
+    auto done = [=](Napi::Env e) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(e);
+      o.Set("gradient", to_js(e, *grad));
+      o.Set("loss", to_js(e, *loss));
+      o.Set("logits", to_js(e, *logits));
+      return o;
+    };
+    busy_ = true;
+    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+  });
+}
+
+// sweep(images, labels, lossSpec, skip: Uint8Array [n*784] | null)
+//   -> Promise<{ losses: Float64Array [n*1568], base: Float64Array [n] }>
+Napi::Value ModelWrap::Sweep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    check_idle(env);
+    auto images = std::make_shared<std::vector<float>>();
+    auto labels = std::make_shared<std::vector<int32_t>>();
+    parse_images_labels(info, 0, images.get(), labels.get());
+    const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
+    const int n = static_cast<int>(labels->size());
+    auto skip = std::make_shared<std::vector<uint8_t>>();
+    Napi::Value sv = arg(info, 3);
+    if (!sv.IsUndefined() && !sv.IsNull()) {
+      auto s = require_typed<uint8_t, napi_uint8_array>(sv, "skip", "Uint8Array");
+      require_length(s, s.ElementLength(), static_cast<size_t>(n) * kPixels, "skip");
+      skip->assign(s.Data(), s.Data() + s.ElementLength());
+    }
+    auto losses = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * 2 * kPixels);
+    auto base = std::make_shared<std::vector<double>>(n);
+    Network* net = net_.get();
+    auto work = [=]() {
+      return net->sweep(images->data(), labels->data(), skip->empty() ? nullptr : skip->data(), n, spec, losses->data(), base->data());
+    };
+    auto done = [=](Napi::Env e) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(e);
+      o.Set("losses", to_js(e, *losses));
+      o.Set("base", to_js(e, *base));
+      return o;
+    };
+    busy_ = true;
+    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+  });
+}
+
+// attack(images, labels, { algorithm: 1..4, budget: 1..784, loss, precision, temperature, wantSaliency })
+//   -> Promise<NativeAttackResult> (binding.d.ts)
+Napi::Value ModelWrap::Attack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    check_idle(env);
+    auto images = std::make_shared<std::vector<float>>();
+    auto labels = std::make_shared<std::vector<int32_t>>();
+    parse_images_labels(info, 0, images.get(), labels.get());
+    Napi::Object o = require_object(arg(info, 2), "config");
+    AttackConfig cfg;
+    cfg.algorithm = static_cast<int>(require_integer(o.Get("algorithm"), "config.algorithm", 1, 4));
+    cfg.budget = static_cast<int>(require_integer(o.Get("budget"), "config.budget", 1, kPixels));
+    cfg.spec = parse_loss_spec(o, "config");
+    if (!o.Get("wantSaliency").IsUndefined()) cfg.want_saliency = require_bool(o.Get("wantSaliency"), "config.wantSaliency");
+    const int n = static_cast<int>(labels->size());
+    auto r = std::make_shared<AttackResults>();
+    Network* net = net_.get();
+    auto work = [=]() { return run_attack(*net, images->data(), labels->data(), n, cfg, r.get()); };
+    auto done = [=](Napi::Env e) -> Napi::Value {
+      Napi::Object out = Napi::Object::New(e);
+      out.Set("attacked", to_js(e, r->attacked));
+      out.Set("success", to_js(e, r->success));
+      out.Set("iterations", to_js(e, r->iterations));
+      out.Set("l0", to_js(e, r->l0));
+      out.Set("initialPrediction", to_js(e, r->initial_prediction));
+      out.Set("finalPrediction", to_js(e, r->final_prediction));
+      out.Set("saliencyZero", to_js(e, r->saliency_zero));
+      out.Set("adversarial", to_js(e, r->adversarial));
+      out.Set("path", to_js(e, r->path));
+      if (cfg.want_saliency) out.Set("saliency", to_js(e, r->saliency));
       return out;
     };
     busy_ = true;

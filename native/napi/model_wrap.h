@@ -33,6 +33,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
   Napi::Value Predict(const Napi::CallbackInfo& info);
   Napi::Value Trace(const Napi::CallbackInfo& info);
+  Napi::Value InputGradient(const Napi::CallbackInfo& info);
+  Napi::Value Sweep(const Napi::CallbackInfo& info);
+  Napi::Value Attack(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 

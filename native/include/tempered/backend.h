@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "tempered/attack_loss.h"
 #include "tempered/counter_rng.h"
 #include "tempered/status.h"
 
@@ -50,6 +51,24 @@ struct SgdArgs {
   float learning_rate;
   float momentum;      // Nesterov momentum (Lasagne's formulation)
   float l2;            // adds l2 * sum(w^2) to the loss: gradient += 2 * l2 * w
+};
+
+// Algorithm 2's saliency sweep for n images: for every pixel p, the loss of the image with
+// p set to 1 (losses[i][p]) and with p set to 0 (losses[i][784 + p]), and the loss of the
+// unmodified image (base_losses[i]). Exact: each value equals the loss of a full forward
+// pass of the perturbed image through the same backend, bit for bit (the CPU backend
+// recomputes only the windows a pixel can reach; a pixel already at the target value
+// gets base_losses[i] without any computation). Pixels with skip[i][p] != 0 are not
+// perturbed and get NaN.
+struct SweepArgs {
+  int n;
+  const float* images;     // device, [n][784]
+  const int32_t* labels;   // device, [n]
+  const uint8_t* skip;     // device, [n][784], or null
+  const float* params;     // device, the network's flat parameters
+  LossSpec spec;
+  double* losses;          // device, [n][2][784]
+  double* base_losses;     // device, [n]
 };
 
 class Backend {
@@ -111,6 +130,8 @@ class Backend {
   // One Nesterov-momentum step on `count` parameters (Lasagne's nesterov_momentum):
   //   g' = g + 2 l2 w;  v <- momentum v - lr g';  w <- w + momentum v - lr g'
   virtual Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) = 0;
+
+  virtual Status sweep(const SweepArgs& a) = 0;
 };
 
 }  // namespace tempered
