@@ -150,6 +150,8 @@ export declare class Model {
         step: number): Promise<Record<string, Float32Array>>;
   /** Per image: the attack loss, its gradient w.r.t. the input pixels, and the logits. */
   inputGradient(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec): Promise<NativeInputGradient>;
+  /** Per image: the attack loss from a full forward pass, and the logits. */
+  attackLosses(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec): Promise<{ loss: Float64Array; logits: Float32Array }>;
   /** Algorithm 2's 2 x 784 perturbed losses per image, exact; `skip` [n * 784] marks pixels not to perturb. */
   sweep(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec, skip?: Uint8Array | null): Promise<NativeSweep>;
   /** Algorithms 1-4 on the given samples. */

@@ -300,6 +300,13 @@ Status Network::input_gradient(const float* host_images, const int32_t* host_lab
   return Status::Ok();
 }
 
+Status Network::attack_losses(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
+                              double* loss, float* logits) {
+  TEMPERED_TRY(predict(host_images, n, logits));
+  for (int i = 0; i < n; ++i) loss[i] = attack_loss(logits + static_cast<size_t>(i) * kClasses, kClasses, host_labels[i], spec, nullptr);
+  return Status::Ok();
+}
+
 Status Network::sweep(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,
                       const LossSpec& spec, double* losses, double* base_losses) {
   DeviceBuffer<float> images;

@@ -79,6 +79,10 @@ class Network {
   Status input_gradient(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
                         double* grad, double* loss, float* logits);
 
+  // Per image: the attack loss under `spec` from a full forward pass, and the logits.
+  Status attack_losses(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
+                       double* loss, float* logits);
+
   // Algorithm 2's sweep (see SweepArgs): losses [n][2][784] and base losses [n].
   Status sweep(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,
                const LossSpec& spec, double* losses, double* base_losses);

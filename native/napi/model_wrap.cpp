@@ -108,6 +108,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Trace>("trace"),
                          InstanceMethod<&ModelWrap::InputGradient>("inputGradient"),
                          InstanceMethod<&ModelWrap::Sweep>("sweep"),
+                         InstanceMethod<&ModelWrap::AttackLosses>("attackLosses"),
                          InstanceMethod<&ModelWrap::Attack>("attack"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
@@ -379,6 +380,31 @@ Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
       o.Set("gradient", to_js(e, *grad));
+      o.Set("loss", to_js(e, *loss));
+      o.Set("logits", to_js(e, *logits));
+      return o;
+    };
+    busy_ = true;
+    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+  });
+}
+
+// attackLosses(images, labels, lossSpec) -> Promise<{ loss: Float64Array [n], logits: Float32Array [n*10] }>
+Napi::Value ModelWrap::AttackLosses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    check_idle(env);
+    auto images = std::make_shared<std::vector<float>>();
+    auto labels = std::make_shared<std::vector<int32_t>>();
+    parse_images_labels(info, 0, images.get(), labels.get());
+    const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
+    const int n = static_cast<int>(labels->size());
+    auto loss = std::make_shared<std::vector<double>>(n);
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
+    Network* net = net_.get();
+    auto work = [=]() { return net->attack_losses(images->data(), labels->data(), n, spec, loss->data(), logits->data()); };
+    auto done = [=](Napi::Env e) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(e);
       o.Set("loss", to_js(e, *loss));
       o.Set("logits", to_js(e, *logits));
       return o;

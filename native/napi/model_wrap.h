@@ -35,6 +35,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Trace(const Napi::CallbackInfo& info);
   Napi::Value InputGradient(const Napi::CallbackInfo& info);
   Napi::Value Sweep(const Napi::CallbackInfo& info);
+  Napi::Value AttackLosses(const Napi::CallbackInfo& info);
   Napi::Value Attack(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);

@@ -205,9 +205,11 @@ export interface Gradients {
 }
 
 export function backward(p: Params, images: Numbers, n: number, masks: Masks, a: Activations,
-                         labels: Numbers, softTargets: Numbers | null, cfg: NetConfig): Gradients {
+                         labels: Numbers, softTargets: Numbers | null, cfg: NetConfig,
+                         /** Backpropagate this gradient w.r.t. the logits instead of the cross-entropy's. */
+                         dlogitsOverride?: Float64Array): Gradients {
   const xent = softmaxCrossEntropy(a.logits, n, 10, labels, softTargets, cfg.temperature, cfg.lossScale);
-  const dlogits = xent.dlogits;
+  const dlogits = dlogitsOverride ?? xent.dlogits;
 
   // fc3, dropout2, ReLU of fc2
   const fc3 = denseBackwardWeights(applyMask(a.fc2, masks.fc2), dlogits, n, 200, 10);
