@@ -21,7 +21,8 @@ const threads = Number(arg('threads', native.hardwareThreads()));
 const seconds = Number(arg('seconds', 5));
 const backend = arg('backend', 'cpu');
 const json = process.argv.includes('--json');
-const only = new Set(arg('only', 'train,forward').split(','));
+const only = new Set(arg('only', 'train,forward,input_gradient,sweep').split(','));
+const modelFile = arg('model', undefined);
 const python = arg('python', '/usr/bin/python3');
 
 native.setThreads(threads);
@@ -54,6 +55,30 @@ function randomImages(n) {
   return a;
 }
 
+// The sweep's cost depends on the image (pixels already at 0 or 1 cost nothing) and on the
+// weights (a pixel whose change dies in a max-pool stops early), so it runs on real test
+// images through a trained model: --model FILE, or one trained here for an epoch on 10,000
+// images. PyTorch's brute force costs the same whatever the images.
+let sweepSetup;
+async function sweepInputs() {
+  if (sweepSetup) return sweepSetup;
+  const { loadMnist } = require(path.join(root, 'dist', 'lib', 'mnist.js'));
+  const { Model } = require(path.join(root, 'dist', 'lib', 'model.js'));
+  const data = await loadMnist();
+  let model;
+  if (modelFile) {
+    model = (await Model.load(modelFile, { backend })).nativeModel;
+  } else {
+    model = native.createModel(backend, 2);
+    const n = 10000;
+    const ds = await native.createDataset(backend, data.train.images.subarray(0, n * 784), data.train.labels.subarray(0, n));
+    await model.trainSteps(ds, Int32Array.from({ length: n }, (_, i) => i), 128, { temperature: 1 }, 0);
+  }
+  const count = 16;
+  sweepSetup = { model, images: data.test.images.slice(0, count * 784), labels: data.test.labels.slice(0, count), count };
+  return sweepSetup;
+}
+
 async function ours() {
   const results = {};
   const model = native.createModel(backend, 1);
@@ -70,6 +95,15 @@ async function ours() {
   if (only.has('forward')) {
     const x = randomImages(128);
     results.forward_images_per_s = await rate(() => model.predict(x), 128);
+  }
+  if (only.has('input_gradient')) {
+    const x = randomImages(128);
+    const y = Int32Array.from({ length: 128 }, (_, i) => i % 10);
+    results.input_gradient_samples_per_s = await rate(() => model.inputGradient(x, y, { loss: 'xent', precision: 'float32' }), 128);
+  }
+  if (only.has('sweep')) {
+    const s = await sweepInputs();
+    results.sweeps_per_s = await rate(() => s.model.sweep(s.images, s.labels, { loss: 'xent', precision: 'float32' }, null), s.count);
   }
   return results;
 }
@@ -90,6 +124,8 @@ function peer() {
 const ROWS = [
   ['train_samples_per_s', 'training, batch 128', 'samples/s'],
   ['forward_images_per_s', 'forward, batch 128', 'images/s'],
+  ['input_gradient_samples_per_s', 'input gradient, batch 128', 'samples/s'],
+  ['sweeps_per_s', 'Algorithm-2 sweep (1,568 perturbed losses)', 'sweeps/s'],
 ];
 
 (async () => {

@@ -1,8 +1,12 @@
 // The `tempered` command line.
 import { Command, CommanderError } from 'commander';
 import { native } from '../native';
+import { attackCommand } from './commands/attack';
+import { distillCommand } from './commands/distill';
 import { evalCommand } from './commands/eval';
+import { gradientsCommand } from './commands/gradients';
 import { infoCommand } from './commands/info';
+import { reproduceCommand } from './commands/reproduce';
 import { trainCommand } from './commands/train';
 
 const INPUT_ERRORS = new Set([
@@ -22,6 +26,10 @@ export function buildProgram(): Command {
     .version(native.version());
   program.addCommand(trainCommand());
   program.addCommand(evalCommand());
+  program.addCommand(distillCommand());
+  program.addCommand(attackCommand());
+  program.addCommand(gradientsCommand());
+  program.addCommand(reproduceCommand());
   program.addCommand(infoCommand());
   return program;
 }

@@ -1,0 +1,90 @@
+// tempered reproduce on a tiny configuration: it writes every piece, and a run killed with
+// SIGKILL in the middle resumes, loses nothing and ends with the same numbers.
+import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const cli = path.join(__dirname, '..', 'bin', 'tempered.js');
+const TINY = ['--epochs', '1', '--train-limit', '700', '--samples', '6', '--alg4-samples', '1', '--budget', '6', '--pictures', '2', '--seed', '3', '--quiet'];
+let tmp: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-reproduce-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+// What must not depend on how the run was split: everything but timings and reuse flags.
+function comparable(file: string): unknown {
+  const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return {
+    models: r.models.map((m: Record<string, unknown>) => ({ id: m.id, testAccuracy: m.testAccuracy, testLoss: m.testLoss })),
+    samples: r.samples,
+    attacks: r.attacks.map(({ seconds: _s, ...a }: Record<string, unknown>) => a),
+    gradients: r.gradients,
+  };
+}
+
+test('a tiny reproduce writes models, attacks, gradients, pictures and both reports', () => {
+  const out = path.join(tmp, 'straight');
+  const r = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json'], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const result = JSON.parse(r.stdout);
+  expect(result.models.map((m: { name: string }) => m.name)).toEqual(['M_std', 'M_std-T', 'M_distill']);
+  expect(result.attacks).toHaveLength(4 * 3 * 3);
+  for (const f of ['results.json', 'results.md', 'models/std.safetensors', 'models/stdT.safetensors', 'models/distill.safetensors',
+    'attacks/std-alg2-xent32.json', 'attacks/distill-alg4-margin.json', 'gradients/stdT.json'])
+    expect(fs.existsSync(path.join(out, f))).toBe(true);
+  const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
+  expect(md).toMatch(/## What the numbers show/);
+  expect(md).toMatch(/\| \*the paper \(float32 cross-entropy\)\* \|/);
+  expect(md).toMatch(/seed 3/);
+  const pictures = fs.readdirSync(path.join(out, 'pictures'));
+  expect(pictures.filter((p) => p.endsWith('.png')).length).toBeGreaterThan(0);
+  // The student records its teacher.
+  const student = JSON.parse(JSON.parse(fs.readFileSync(path.join(out, 'models', 'distill.safetensors')).subarray(8, 8 + Number(fs.readFileSync(path.join(out, 'models', 'distill.safetensors')).readBigUInt64LE(0))).toString()).__metadata__.tempered);
+  expect(student.kind).toBe('distilled');
+  expect(student.teacher.softLabelTemperature).toBe(20);
+  // A rerun reuses everything and changes no number.
+  const again = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json'], { encoding: 'utf8' });
+  expect(again.status).toBe(0);
+  expect(JSON.parse(again.stdout).models.every((m: { reused: boolean }) => m.reused)).toBe(true);
+});
+
+test('kill -9 in the middle, then a rerun: nothing lost, same numbers as the uninterrupted run', async () => {
+  const out = path.join(tmp, 'killed');
+  const child = spawn(process.execPath, [cli, 'reproduce', ...TINY, '--out', out], { stdio: 'ignore' });
+  // Kill once some attacks are written (the models are done by then).
+  await new Promise<void>((resolve, reject) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      const dir = path.join(out, 'attacks');
+      const n = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length : 0;
+      if (n >= 5) {
+        clearInterval(poll);
+        child.kill('SIGKILL');
+        resolve();
+      } else if (child.exitCode !== null || Date.now() - started > 120000) {
+        clearInterval(poll);
+        reject(new Error(`the run ended or stalled before it could be killed (${n} attacks written)`));
+      }
+    }, 10);
+  });
+  await new Promise((r) => child.on('exit', r));
+  expect(fs.existsSync(path.join(out, 'results.json'))).toBe(false);
+  const before = fs.readdirSync(path.join(out, 'attacks')).filter((f) => f.endsWith('.json'));
+  // No half-written piece: every file there parses.
+  for (const f of before) expect(() => JSON.parse(fs.readFileSync(path.join(out, 'attacks', f), 'utf8'))).not.toThrow();
+  const rerun = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out], { encoding: 'utf8' });
+  expect(rerun.status).toBe(0);
+  expect(comparable(path.join(out, 'results.json'))).toEqual(comparable(path.join(tmp, 'straight', 'results.json')));
+});
+
+test('a folder holding models of another configuration is refused, not mixed', () => {
+  const out = path.join(tmp, 'straight');
+  const r = spawnSync(process.execPath, [cli, 'reproduce', ...TINY.map((a) => (a === '700' ? '800' : a)), '--out', out], { encoding: 'utf8' });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(/TEMPERED_INCOMPATIBLE/);
+  expect(r.stderr).toMatch(/another --out folder/);
+});
