@@ -1,0 +1,355 @@
+// The CUDA backend: creation (device selection and probing), memory, errors, scratch.
+#include "cuda_backend.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(TEMPERED_HAVE_CUDNN)
+#include "cudnn_conv.h"
+#endif
+#if defined(TEMPERED_HAVE_CUBLAS)
+#include "cublas_dense.h"
+#endif
+
+#ifndef TEMPERED_CUDA_ARCHS
+#define TEMPERED_CUDA_ARCHS "unknown"
+#endif
+
+namespace tempered {
+namespace cuda {
+
+namespace {
+
+// Writes one value: proves that this build has code the device can run.
+__global__ void probe_kernel(int* out) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) *out = 0x7e3b;
+}
+
+// Errors after which the CUDA context is unusable: every later call fails the same way.
+bool is_sticky(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchFailure:
+    case cudaErrorAssert:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string error_text(cudaError_t e) {
+  return std::string(cudaGetErrorString(e)) + " (" + cudaGetErrorName(e) + ")";
+}
+
+std::string version_text(int v) {  // 13000 -> "13.0"
+  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+}
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+}
+
+std::string visible_devices_note() {
+  const char* v = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (v == nullptr) return "";
+  return std::string("; CUDA_VISIBLE_DEVICES is set to '") + v + "', which may hide the devices";
+}
+
+}  // namespace
+
+CudaBackend* CudaBackend::create(std::string* why) {
+  int runtime_version = 0, driver_version = 0;
+  cudaRuntimeGetVersion(&runtime_version);
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear it
+    cudaDriverGetVersion(&driver_version);
+    if (e == cudaErrorNoDevice) {
+      *why = "no CUDA device found (cudaGetDeviceCount: " + error_text(e) + ")" + visible_devices_note();
+    } else if (e == cudaErrorInsufficientDriver && driver_version == 0) {
+      *why = "no NVIDIA driver found (cudaGetDeviceCount: " + error_text(e) +
+             "; the driver library libcuda.so.1 is missing or has no devices)" + visible_devices_note();
+    } else if (e == cudaErrorInsufficientDriver) {
+      *why = "the NVIDIA driver supports CUDA " + version_text(driver_version) + " but this plugin was built with CUDA " +
+             version_text(runtime_version) + "; update the driver or rebuild with an older CUDA toolkit (" + error_text(e) + ")";
+    } else {
+      *why = "cudaGetDeviceCount failed: " + error_text(e) + visible_devices_note();
+    }
+    return nullptr;
+  }
+  if (count <= 0) {
+    *why = "no CUDA device found (cudaGetDeviceCount returned 0)" + visible_devices_note();
+    return nullptr;
+  }
+  int device = 0;
+  if (const char* d = std::getenv("TEMPERED_CUDA_DEVICE")) {
+    char* end = nullptr;
+    long v = std::strtol(d, &end, 10);
+    if (end == d || *end != '\0' || v < 0 || v >= count) {
+      *why = std::string("TEMPERED_CUDA_DEVICE='") + d + "' is not a device index below " + std::to_string(count);
+      return nullptr;
+    }
+    device = static_cast<int>(v);
+  }
+  e = cudaSetDevice(device);
+  cudaDeviceProp prop;
+  if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    *why = "cannot use CUDA device " + std::to_string(device) + ": " + error_text(e);
+    return nullptr;
+  }
+  const std::string sm = std::to_string(prop.major) + std::to_string(prop.minor);
+
+  // Does this build hold code for the device (SASS for its architecture, or PTX to JIT)?
+  cudaFuncAttributes attr;
+  e = cudaFuncGetAttributes(&attr, reinterpret_cast<const void*>(probe_kernel));
+  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
+    cudaGetLastError();
+    *why = std::string(prop.name) + " is sm_" + sm + ", but this build has no kernels for sm_" + sm +
+           " (built for " TEMPERED_CUDA_ARCHS " with CUDA " + version_text(runtime_version) +
+           "); rebuild with CMAKE_CUDA_ARCHITECTURES=" + sm + " (npm config set tempered_cuda_architectures " + sm +
+           ")" + (prop.major < 7 || (prop.major == 7 && prop.minor < 5)
+                      ? std::string("; CUDA 13 and newer cannot compile for it: use a CUDA 12 toolkit")
+                      : std::string());
+    return nullptr;
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("cannot query the kernels on ") + prop.name + ": " + error_text(e);
+    return nullptr;
+  }
+
+  std::unique_ptr<CudaBackend> b(new (std::nothrow) CudaBackend());
+  if (!b) {
+    *why = "out of host memory";
+    return nullptr;
+  }
+  b->device_ = device;
+  b->sync_each_op_ = env_flag("TEMPERED_CUDA_SYNC");
+  e = cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("cannot create a CUDA stream on ") + prop.name + ": " + error_text(e);
+    return nullptr;
+  }
+  // Run the probe once: a device that cannot execute our code fails here, not mid-training.
+  int* probe = nullptr;
+  int value = 0;
+  e = cudaMalloc(reinterpret_cast<void**>(&probe), sizeof(int));
+  if (e == cudaSuccess) {
+#if defined(TEMPERED_CUDA_EMULATION)
+    emulation::run_kernel(dim3(1), dim3(32), [&] { probe_kernel(probe); });
+    e = cudaGetLastError();
+#else
+    probe_kernel<<<1, 32, 0, b->stream_>>>(probe);
+    e = cudaGetLastError();
+#endif
+    if (e == cudaSuccess) e = cudaMemcpyAsync(&value, probe, sizeof(int), cudaMemcpyDeviceToHost, b->stream_);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(b->stream_);
+    cudaFree(probe);
+  }
+  if (e != cudaSuccess || value != 0x7e3b) {
+    cudaGetLastError();
+    *why = std::string("a test kernel failed on ") + prop.name + " (sm_" + sm + "): " +
+           (e != cudaSuccess ? error_text(e) : std::string("wrong result"));
+    return nullptr;
+  }
+
+  std::string libraries;
+  Status st = b->init_libraries(&libraries);
+  if (!st.ok()) {
+    *why = st.message();
+    return nullptr;
+  }
+  b->device_name_ = std::string(prop.name) + " (sm_" + sm + ", CUDA " + version_text(runtime_version) + ", " +
+                    libraries + ")";
+  return b.release();
+}
+
+Status CudaBackend::init_libraries(std::string* note) {
+  const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");
+  const bool own_only = kernels != nullptr && std::strcmp(kernels, "own") == 0;
+  std::string conv = "own conv kernels", dense = "own dense kernels";
+#if defined(TEMPERED_HAVE_CUDNN)
+  if (own_only) {
+    conv = "own conv kernels (cuDNN disabled by TEMPERED_CUDA_KERNELS=own)";
+  } else {
+    std::string version, problem;
+    if (cudnn_probe(*this, &version, &problem)) {
+      use_cudnn_ = true;
+      conv = "cuDNN " + version;
+    } else {
+      conv = "own conv kernels (cuDNN unusable: " + problem + ")";
+    }
+  }
+#endif
+#if defined(TEMPERED_HAVE_CUBLAS)
+  if (own_only) {
+    dense = "own dense kernels (cuBLAS disabled by TEMPERED_CUDA_KERNELS=own)";
+  } else {
+    std::string version, problem;
+    if (cublas_probe(*this, &version, &problem)) {
+      use_cublas_ = true;
+      dense = "cuBLAS " + version;
+    } else {
+      dense = "own dense kernels (cuBLAS unusable: " + problem + ")";
+    }
+  }
+#endif
+  (void)own_only;
+  *note = conv + ", " + dense;
+  return Status::Ok();
+}
+
+CudaBackend::~CudaBackend() {
+  // The backend is a process-wide singleton that lives until exit; the driver reclaims
+  // everything then. Destroying it explicitly (tests) frees what it holds.
+  for (auto& kv : workspaces_) {
+    for (int s = 0; s < kScratchSlots; ++s)
+      if (kv.second->data[s] != nullptr) cudaFree(kv.second->data[s]);
+#if defined(TEMPERED_HAVE_CUDNN)
+    cudnn_release(*kv.second);
+#endif
+#if defined(TEMPERED_HAVE_CUBLAS)
+    cublas_release(*kv.second);
+#endif
+  }
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+Status CudaBackend::healthy(const char* op) const {
+  if (!broken_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  return Status::DeviceError(std::string(op) + ": the CUDA device failed earlier and cannot be used until the process restarts (" +
+                             broken_message_ + ")");
+}
+
+Status CudaBackend::fail(cudaError_t err, const char* op) const {
+  cudaGetLastError();  // clear a non-sticky error so later calls are not blamed for it
+  std::string msg = std::string("CUDA error in ") + op + ": " + error_text(err);
+  if (err == cudaErrorMemoryAllocation) return Status::OutOfMemory(msg);
+  if (is_sticky(err)) {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    if (!broken_.load()) {
+      broken_message_ = msg;
+      broken_.store(true, std::memory_order_release);
+    }
+  }
+  return Status::DeviceError(msg);
+}
+
+Status CudaBackend::after_launch(const char* op) const {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return fail(e, op);
+  if (sync_each_op_) {
+    e = cudaStreamSynchronize(stream_);
+    if (e != cudaSuccess) return fail(e, op);
+  }
+  return Status::Ok();
+}
+
+ThreadWorkspace& CudaBackend::workspace() {
+  std::lock_guard<std::mutex> lock(workspace_mutex_);
+  std::unique_ptr<ThreadWorkspace>& ws = workspaces_[std::this_thread::get_id()];
+  if (!ws) ws.reset(new ThreadWorkspace());
+  return *ws;
+}
+
+Status CudaBackend::scratch(ScratchSlot slot, size_t bytes, void** out, const char* op) {
+  ThreadWorkspace& ws = workspace();
+  if (bytes == 0) bytes = 1;
+  if (ws.bytes[slot] < bytes) {
+    if (ws.data[slot] != nullptr) {
+      // cudaFree waits for the device, so kernels still reading the old buffer finish first.
+      cudaError_t e = cudaFree(ws.data[slot]);
+      ws.data[slot] = nullptr;
+      ws.bytes[slot] = 0;
+      if (e != cudaSuccess) return fail(e, op);
+    }
+    const size_t grown = bytes + bytes / 4;  // headroom for slightly larger batches
+    cudaError_t e = cudaMalloc(&ws.data[slot], grown);
+    if (e != cudaSuccess) {
+      ws.data[slot] = nullptr;
+      Status st = fail(e, op);
+      if (st.code() == StatusCode::kOutOfMemory)
+        return Status::OutOfMemory(std::string(op) + ": cannot allocate " + std::to_string(grown) +
+                                   " bytes of scratch memory on the GPU");
+      return st;
+    }
+    ws.bytes[slot] = grown;
+  }
+  *out = ws.data[slot];
+  return Status::Ok();
+}
+
+Status CudaBackend::alloc(size_t bytes, void** out) {
+  *out = nullptr;
+  TEMPERED_TRY(healthy("alloc"));
+  if (bytes == 0) return Status::Ok();
+  cudaError_t e = cudaMalloc(out, bytes);
+  if (e != cudaSuccess) {
+    *out = nullptr;
+    Status st = fail(e, "alloc");
+    if (st.code() == StatusCode::kOutOfMemory)
+      return Status::OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes of GPU memory (" + st.message() + ")");
+    return st;
+  }
+  return Status::Ok();
+}
+
+void CudaBackend::release(void* ptr) {
+  if (ptr == nullptr) return;
+  if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();  // nothing to report to; keep going
+}
+
+Status CudaBackend::upload(void* dst, const void* src, size_t bytes) {
+  TEMPERED_TRY(healthy("upload"));
+  if (bytes == 0) return Status::Ok();
+  // From pageable memory the call returns once the data is staged: the caller may reuse
+  // its buffer at once.
+  TEMPERED_CUDA_TRY("upload", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  return Status::Ok();
+}
+
+Status CudaBackend::download(void* dst, const void* src, size_t bytes) {
+  TEMPERED_TRY(healthy("download"));
+  if (bytes == 0) return Status::Ok();
+  TEMPERED_CUDA_TRY("download", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  TEMPERED_CUDA_TRY("download", cudaStreamSynchronize(stream_));
+  return Status::Ok();
+}
+
+Status CudaBackend::copy(void* dst, const void* src, size_t bytes) {
+  TEMPERED_TRY(healthy("copy"));
+  if (bytes == 0) return Status::Ok();
+  TEMPERED_CUDA_TRY("copy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  return Status::Ok();
+}
+
+Status CudaBackend::zero(void* dst, size_t bytes) {
+  TEMPERED_TRY(healthy("zero"));
+  if (bytes == 0) return Status::Ok();
+  TEMPERED_CUDA_TRY("zero", cudaMemsetAsync(dst, 0, bytes, stream_));
+  return Status::Ok();
+}
+
+Status CudaBackend::synchronize() {
+  TEMPERED_TRY(healthy("synchronize"));
+  TEMPERED_CUDA_TRY("synchronize", cudaStreamSynchronize(stream_));
+  return Status::Ok();
+}
+
+}  // namespace cuda
+}  // namespace tempered

@@ -1,0 +1,154 @@
+// The CUDA backend: every Backend operation on device memory, on one CUDA stream owned by
+// the backend. Built as libtempered_cuda.so (native/cuda/CMakeLists.txt) and loaded at run
+// time by native/core/backends.cpp through the entry points of plugin.cu.
+//
+// The operations live one per file, like native/cpu: gather_rows.cu, conv3x3_forward.cu,
+// conv3x3_backward_data.cu, conv3x3_backward_weights.cu, relu_backward.cu, maxpool2x2.cu,
+// layout.cu, dense.cu, dropout.cu, softmax_xent.cu, sgd_nesterov.cu, sweep.cu. The matrix
+// products use the tiled kernel of gemm.cuh, or cuDNN (cudnn_conv.cu) and cuBLAS
+// (cublas_dense.cu) when the build found them and TEMPERED_CUDA_KERNELS is not "own".
+//
+// Errors: every CUDA call is checked and becomes a Status naming the operation (DeviceError,
+// or OutOfMemory for a failed allocation); nothing exits or aborts. After an error that
+// leaves the CUDA context unusable (an illegal address, a launch failure...), every later
+// call returns that error again.
+//
+// Threads: the N-API layer may run operations of different models on different worker
+// threads at once. Each host thread gets its own scratch buffers (and library handles), so
+// interleaved operations on the shared stream never share temporary memory.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "common.cuh"
+#include "tempered/backend.h"
+
+namespace tempered {
+namespace cuda {
+
+// Per-thread scratch buffers, one per purpose, grown on demand (never shrunk).
+enum ScratchSlot {
+  kScratchWeights,       // packed / transposed convolution weights
+  kScratchPartials,      // split-K partial products of the weight gradients
+  kScratchBiasPartials,  // per-chunk partial sums of the bias gradients
+  kScratchSweep,         // the sweep's activations
+  kScratchSweepWork,     // the sweep's work list
+  kScratchLibrary,       // cuDNN workspace
+  kScratchSlots
+};
+
+struct ThreadWorkspace {
+  void* data[kScratchSlots] = {};
+  size_t bytes[kScratchSlots] = {};
+  void* cudnn = nullptr;   // cudnnHandle_t, created on first use (cudnn_conv.cu)
+  void* cublas = nullptr;  // cublasHandle_t, created on first use (cublas_dense.cu)
+};
+
+class CudaBackend final : public Backend {
+ public:
+  // Creates the backend on the first visible device (or TEMPERED_CUDA_DEVICE), or returns
+  // null and says why (no driver, no device, no kernels for this device's architecture).
+  static CudaBackend* create(std::string* why);
+  ~CudaBackend() override;
+
+  const char* name() const override { return "cuda"; }
+  std::string device_name() const override { return device_name_; }
+
+  Status alloc(size_t bytes, void** out) override;
+  void release(void* ptr) override;
+  Status upload(void* device_dst, const void* host_src, size_t bytes) override;
+  Status download(void* host_dst, const void* device_src, size_t bytes) override;
+  Status copy(void* device_dst, const void* device_src, size_t bytes) override;
+  Status zero(void* device_dst, size_t bytes) override;
+  Status synchronize() override;
+
+  Status gather_rows(const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst) override;
+  Status conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y,
+                         bool relu) override;
+  Status conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) override;
+  Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
+                                  float* dbias) override;
+  Status relu_backward(float* dy, const float* y, size_t count) override;
+  Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) override;
+  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax,
+                             float* dx) override;
+  Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) override;
+  Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) override;
+  Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,
+                       bool relu) override;
+  Status dense_backward_data(const DenseShape& s, const float* dy, const float* weight, float* dx) override;
+  Status dense_backward_weights(const DenseShape& s, const float* x, const float* dy, float* dweight,
+                                float* dbias) override;
+  Status dropout(const DropoutKey& key, int n, int units, const float* x, float* y) override;
+  Status softmax_xent(const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits) override;
+  Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) override;
+  Status sweep(const SweepArgs& a) override;
+
+  // --- for the operation files -------------------------------------------------------------
+
+  cudaStream_t stream() const { return stream_; }
+
+  // Ok, or the error that broke the context earlier (every operation starts with this).
+  Status healthy(const char* op) const;
+  // A failed CUDA call as a Status naming `op`; records errors that break the context.
+  Status fail(cudaError_t err, const char* op) const;
+  Status check(cudaError_t err, const char* op) const { return err == cudaSuccess ? Status::Ok() : fail(err, op); }
+
+  // Launches `kernel` on the backend's stream and checks the launch (and, with
+  // TEMPERED_CUDA_SYNC=1, waits for it, so that a fault is reported by the operation that
+  // caused it). An empty grid launches nothing.
+  template <typename... Params, typename... Args>
+  Status launch(const char* op, void (*kernel)(Params...), dim3 grid, dim3 block, Args... args) const {
+    static_assert(sizeof...(Params) == sizeof...(Args), "launch: wrong number of kernel arguments");
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0) return Status::Ok();
+#if defined(TEMPERED_CUDA_EMULATION)
+    emulation::run_kernel(grid, block, [&] { kernel(static_cast<Params>(args)...); });
+#else
+    kernel<<<grid, block, 0, stream_>>>(static_cast<Params>(args)...);
+#endif
+    return after_launch(op);
+  }
+
+  // A device buffer of at least `bytes` private to the calling host thread, valid until
+  // the same thread asks for the same slot again.
+  Status scratch(ScratchSlot slot, size_t bytes, void** out, const char* op);
+  ThreadWorkspace& workspace();
+
+  // Whether the operations use cuDNN / cuBLAS (built with them, initialised, not disabled).
+  bool use_cudnn() const { return use_cudnn_; }
+  bool use_cublas() const { return use_cublas_; }
+
+ private:
+  CudaBackend() = default;
+  Status after_launch(const char* op) const;
+  Status init_libraries(std::string* note);
+
+  int device_ = 0;
+  cudaStream_t stream_ = nullptr;
+  std::string device_name_;
+  bool sync_each_op_ = false;
+  bool use_cudnn_ = false;
+  bool use_cublas_ = false;
+
+  mutable std::mutex error_mutex_;
+  mutable std::atomic<bool> broken_{false};
+  mutable std::string broken_message_;
+
+  std::mutex workspace_mutex_;
+  std::unordered_map<std::thread::id, std::unique_ptr<ThreadWorkspace>> workspaces_;
+};
+
+// Check a CUDA call inside a CudaBackend method; return the failure as a Status.
+#define TEMPERED_CUDA_TRY(op, call)                                  \
+  do {                                                               \
+    cudaError_t tempered_cuda_err_ = (call);                         \
+    if (tempered_cuda_err_ != cudaSuccess) return fail(tempered_cuda_err_, op); \
+  } while (0)
+
+}  // namespace cuda
+}  // namespace tempered
