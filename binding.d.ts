@@ -171,6 +171,20 @@ export declare function cpuIsa(): string;
 export declare function supportedCpuIsas(): string[];
 export declare function setCpuIsa(isa: string): void;
 export declare function parameterLayout(): NativeParameterInfo[];
+/** One operation of a training step, as profiled by profileTraining(). */
+export interface NativeOpProfile {
+  op: string;
+  shape: string;
+  calls: number;
+  seconds: number;
+  /** Floating-point operations done in all calls (a multiply-add counts 2); 0 for data movement. */
+  flops: number;
+}
+
+/** The measured fp32 multiply-add peak of the CPU backend's threads with its kernels. */
+export declare function fmaPeak(seconds: number): Promise<{ gflops: number; threads: number; isa: string }>;
+/** Times every operation of `steps` training steps at `batchSize` on random data. */
+export declare function profileTraining(backend: BackendName, batchSize: number, steps: number): Promise<NativeOpProfile[]>;
 /** A model with Glorot-uniform weights drawn from `seed`. */
 export declare function createModel(backend: BackendName, seed: number): Model;
 export declare function createDataset(backend: BackendName, images: Float32Array, labels: Int32Array,

@@ -14,8 +14,8 @@ namespace cpu {
 
 namespace {
 constexpr int kImagesPerChunk = 8;
-constexpr int kChannelsPerTile = 8;
-constexpr int kOutPerTile = 32;
+constexpr int kChannelsPerTile = 12;  // the kernel blocks further to fit its registers
+constexpr int kOutPerTile = 64;
 }  // namespace
 
 Status CpuBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy,

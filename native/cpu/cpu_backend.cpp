@@ -1,5 +1,6 @@
 #include "cpu_backend.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -82,6 +83,25 @@ bool CpuBackend::set_isa(const char* isa) {
 
 std::string CpuBackend::device_name() const {
   return cpu_model_name() + " (" + kernels_->isa + ", " + std::to_string(threads()) + " threads)";
+}
+
+double CpuBackend::fma_peak_gflops(double seconds) const {
+  ThreadPool& p = pool();
+  const int threads = p.threads();
+  std::vector<double> flops(threads, 0.0);
+  const KernelTable& kt = *kernels_;
+  kt.fma_peak(1 << 16);  // warm up (clock ramp, AVX-512 licence)
+  const auto start = std::chrono::steady_clock::now();
+  p.parallel_for(threads, [&](int64_t task) {
+    double done = 0;
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds)
+      done += kt.fma_peak(1 << 18);
+    flops[task] = done;
+  });
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double total = 0;
+  for (double f : flops) total += f;
+  return total / elapsed / 1e9;
 }
 
 Status CpuBackend::alloc(size_t bytes, void** out) {

@@ -60,6 +60,9 @@ class CpuBackend final : public Backend {
 
   static ThreadPool& pool();
 
+  // The measured fp32 multiply-add peak of all pool threads with these kernels, GFLOP/s.
+  double fma_peak_gflops(double seconds) const;
+
  private:
   const KernelTable* kernels_;
 };

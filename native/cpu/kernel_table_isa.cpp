@@ -17,6 +17,7 @@ void dense_backward_data_block(const DenseArgs& s, const float* dy, const float*
                                int i0, int i1);
 void dense_backward_weights_block(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0, int o1,
                                   int i0, int i1);
+double fma_peak(int64_t iterations);
 
 extern const KernelTable kTable = {
     kIsaName,
@@ -27,6 +28,7 @@ extern const KernelTable kTable = {
     &dense_forward_block,
     &dense_backward_data_block,
     &dense_backward_weights_block,
+    &fma_peak,
 };
 
 }  // namespace TEMPERED_ISA_NS

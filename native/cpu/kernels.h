@@ -59,6 +59,8 @@ struct KernelTable {
   // dw[o][i] = sum_n dy[n][o] x[n][i] for outputs [o0, o1), inputs [i0, i1).
   void (*dense_backward_weights_block)(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0,
                                        int o1, int i0, int i1);
+  // Runs `iterations` rounds of independent fused multiply-adds; returns the flops done.
+  double (*fma_peak)(int64_t iterations);
 };
 
 // The kernels this process uses: the widest instruction set the processor supports, or

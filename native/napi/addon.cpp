@@ -8,6 +8,7 @@
 #include "../cpu/cpu_backend.h"
 #include "addon_data.h"
 #include "args.h"
+#include "benchmarks.h"
 #include "dataset_wrap.h"
 #include "model_wrap.h"
 #include "tempered/network_shape.h"
@@ -143,6 +144,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("supportedCpuIsas", Napi::Function::New<SupportedCpuIsas>(env, "supportedCpuIsas"));
   exports.Set("setCpuIsa", Napi::Function::New<SetCpuIsa>(env, "setCpuIsa"));
   exports.Set("parameterLayout", Napi::Function::New<ParameterLayout>(env, "parameterLayout"));
+  exports.Set("fmaPeak", Napi::Function::New<FmaPeak>(env, "fmaPeak"));
+  exports.Set("profileTraining", Napi::Function::New<ProfileTraining>(env, "profileTraining"));
   exports.Set("createModel", Napi::Function::New<ModelWrap::Create>(env, "createModel"));
   exports.Set("createDataset", Napi::Function::New<DatasetWrap::Create>(env, "createDataset"));
   exports.Set("Model", model);

@@ -1,0 +1,16 @@
+// Measurement entry points for `npm run bench`: the machine's multiply-add peak and the
+// time of every operation of a training step.
+#pragma once
+
+#include <napi.h>
+
+namespace tempered {
+namespace napi {
+
+// fmaPeak(seconds) -> Promise<{ gflops, threads, isa }>
+Napi::Value FmaPeak(const Napi::CallbackInfo& info);
+// profileTraining(backend, batchSize, steps) -> Promise<NativeOpProfile[]>
+Napi::Value ProfileTraining(const Napi::CallbackInfo& info);
+
+}  // namespace napi
+}  // namespace tempered
