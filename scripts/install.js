@@ -45,6 +45,10 @@ const arch = option('CMAKE_CUDA_ARCHITECTURES', 'tempered_cuda_architectures');
 if (arch) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${arch}`);
 if (process.env.TEMPERED_CMAKE_PARALLEL) args.push('--parallel', process.env.TEMPERED_CMAKE_PARALLEL);
 
+// A forced rebuild reconfigures: cmake-js reuses build/CMakeCache.txt, which would keep
+// an earlier TEMPERED_CUDA or architecture list.
+if (force) require('fs').rmSync(path.join(root, 'build', 'CMakeCache.txt'), { force: true });
+
 console.log(`tempered: building the native addon (cmake-js ${args.slice(2).join(' ')})`);
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) {

@@ -15,42 +15,49 @@ namespace {
 constexpr int kMaxKv = kLanes == 16 ? 4 : 2;  // output-channel vectors per tile
 constexpr int max_ct(int kv) { return (kVectorRegisters - kv - 2) / kv < 12 ? (kVectorRegisters - kv - 2) / kv : 12; }
 
-template <int CT, int KV>
+template <int CT, int KV, bool PARTIAL>
 void weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int k0, int kcount, float* out) {
-  const int out_h = a.in_h - 2, out_w = a.in_w - 2;
+  // Everything the loops read, as locals: read through the struct, GCC kept the
+  // accumulators in memory and stored them on every iteration.
+  const int in_h = a.in_h, in_w = a.in_w, in_c = a.in_c, out_c = a.out_c;
+  const int out_h = in_h - 2, out_w = in_w - 2;
   const int ky = tap / 3, kx = tap % 3;
-  const int last_lanes = kcount - (KV - 1) * kLanes;  // lanes of the last vector (1..kLanes)
+  const int64_t x_image = static_cast<int64_t>(in_h) * in_w * in_c, dy_image = static_cast<int64_t>(out_h) * out_w * out_c;
+  // A partial last vector needs a masked load; GCC then keeps the accumulators in memory,
+  // so full tiles (the network's every layer) take the unmasked path.
+  const mask_t last = make_mask(kcount - (KV - 1) * kLanes);
   vf acc[CT][KV];
   for (int i = 0; i < CT; ++i)
     for (int v = 0; v < KV; ++v) acc[i][v] = vzero();
-  for (int n = n0; n < n1; ++n) {
-    const float* x_img = a.x + static_cast<int64_t>(n) * a.in_h * a.in_w * a.in_c;
-    const float* dy_img = a.dy + static_cast<int64_t>(n) * out_h * out_w * a.out_c;
-    for (int oy = 0; oy < out_h; ++oy) {
-      const float* xrow = x_img + (static_cast<int64_t>(oy + ky) * a.in_w + kx) * a.in_c + c0;
-      const float* dyrow = dy_img + static_cast<int64_t>(oy) * out_w * a.out_c + k0;
-      for (int ox = 0; ox < out_w; ++ox) {
-        const float* xp = xrow + ox * a.in_c;
-        const float* dp = dyrow + ox * a.out_c;
-        vf d[KV];
-        for (int v = 0; v < KV - 1; ++v) d[v] = vload(dp + v * kLanes);
-        d[KV - 1] = vload_lanes(dp + (KV - 1) * kLanes, last_lanes);
-        for (int i = 0; i < CT; ++i) {
-          vf b = vset1(xp[i]);
-          for (int v = 0; v < KV; ++v) acc[i][v] = vfma(b, d[v], acc[i][v]);
-        }
+  // Rows of all images in one loop: (image, oy) -> row.
+  const int rows = (n1 - n0) * out_h;
+  for (int row = 0; row < rows; ++row) {
+    const int n = n0 + row / out_h, oy = row % out_h;
+    const float* xp = a.x + n * x_image + (static_cast<int64_t>(oy + ky) * in_w + kx) * in_c + c0;
+    const float* dp = a.dy + n * dy_image + static_cast<int64_t>(oy) * out_w * out_c + k0;
+    for (int ox = 0; ox < out_w; ++ox, xp += in_c, dp += out_c) {
+      vf d[KV];
+      for (int v = 0; v < KV - 1; ++v) d[v] = vload(dp + v * kLanes);
+      d[KV - 1] = PARTIAL ? vload_mask(dp + (KV - 1) * kLanes, last) : vload(dp + (KV - 1) * kLanes);
+      for (int i = 0; i < CT; ++i) {
+        vf b = vset1(xp[i]);
+        for (int v = 0; v < KV; ++v) acc[i][v] = vfma(b, d[v], acc[i][v]);
       }
     }
   }
+  const int k_pad = a.k_pad;
   for (int i = 0; i < CT; ++i)
-    for (int v = 0; v < KV; ++v) vstore(out + i * a.k_pad + v * kLanes, acc[i][v]);
+    for (int v = 0; v < KV; ++v) vstore(out + i * k_pad + v * kLanes, acc[i][v]);
 }
 
 template <int KV, int CT = max_ct(KV)>
 void weight_grad_ct(int c_count, const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int k0, int kcount, float* out) {
   if constexpr (CT >= 1) {
     if (c_count == CT) {
-      weight_grad_tile<CT, KV>(a, n0, n1, tap, c0, k0, kcount, out);
+      if (kcount == KV * kLanes)
+        weight_grad_tile<CT, KV, false>(a, n0, n1, tap, c0, k0, kcount, out);
+      else
+        weight_grad_tile<CT, KV, true>(a, n0, n1, tap, c0, k0, kcount, out);
     } else {
       weight_grad_ct<KV, CT - 1>(c_count, a, n0, n1, tap, c0, k0, kcount, out);
     }

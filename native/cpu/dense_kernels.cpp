@@ -31,10 +31,17 @@ void dot_tile(int in, const float* x, const float* w, const float* b, float* y, 
       for (int j = 0; j < OT; ++j) acc[i][j] = vfma(xv[i], wv[j], acc[i][j]);
   }
   if (k < in) {
+    // The tail through zero-padded copies: a masked load here made GCC keep the
+    // accumulators in memory for the whole loop above.
     const int lanes = in - k;
+    alignas(64) float xt[NT][kLanes] = {}, wt[OT][kLanes] = {};
+    for (int i = 0; i < NT; ++i)
+      for (int l = 0; l < lanes; ++l) xt[i][l] = x[static_cast<int64_t>(i) * in + k + l];
+    for (int j = 0; j < OT; ++j)
+      for (int l = 0; l < lanes; ++l) wt[j][l] = w[static_cast<int64_t>(j) * in + k + l];
     vf xv[NT], wv[OT];
-    for (int i = 0; i < NT; ++i) xv[i] = vload_n(x + static_cast<int64_t>(i) * in + k, lanes);
-    for (int j = 0; j < OT; ++j) wv[j] = vload_n(w + static_cast<int64_t>(j) * in + k, lanes);
+    for (int i = 0; i < NT; ++i) xv[i] = vload(xt[i]);
+    for (int j = 0; j < OT; ++j) wv[j] = vload(wt[j]);
     for (int i = 0; i < NT; ++i)
       for (int j = 0; j < OT; ++j) acc[i][j] = vfma(xv[i], wv[j], acc[i][j]);
   }
@@ -73,7 +80,9 @@ void dot_tile_n(int nt, int ot, int in, const float* x, const float* w, const fl
 constexpr int kBdIv = kLanes == 16 ? 4 : 2;
 constexpr int kBdNt = (kVectorRegisters - kBdIv - 2) / kBdIv;
 
-template <int NT, int IV>
+// PARTIAL: the last vector of inputs is partial and needs masked loads (kept out of the
+// full tiles: a masked load in the loop makes GCC keep the accumulators in memory).
+template <int NT, int IV, bool PARTIAL>
 void backward_data_tile(const DenseArgs& s, const float* dy, const float* w, float* dx, int i0, int ilanes_last) {
   vf acc[NT][IV];
   for (int n = 0; n < NT; ++n)
@@ -81,7 +90,7 @@ void backward_data_tile(const DenseArgs& s, const float* dy, const float* w, flo
   for (int o = 0; o < s.out; ++o) {
     const float* wrow = w + static_cast<int64_t>(o) * s.in + i0;
     vf wv[IV];
-    for (int v = 0; v < IV; ++v) wv[v] = v == IV - 1 ? vload_lanes(wrow + v * kLanes, ilanes_last) : vload(wrow + v * kLanes);
+    for (int v = 0; v < IV; ++v) wv[v] = PARTIAL && v == IV - 1 ? vload_n(wrow + v * kLanes, ilanes_last) : vload(wrow + v * kLanes);
     for (int n = 0; n < NT; ++n) {
       vf b = vset1(dy[static_cast<int64_t>(n) * s.out + o]);
       for (int v = 0; v < IV; ++v) acc[n][v] = vfma(b, wv[v], acc[n][v]);
@@ -96,7 +105,10 @@ template <int NT, int IV = kBdIv>
 void backward_data_iv(int iv, const DenseArgs& s, const float* dy, const float* w, float* dx, int i0, int last) {
   if constexpr (IV >= 1) {
     if (iv == IV) {
-      backward_data_tile<NT, IV>(s, dy, w, dx, i0, last);
+      if (last == kLanes)
+        backward_data_tile<NT, IV, false>(s, dy, w, dx, i0, last);
+      else
+        backward_data_tile<NT, IV, true>(s, dy, w, dx, i0, last);
     } else {
       backward_data_iv<NT, IV - 1>(iv, s, dy, w, dx, i0, last);
     }
@@ -119,7 +131,7 @@ void backward_data_nt(int nt, int iv, const DenseArgs& s, const float* dy, const
 constexpr int kBwIv = kBdIv;
 constexpr int kBwOt = (kVectorRegisters - kBwIv - 2) / kBwIv;
 
-template <int OT, int IV>
+template <int OT, int IV, bool PARTIAL>
 void backward_weights_tile(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0, int i0,
                            int ilanes_last) {
   vf acc[OT][IV];
@@ -129,7 +141,7 @@ void backward_weights_tile(const DenseArgs& s, const float* x, const float* dy, 
     const float* xrow = x + static_cast<int64_t>(n) * s.in + i0;
     const float* drow = dy + static_cast<int64_t>(n) * s.out + o0;
     vf xv[IV];
-    for (int v = 0; v < IV; ++v) xv[v] = v == IV - 1 ? vload_lanes(xrow + v * kLanes, ilanes_last) : vload(xrow + v * kLanes);
+    for (int v = 0; v < IV; ++v) xv[v] = PARTIAL && v == IV - 1 ? vload_n(xrow + v * kLanes, ilanes_last) : vload(xrow + v * kLanes);
     for (int o = 0; o < OT; ++o) {
       vf b = vset1(drow[o]);
       for (int v = 0; v < IV; ++v) acc[o][v] = vfma(b, xv[v], acc[o][v]);
@@ -146,7 +158,10 @@ void backward_weights_iv(int iv, const DenseArgs& s, const float* x, const float
                          int last) {
   if constexpr (IV >= 1) {
     if (iv == IV) {
-      backward_weights_tile<OT, IV>(s, x, dy, dw, o0, i0, last);
+      if (last == kLanes)
+        backward_weights_tile<OT, IV, false>(s, x, dy, dw, o0, i0, last);
+      else
+        backward_weights_tile<OT, IV, true>(s, x, dy, dw, o0, i0, last);
     } else {
       backward_weights_iv<OT, IV - 1>(iv, s, x, dy, dw, o0, i0, last);
     }

@@ -41,6 +41,10 @@ inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
 inline void vstore(float* p, vf v) { _mm512_storeu_ps(p, v); }
 inline __mmask16 lane_mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
 inline vf vload_n(const float* p, int n) { return _mm512_maskz_loadu_ps(lane_mask(n), p); }
+// A precomputed lane mask, for loads without a branch in hot loops.
+using mask_t = __mmask16;
+inline mask_t make_mask(int n) { return lane_mask(n >= kLanes ? kLanes : n); }
+inline vf vload_mask(const float* p, mask_t m) { return _mm512_maskz_loadu_ps(m, p); }
 inline void vstore_n(float* p, vf v, int n) { _mm512_mask_storeu_ps(p, lane_mask(n), v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }  // a * b + c, one rounding
 inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
@@ -72,6 +76,9 @@ inline __m256i lane_mask(int n) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table + 8 - n));
 }
 inline vf vload_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
+using mask_t = __m256i;
+inline mask_t make_mask(int n) { return lane_mask(n >= kLanes ? kLanes : n); }
+inline vf vload_mask(const float* p, mask_t m) { return _mm256_maskload_ps(p, m); }
 inline void vstore_n(float* p, vf v, int n) { _mm256_maskstore_ps(p, lane_mask(n), v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
@@ -110,6 +117,9 @@ inline vf vload_n(const float* p, int n) {
 inline void vstore_n(float* p, vf v, int n) {
   for (int i = 0; i < n; ++i) p[i] = v.v[i];
 }
+using mask_t = int;
+inline mask_t make_mask(int n) { return n >= kLanes ? kLanes : n; }
+inline vf vload_mask(const float* p, mask_t m) { return m >= kLanes ? vload(p) : vload_n(p, m); }
 inline vf vfma(vf a, vf b, vf c) {
   vf r;
   for (int i = 0; i < 4; ++i) {

@@ -67,7 +67,11 @@ Status CudaBackend::conv3x3_backward_data(const Conv3x3Shape& s, const float* dy
   const size_t total = static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c;
   if (total == 0) return Status::Ok();
 #if defined(TEMPERED_HAVE_CUDNN)
-  if (use_cudnn()) return cudnn_conv3x3_backward_data(*this, s, dy, weight, dx);
+  if (use_cudnn()) {
+    bool done = false;
+    TEMPERED_TRY(cudnn_conv3x3_backward_data(*this, s, dy, weight, dx, &done));
+    if (done) return Status::Ok();
+  }
 #endif
   if (s.in_c == 1)
     return launch(op, conv1ch_backward_data_kernel, dim3(blocks_for(total)), dim3(kThreads), s.n, s.in_h, s.in_w,

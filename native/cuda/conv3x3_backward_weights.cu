@@ -71,8 +71,9 @@ Status CudaBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float*
   const int pixels = s.n * s.out_h() * s.out_w();
 #if defined(TEMPERED_HAVE_CUDNN)
   if (use_cudnn() && pixels > 0) {
-    TEMPERED_TRY(cudnn_conv3x3_backward_weights(*this, s, x, dy, dweight));
-    return column_sums(*this, op, dy, pixels, s.out_c, dbias);
+    bool done = false;
+    TEMPERED_TRY(cudnn_conv3x3_backward_weights(*this, s, x, dy, dweight, &done));
+    if (done) return column_sums(*this, op, dy, pixels, s.out_c, dbias);
   }
 #endif
   const int M = 9 * s.in_c, N = s.out_c;

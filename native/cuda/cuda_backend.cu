@@ -1,6 +1,8 @@
 // The CUDA backend: creation (device selection and probing), memory, errors, scratch.
 #include "cuda_backend.h"
 
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -78,8 +80,15 @@ CudaBackend* CudaBackend::create(std::string* why) {
     if (e == cudaErrorNoDevice) {
       *why = "no CUDA device found (cudaGetDeviceCount: " + error_text(e) + ")" + visible_devices_note();
     } else if (e == cudaErrorInsufficientDriver && driver_version == 0) {
-      *why = "no NVIDIA driver found (cudaGetDeviceCount: " + error_text(e) +
-             "; the driver library libcuda.so.1 is missing or has no devices)" + visible_devices_note();
+      if (void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
+        dlclose(h);
+        *why = "the NVIDIA driver (libcuda.so.1) loads but reports no CUDA version (cudaGetDeviceCount: " +
+               error_text(e) + ")" + visible_devices_note();
+      } else {
+        const char* err = dlerror();
+        *why = std::string("no NVIDIA driver found (") + (err ? err : "libcuda.so.1 cannot be loaded") + ")" +
+               visible_devices_note();
+      }
     } else if (e == cudaErrorInsufficientDriver) {
       *why = "the NVIDIA driver supports CUDA " + version_text(driver_version) + " but this plugin was built with CUDA " +
              version_text(runtime_version) + "; update the driver or rebuild with an older CUDA toolkit (" + error_text(e) + ")";
@@ -178,38 +187,47 @@ CudaBackend* CudaBackend::create(std::string* why) {
   return b.release();
 }
 
+// Which libraries the operations use; *note is the part of device_name() that says so, e.g.
+// "own kernels", "cuDNN 9.1.0, cuBLAS 12.4.5", or "own kernels; cuDNN unusable: ...".
 Status CudaBackend::init_libraries(std::string* note) {
   const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");
   const bool own_only = kernels != nullptr && std::strcmp(kernels, "own") == 0;
-  std::string conv = "own conv kernels", dense = "own dense kernels";
+  std::string conv, dense, remarks;
+  auto remark = [&](const std::string& r) { remarks += (remarks.empty() ? "; " : ", ") + r; };
+  (void)remark;
+  (void)own_only;
 #if defined(TEMPERED_HAVE_CUDNN)
   if (own_only) {
-    conv = "own conv kernels (cuDNN disabled by TEMPERED_CUDA_KERNELS=own)";
+    remark("cuDNN disabled by TEMPERED_CUDA_KERNELS=own");
   } else {
     std::string version, problem;
     if (cudnn_probe(*this, &version, &problem)) {
       use_cudnn_ = true;
       conv = "cuDNN " + version;
     } else {
-      conv = "own conv kernels (cuDNN unusable: " + problem + ")";
+      remark("cuDNN unusable: " + problem);
     }
   }
 #endif
 #if defined(TEMPERED_HAVE_CUBLAS)
   if (own_only) {
-    dense = "own dense kernels (cuBLAS disabled by TEMPERED_CUDA_KERNELS=own)";
+    remark("cuBLAS disabled by TEMPERED_CUDA_KERNELS=own");
   } else {
     std::string version, problem;
     if (cublas_probe(*this, &version, &problem)) {
       use_cublas_ = true;
       dense = "cuBLAS " + version;
     } else {
-      dense = "own dense kernels (cuBLAS unusable: " + problem + ")";
+      remark("cuBLAS unusable: " + problem);
     }
   }
 #endif
-  (void)own_only;
-  *note = conv + ", " + dense;
+  if (conv.empty() && dense.empty())
+    *note = "own kernels";
+  else
+    *note = (conv.empty() ? std::string("own conv kernels") : conv) + ", " +
+            (dense.empty() ? std::string("own dense kernels") : dense);
+  *note += remarks;
   return Status::Ok();
 }
 

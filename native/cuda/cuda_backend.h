@@ -150,5 +150,12 @@ class CudaBackend final : public Backend {
     if (tempered_cuda_err_ != cudaSuccess) return fail(tempered_cuda_err_, op); \
   } while (0)
 
+// The same outside the class, on backend `b`.
+#define TEMPERED_CUDA_TRY_ON(b, op, call)                                         \
+  do {                                                                            \
+    cudaError_t tempered_cuda_err_ = (call);                                      \
+    if (tempered_cuda_err_ != cudaSuccess) return (b).fail(tempered_cuda_err_, op); \
+  } while (0)
+
 }  // namespace cuda
 }  // namespace tempered

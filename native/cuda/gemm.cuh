@@ -126,5 +126,8 @@ __global__ void reduce_chunks_kernel(const float* partials, int chunks, size_t c
 // (column_sums.cu).
 Status column_sums(CudaBackend& b, const char* op, const float* a, int rows, int cols, float* out);
 
+// y[row][col] = ReLU?(y[row][col] + bias[col]): the epilogue after cuDNN / cuBLAS (bias.cu).
+Status add_bias(CudaBackend& b, const char* op, float* y, size_t rows, int cols, const float* bias, bool relu);
+
 }  // namespace cuda
 }  // namespace tempered
