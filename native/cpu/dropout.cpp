@@ -11,9 +11,10 @@ namespace cpu {
 Status CpuBackend::dropout(const DropoutKey& key, int n, int units, const float* x, float* y) {
   const int64_t count = static_cast<int64_t>(n) * units;
   constexpr int64_t kBlock = 4096;
+  const KernelTable& kt = *kernels_;
   pool().parallel_for((count + kBlock - 1) / kBlock, [&](int64_t task) {
     int64_t begin = task * kBlock, end = std::min(count, begin + kBlock);
-    for (int64_t i = begin; i < end; ++i) y[i] = x[i] * dropout_factor(key, static_cast<uint32_t>(i));
+    kt.dropout_block(key, x, y, begin, end);
   });
   return Status::Ok();
 }

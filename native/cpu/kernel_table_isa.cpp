@@ -18,6 +18,7 @@ void dense_backward_data_block(const DenseArgs& s, const float* dy, const float*
 void dense_backward_weights_block(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0, int o1,
                                   int i0, int i1);
 double fma_peak(int64_t iterations);
+void dropout_block(const DropoutKey& key, const float* x, float* y, int64_t begin, int64_t end);
 
 extern const KernelTable kTable = {
     kIsaName,
@@ -28,6 +29,7 @@ extern const KernelTable kTable = {
     &dense_forward_block,
     &dense_backward_data_block,
     &dense_backward_weights_block,
+    &dropout_block,
     &fma_peak,
 };
 

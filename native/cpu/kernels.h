@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "tempered/counter_rng.h"
+
 namespace tempered {
 namespace cpu {
 
@@ -59,6 +61,8 @@ struct KernelTable {
   // dw[o][i] = sum_n dy[n][o] x[n][i] for outputs [o0, o1), inputs [i0, i1).
   void (*dense_backward_weights_block)(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0,
                                        int o1, int i0, int i1);
+  // y[i] = x[i] * dropout_factor(key, i) for i in [begin, end).
+  void (*dropout_block)(const DropoutKey& key, const float* x, float* y, int64_t begin, int64_t end);
   // Runs `iterations` rounds of independent fused multiply-adds; returns the flops done.
   double (*fma_peak)(int64_t iterations);
 };

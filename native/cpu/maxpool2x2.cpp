@@ -20,15 +20,19 @@ Status CpuBackend::maxpool2x2_forward(int n, int h, int w, int c, const float* x
         const float* p11 = p10 + c;
         float* out = yi + (oy * ow + ox) * c;
         uint8_t* arg = ai + (oy * ow + ox) * c;
+        // Strictly greater: ties keep the first position in raster order. Written as
+        // selects so the compiler vectorises it over channels.
         for (int ch = 0; ch < c; ++ch) {
-          // Strictly greater: ties keep the first position in raster order.
-          float best = p00[ch];
-          uint8_t at = 0;
-          if (p01[ch] > best) { best = p01[ch]; at = 1; }
-          if (p10[ch] > best) { best = p10[ch]; at = 2; }
-          if (p11[ch] > best) { best = p11[ch]; at = 3; }
-          out[ch] = best;
-          arg[ch] = at;
+          const float a = p00[ch], b = p01[ch], d = p10[ch], e = p11[ch];
+          const bool s1 = b > a;
+          const float m1 = s1 ? b : a;
+          const int at1 = s1 ? 1 : 0;
+          const bool s2 = d > m1;
+          const float m2 = s2 ? d : m1;
+          const int at2 = s2 ? 2 : at1;
+          const bool s3 = e > m2;
+          out[ch] = s3 ? e : m2;
+          arg[ch] = static_cast<uint8_t>(s3 ? 3 : at2);
         }
       }
   });

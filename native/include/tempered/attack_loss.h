@@ -28,7 +28,7 @@ struct LossSpec {
 };
 
 namespace detail {
-TEMPERED_HOST_DEVICE inline int best_other(const float* z, int classes, int label) {
+TEMPERED_HOST_DEVICE static inline int best_other(const float* z, int classes, int label) {
   int best = label == 0 ? 1 : 0;
   for (int j = 0; j < classes; ++j)
     if (j != label && z[j] > z[best]) best = j;
@@ -38,7 +38,7 @@ TEMPERED_HOST_DEVICE inline int best_other(const float* z, int classes, int labe
 
 // The loss; when dz is not null, also its gradient w.r.t. the logits (as double; for
 // float32 precision each entry is the float32 value widened).
-TEMPERED_HOST_DEVICE inline double attack_loss(const float* z, int classes, int label, const LossSpec& spec,
+TEMPERED_HOST_DEVICE static inline double attack_loss(const float* z, int classes, int label, const LossSpec& spec,
                                                double* dz) {
   if (spec.loss == AttackLoss::kMargin) {
     const int j = detail::best_other(z, classes, label);

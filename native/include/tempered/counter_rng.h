@@ -7,6 +7,9 @@
 
 #include <cstdint>
 
+// Functions here are `static inline`: the CPU kernels compiled for AVX-512 include this
+// header too, and a shared inline definition could be the copy the linker keeps for code
+// that runs on processors without AVX-512.
 #if defined(__CUDACC__)
 #define TEMPERED_HOST_DEVICE __host__ __device__
 #else
@@ -16,7 +19,7 @@
 namespace tempered {
 
 // The murmur3 finaliser: a bijective avalanche on 32 bits.
-TEMPERED_HOST_DEVICE inline uint32_t mix32(uint32_t h) {
+TEMPERED_HOST_DEVICE static inline uint32_t mix32(uint32_t h) {
   h ^= h >> 16;
   h *= 0x85ebca6bu;
   h ^= h >> 13;
@@ -26,7 +29,7 @@ TEMPERED_HOST_DEVICE inline uint32_t mix32(uint32_t h) {
 }
 
 // 32 random bits for element `index` of stream (`stream_hi`, `stream_lo`) under `seed`.
-TEMPERED_HOST_DEVICE inline uint32_t counter_bits(uint32_t seed, uint32_t stream_hi, uint32_t stream_lo,
+TEMPERED_HOST_DEVICE static inline uint32_t counter_bits(uint32_t seed, uint32_t stream_hi, uint32_t stream_lo,
                                                   uint32_t index) {
   uint32_t h = mix32(seed ^ 0x9e3779b9u);
   h = mix32(h ^ (stream_hi * 0x7feb352du));
@@ -36,7 +39,7 @@ TEMPERED_HOST_DEVICE inline uint32_t counter_bits(uint32_t seed, uint32_t stream
 }
 
 // Uniform in [0, 1) with 24 random bits (exactly representable in float32).
-TEMPERED_HOST_DEVICE inline float counter_uniform(uint32_t seed, uint32_t stream_hi, uint32_t stream_lo,
+TEMPERED_HOST_DEVICE static inline float counter_uniform(uint32_t seed, uint32_t stream_hi, uint32_t stream_lo,
                                                   uint32_t index) {
   return static_cast<float>(counter_bits(seed, stream_hi, stream_lo, index) >> 8) * (1.0f / 16777216.0f);
 }
@@ -55,7 +58,7 @@ struct DropoutKey {
   float rate;      // probability of dropping a unit, in [0, 1)
 };
 
-TEMPERED_HOST_DEVICE inline float dropout_factor(const DropoutKey& key, uint32_t index) {
+TEMPERED_HOST_DEVICE static inline float dropout_factor(const DropoutKey& key, uint32_t index) {
   float u = counter_uniform(key.seed, kStreamDropoutBase + key.layer, key.step, index);
   return u >= key.rate ? 1.0f / (1.0f - key.rate) : 0.0f;
 }
