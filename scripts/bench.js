@@ -23,6 +23,10 @@ const backend = arg('backend', 'cpu');
 const json = process.argv.includes('--json');
 const only = new Set(arg('only', 'train,forward,input_gradient,sweep').split(','));
 const modelFile = arg('model', undefined);
+const scaling = process.argv.includes('--scaling');
+// Multiply-adds of one forward pass (PAPER-NOTES: 9.95 M); a training step costs three
+// passes' worth (forward, backward data, backward weights).
+const FORWARD_FLOPS = 2 * (26 * 26 * 32 * 9 + 24 * 24 * 32 * 288 + 10 * 10 * 64 * 288 + 8 * 8 * 64 * 576 + 1024 * 200 + 200 * 200 + 200 * 10);
 const python = arg('python', '/usr/bin/python3');
 
 native.setThreads(threads);
@@ -128,6 +132,31 @@ const ROWS = [
   ['sweeps_per_s', 'Algorithm-2 sweep (1,568 perturbed losses)', 'sweeps/s'],
 ];
 
+async function layerProfile() {
+  if (backend !== 'cpu') return undefined;
+  const peak = await native.fmaPeak(3);
+  const ops = await native.profileTraining('cpu', 128, 20);
+  const total = ops.reduce((t, o) => t + o.seconds, 0);
+  const convs = ops.filter((o) => o.op.startsWith('conv3x3')).sort((x, y) => y.seconds - x.seconds);
+  const convFlops = convs.reduce((t, o) => t + o.flops, 0);
+  const convSeconds = convs.reduce((t, o) => t + o.seconds, 0);
+  return { peak, ops, total, convs, convGflops: convFlops / convSeconds / 1e9 };
+}
+
+async function scalingTable() {
+  const rows = [];
+  const counts = [];
+  for (let t = 1; t < native.hardwareThreads(); t *= 2) counts.push(t);
+  counts.push(native.hardwareThreads());
+  for (const t of counts) {
+    native.setThreads(t);
+    const r = await ours();
+    rows.push({ threads: t, ...Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)])) });
+  }
+  native.setThreads(threads);
+  return rows;
+}
+
 (async () => {
   const a = await ours();
   const torch = peer();
@@ -139,6 +168,8 @@ const ROWS = [
     const theirs = torch[key];
     table.push({ measure: label, unit, tempered: mine, pytorch: theirs ?? null, ratio: theirs ? mine / theirs : null });
   }
+  const profile = await layerProfile();
+  const scale = scaling ? await scalingTable() : undefined;
   const info = {
     backend,
     device: native.backends().find((x) => x.name === backend).device,
@@ -147,6 +178,8 @@ const ROWS = [
     peer: torch.missing ? torch.missing : `PyTorch ${torch.torch} (${torch.threads} threads${torch.gpu ? `, ${torch.gpu}` : ''})`,
     seconds,
     table,
+    profile,
+    scaling: scale,
   };
   if (json) {
     console.log(JSON.stringify(info, null, 2));
@@ -157,6 +190,30 @@ const ROWS = [
   console.log('|---|---|---:|---:|---:|');
   for (const r of table)
     console.log(`| ${r.measure} | ${r.unit} | ${r.tempered.toFixed(0)} | ${r.pytorch === null ? '-' : r.pytorch.toFixed(0)} | ${r.ratio === null ? '-' : r.ratio.toFixed(2) + 'x'} |`);
+  if (profile) {
+    const p = profile.peak.gflops;
+    const fwd = table.find((r) => r.measure.startsWith('forward'));
+    const trn = table.find((r) => r.measure.startsWith('training'));
+    console.log('');
+    console.log(`Measured fp32 multiply-add peak: ${p.toFixed(0)} GFLOP/s (${profile.peak.threads} threads, ${profile.peak.isa} kernels)`);
+    if (fwd) console.log(`Forward, batch 128: ${(fwd.tempered * FORWARD_FLOPS / 1e9).toFixed(0)} GFLOP/s = ${(100 * fwd.tempered * FORWARD_FLOPS / 1e9 / p).toFixed(0)}% of peak`);
+    if (trn) console.log(`Training, batch 128: ${(trn.tempered * 3 * FORWARD_FLOPS / 1e9).toFixed(0)} GFLOP/s = ${(100 * trn.tempered * 3 * FORWARD_FLOPS / 1e9 / p).toFixed(0)}% of peak`);
+    console.log(`Convolutions in a training step: ${profile.convGflops.toFixed(0)} GFLOP/s = ${(100 * profile.convGflops / p).toFixed(0)}% of peak`);
+    console.log('');
+    console.log('| operation (training step, batch 128) | shape | ms per step | GFLOP/s | % of peak |');
+    console.log('|---|---|---:|---:|---:|');
+    for (const o of [...profile.ops].sort((x, y) => y.seconds - x.seconds).slice(0, 16)) {
+      const g = o.flops ? o.flops / o.seconds / 1e9 : 0;
+      console.log(`| ${o.op} | ${o.shape} | ${((1000 * o.seconds) / 20).toFixed(2)} | ${g ? g.toFixed(0) : '-'} | ${g ? ((100 * g) / p).toFixed(0) + '%' : '-'} |`);
+    }
+    console.log(`| all operations | | ${((1000 * profile.total) / 20).toFixed(2)} | | |`);
+  }
+  if (scale) {
+    console.log('');
+    console.log('| threads | ' + ROWS.filter(([k]) => k in scale[0]).map(([, l]) => l).join(' | ') + ' |');
+    console.log('|---:|' + ROWS.filter(([k]) => k in scale[0]).map(() => '---:').join('|') + '|');
+    for (const r of scale) console.log(`| ${r.threads} | ` + ROWS.filter(([k]) => k in r).map(([k]) => r[k].toFixed(1)).join(' | ') + ' |');
+  }
 })().catch((e) => {
   console.error(e);
   process.exit(1);

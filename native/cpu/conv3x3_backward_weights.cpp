@@ -25,7 +25,9 @@ Status CpuBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float* 
   const int chunks = (s.n + kImagesPerChunk - 1) / kImagesPerChunk;
   const int c_tiles = (s.in_c + kChannelsPerTile - 1) / kChannelsPerTile;
   const int k_tiles = k_pad / kOutPerTile;
-  const int tiles = 9 * c_tiles * k_tiles;
+  // One input channel: one tile covers all 9 taps (the kernel's tap = -1).
+  const bool all_taps = s.in_c == 1;
+  const int tiles = all_taps ? k_tiles : 9 * c_tiles * k_tiles;
   const size_t chunk_floats = static_cast<size_t>(rows) * k_pad + k_pad;  // weights, then bias
   float* partials = scratch(kScratchPartials, chunk_floats * chunks);
   if (partials == nullptr) return Status::OutOfMemory("conv3x3_backward_weights: scratch");
@@ -48,12 +50,12 @@ Status CpuBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float* 
         }
       return;
     }
-    const int tap = tile / (c_tiles * k_tiles);
-    const int c0 = (tile / k_tiles) % c_tiles * kChannelsPerTile;
+    const int tap = all_taps ? -1 : tile / (c_tiles * k_tiles);
+    const int c0 = all_taps ? 0 : (tile / k_tiles) % c_tiles * kChannelsPerTile;
     const int k0 = tile % k_tiles * kOutPerTile;
     const int c_count = std::min(kChannelsPerTile, s.in_c - c0);
     const int k_count = std::min(kOutPerTile, s.out_c - k0);
-    float* out = part + (static_cast<size_t>(tap) * s.in_c + c0) * k_pad + k0;
+    float* out = part + (static_cast<size_t>(all_taps ? 0 : tap) * s.in_c + c0) * k_pad + k0;
     kt.conv3x3_weight_grad_tile(a, n0, n1, tap, c0, c_count, k0, k_count, out);
   });
 

@@ -50,6 +50,35 @@ void weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, 
     for (int v = 0; v < KV; ++v) vstore(out + i * k_pad + v * kLanes, acc[i][v]);
 }
 
+// One input channel (conv1): the 9 taps are the rows of the tile, so every dy load feeds
+// 9 x KV independent accumulators instead of KV.
+template <int KV>
+void weight_grad_all_taps(const ConvWeightGrad& a, int n0, int n1, int k0, float* out) {
+  const int in_h = a.in_h, in_w = a.in_w, out_c = a.out_c;
+  const int out_h = in_h - 2, out_w = in_w - 2;
+  const int64_t x_image = static_cast<int64_t>(in_h) * in_w, dy_image = static_cast<int64_t>(out_h) * out_w * out_c;
+  vf acc[9][KV];
+  for (int t = 0; t < 9; ++t)
+    for (int v = 0; v < KV; ++v) acc[t][v] = vzero();
+  const int rows = (n1 - n0) * out_h;
+  for (int row = 0; row < rows; ++row) {
+    const int n = n0 + row / out_h, oy = row % out_h;
+    const float* xp = a.x + n * x_image + static_cast<int64_t>(oy) * in_w;
+    const float* dp = a.dy + n * dy_image + static_cast<int64_t>(oy) * out_w * out_c + k0;
+    for (int ox = 0; ox < out_w; ++ox, ++xp, dp += out_c) {
+      vf d[KV];
+      for (int v = 0; v < KV; ++v) d[v] = vload(dp + v * kLanes);
+      for (int t = 0; t < 9; ++t) {
+        vf b = vset1(xp[(t / 3) * in_w + t % 3]);
+        for (int v = 0; v < KV; ++v) acc[t][v] = vfma(b, d[v], acc[t][v]);
+      }
+    }
+  }
+  const int k_pad = a.k_pad;
+  for (int t = 0; t < 9; ++t)
+    for (int v = 0; v < KV; ++v) vstore(out + t * k_pad + v * kLanes, acc[t][v]);
+}
+
 template <int KV, int CT = max_ct(KV)>
 void weight_grad_ct(int c_count, const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int k0, int kcount, float* out) {
   if constexpr (CT >= 1) {
@@ -86,6 +115,17 @@ void weight_grad_dispatch(int kv, int c_count, const ConvWeightGrad& a, int n0, 
 // kLanes, hold zeros (k_pad leaves room for them).
 void conv3x3_weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int c_count, int k0,
                               int k_count, float* out) {
+  // tap < 0 (only with one input channel): all 9 taps at once, rows 0..8 of out.
+  if (tap < 0) {
+    for (int kk = 0; kk < k_count; kk += 2 * kLanes) {
+      if (k_count - kk >= 2 * kLanes) {
+        weight_grad_all_taps<2>(a, n0, n1, k0 + kk, out + kk);
+      } else {
+        for (int t = 0; t < 9; ++t) conv3x3_weight_grad_tile(a, n0, n1, t, 0, 1, k0 + kk, k_count - kk, out + t * a.k_pad + kk);
+      }
+    }
+    return;
+  }
   for (int kk = 0; kk < k_count; kk += kMaxKv * kLanes) {
     const int kc = imin(kMaxKv * kLanes, k_count - kk);
     const int kv = (kc + kLanes - 1) / kLanes;

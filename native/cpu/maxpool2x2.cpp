@@ -6,9 +6,12 @@
 namespace tempered {
 namespace cpu {
 
-Status CpuBackend::maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) {
+Status CpuBackend::maxpool2x2_forward(int n, int h, int w, int channels, const float* x, float* y, uint8_t* argmax) {
   const int oh = h / 2, ow = w / 2;
   pool().parallel_for(n, [&](int64_t image) {
+    // A local copy: the uint8_t stores below may alias anything, a captured c included, and
+    // the vectoriser would not know the trip count.
+    const int c = channels;
     const float* xi = x + image * h * w * c;
     float* yi = y + image * oh * ow * c;
     uint8_t* ai = argmax + image * oh * ow * c;
