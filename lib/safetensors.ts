@@ -9,12 +9,11 @@
 // never an out-of-bounds read. Unlike the reference implementation we accept gaps between
 // tensors and unused bytes at the end of the data section (nothing reads them); overlaps
 // are refused.
-import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
 import { TextDecoder, types } from 'util';
 import { TemperedError, rangeError, typeError } from './errors';
+import { writeFileAtomic } from './fsutil';
 
 /** A float32 tensor to write: `data.length` must equal the product of `shape`. */
 export interface Tensor {
@@ -313,33 +312,7 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = encodeSafetensors(tensors, metadata); // argument errors before touching the disk
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await fs.promises.mkdir(dir, { recursive: true });
-    const fh = await fs.promises.open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.promises.rename(tmp, file);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-    throw new TemperedError('TEMPERED_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  // Persist the rename itself. Best effort: some platforms cannot open or sync a folder.
-  try {
-    const dh = await fs.promises.open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    /* the file itself is complete; only durability across a crash is weaker */
-  }
+  await writeFileAtomic(file, bytes);
 }
 
 /** Reads and decodes a safetensors file (see decodeSafetensors). */

@@ -1,6 +1,7 @@
 // Shared pieces of the CLI commands: option parsers, the run-time set-up every command
 // does (threads, backend, data), and the error policy (exit 2 for bad input, 1 otherwise).
 import { InvalidArgumentError, Command } from 'commander';
+import { DEFAULT_TRAIN_CONFIG, TrainConfig } from '../train';
 import { BackendChoice, resolveBackend, setThreads } from '../backends';
 import { loadMnist, MnistData } from '../mnist';
 
@@ -67,4 +68,35 @@ export function output(o: { json?: boolean }, result: unknown, human: string[]):
 
 export function percent(x: number | undefined, digits = 2): string {
   return x === undefined ? '-' : `${(100 * x).toFixed(digits)}%`;
+}
+
+/** The training hyper-parameters `train` and `distill` share, as options with these defaults. */
+export interface TrainingCliOptions {
+  temperature: number;
+  epochs: number;
+  seed: number;
+  batchSize: number;
+  learningRate: number;
+  momentum: number;
+  lossScale: number;
+  l2: number;
+  dropout: number;
+  trainLimit?: number;
+  restart?: boolean;
+}
+
+export function addTrainingOptions(cmd: Command, defaults: Partial<TrainConfig> = {}, temperatureHelp = 'softmax temperature of the training loss'): Command {
+  const d = { ...DEFAULT_TRAIN_CONFIG, ...defaults };
+  return cmd
+    .option('--temperature <T>', temperatureHelp, parseNumber('--temperature'), d.temperature)
+    .option('--epochs <n>', 'passes over the training set', parseInteger('--epochs', 1), d.epochs)
+    .option('--seed <n>', 'seed of the initial weights, shuffling and dropout', parseInteger('--seed', 0), d.seed)
+    .option('--batch-size <n>', 'samples per SGD step', parseInteger('--batch-size', 1), d.batchSize)
+    .option('--learning-rate <x>', 'SGD learning rate', parseNumber('--learning-rate'), d.learningRate)
+    .option('--momentum <x>', 'Nesterov momentum', parseNumber('--momentum'), d.momentum)
+    .option('--loss-scale <x>', 'multiply the loss gradient (e.g. by T, to train fast at high T)', parseNumber('--loss-scale'), d.lossScale)
+    .option('--l2 <x>', "L2 penalty on the output layer's weights (the original code: 0.01; 0 = off)", parseNumber('--l2'), d.l2)
+    .option('--dropout <p>', 'dropout rate of the three dropout layers', parseNumber('--dropout'), d.dropout)
+    .option('--train-limit <n>', 'train on the first N training images only', parseInteger('--train-limit', 1))
+    .option('--restart', "ignore an interrupted run's checkpoint and start afresh");
 }

@@ -150,47 +150,31 @@ Napi::Value ModelWrap::Backend(const Napi::CallbackInfo& info) { return Napi::St
 
 Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kTotalParams); }
 
-Napi::Value ModelWrap::GetParameters(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// The flat parameter and velocity arrays share their checks and copies.
+Napi::Value ModelWrap::GetFlat(Napi::Env env, Status (Network::*get)(float*)) {
   check_idle(env);
   Napi::Float32Array out = Napi::Float32Array::New(env, kTotalParams);
-  Status st = net_->get_parameters(out.Data());
+  Status st = (net_.get()->*get)(out.Data());
   if (!st.ok()) throw status_error(env, st);
   return out;
 }
 
-Napi::Value ModelWrap::SetParameters(const Napi::CallbackInfo& info) {
+Napi::Value ModelWrap::SetFlat(const Napi::CallbackInfo& info, const char* name, Status (Network::*set)(const float*)) {
   Napi::Env env = info.Env();
   check_idle(env);
-  Napi::Float32Array p = require_f32(arg(info, 0), "parameters");
-  require_length(p, p.ElementLength(), kTotalParams, "parameters");
+  Napi::Float32Array p = require_f32(arg(info, 0), name);
+  require_length(p, p.ElementLength(), kTotalParams, name);
   for (size_t i = 0; i < p.ElementLength(); ++i)
-    if (!std::isfinite(p[i])) throw range_error(env, "parameters[" + std::to_string(i) + "] is not finite", kNotFinite);
-  Status st = net_->set_parameters(p.Data());
+    if (!std::isfinite(p[i])) throw range_error(env, std::string(name) + "[" + std::to_string(i) + "] is not finite", kNotFinite);
+  Status st = (net_.get()->*set)(p.Data());
   if (!st.ok()) throw status_error(env, st);
   return env.Undefined();
 }
 
-Napi::Value ModelWrap::GetVelocity(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  check_idle(env);
-  Napi::Float32Array out = Napi::Float32Array::New(env, kTotalParams);
-  Status st = net_->get_velocity(out.Data());
-  if (!st.ok()) throw status_error(env, st);
-  return out;
-}
-
-Napi::Value ModelWrap::SetVelocity(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  check_idle(env);
-  Napi::Float32Array p = require_f32(arg(info, 0), "velocity");
-  require_length(p, p.ElementLength(), kTotalParams, "velocity");
-  for (size_t i = 0; i < p.ElementLength(); ++i)
-    if (!std::isfinite(p[i])) throw range_error(env, "velocity[" + std::to_string(i) + "] is not finite", kNotFinite);
-  Status st = net_->set_velocity(p.Data());
-  if (!st.ok()) throw status_error(env, st);
-  return env.Undefined();
-}
+Napi::Value ModelWrap::GetParameters(const Napi::CallbackInfo& info) { return GetFlat(info.Env(), &Network::get_parameters); }
+Napi::Value ModelWrap::SetParameters(const Napi::CallbackInfo& info) { return SetFlat(info, "parameters", &Network::set_parameters); }
+Napi::Value ModelWrap::GetVelocity(const Napi::CallbackInfo& info) { return GetFlat(info.Env(), &Network::get_velocity); }
+Napi::Value ModelWrap::SetVelocity(const Napi::CallbackInfo& info) { return SetFlat(info, "velocity", &Network::set_velocity); }
 
 // trainSteps(dataset, indices, batchSize, config, firstStep)
 //   -> Promise<{ lossSum: Float64Array, correct: Int32Array, samples: Int32Array }>, one entry per batch.

@@ -40,6 +40,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 
+  Napi::Value GetFlat(Napi::Env env, Status (Network::*get)(float*));
+  Napi::Value SetFlat(const Napi::CallbackInfo& info, const char* name, Status (Network::*set)(const float*));
+
   // Throws unless the model can start an operation now.
   void check_idle(Napi::Env env) const;
 

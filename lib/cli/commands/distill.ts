@@ -5,40 +5,20 @@ import { distill } from '../../distill';
 import { Model } from '../../model';
 import { describeBackend } from '../../backends';
 import { createProgress, formatSeconds } from '../progress';
-import { addRuntimeOptions, loadData, output, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
+import { addRuntimeOptions, addTrainingOptions, loadData, output, percent, RuntimeOptions, setUpRuntime, TrainingCliOptions } from '../common';
 
-interface DistillCliOptions extends RuntimeOptions {
+interface DistillCliOptions extends RuntimeOptions, TrainingCliOptions {
   teacher: string;
   out: string;
-  temperature: number;
-  epochs: number;
-  seed: number;
-  batchSize: number;
-  learningRate: number;
-  momentum: number;
-  lossScale: number;
-  l2: number;
-  dropout: number;
-  trainLimit?: number;
-  restart?: boolean;
 }
 
 export function distillCommand(): Command {
   const cmd = new Command('distill')
     .description("train a student at temperature T on a teacher's soft labels softmax(z / T) (defensive distillation)")
     .requiredOption('--teacher <file>', 'the teacher model (.safetensors)')
-    .requiredOption('--out <file>', 'where to save the student (.safetensors)')
-    .option('--temperature <T>', 'temperature of the soft labels and of the student\'s loss', parseNumber('--temperature'), 20)
-    .option('--epochs <n>', 'passes over the training set', parseInteger('--epochs', 1), 50)
-    .option('--seed <n>', 'seed of the student\'s weights, shuffling and dropout', parseInteger('--seed', 0), 0)
-    .option('--batch-size <n>', 'samples per SGD step', parseInteger('--batch-size', 1), 128)
-    .option('--learning-rate <x>', 'SGD learning rate (the paper: 0.05 for the student)', parseNumber('--learning-rate'), 0.05)
-    .option('--momentum <x>', 'Nesterov momentum', parseNumber('--momentum'), 0.5)
-    .option('--loss-scale <x>', 'multiply the loss gradient (e.g. by T)', parseNumber('--loss-scale'), 1)
-    .option('--l2 <x>', 'L2 penalty on the output layer\'s weights', parseNumber('--l2'), 0.01)
-    .option('--dropout <p>', 'dropout rate', parseNumber('--dropout'), 0.5)
-    .option('--train-limit <n>', 'train on the first N training images only', parseInteger('--train-limit', 1))
-    .option('--restart', 'ignore an interrupted run\'s checkpoint and start afresh');
+    .requiredOption('--out <file>', 'where to save the student (.safetensors)');
+  // The paper's student: T = 20, learning rate 0.05.
+  addTrainingOptions(cmd, { temperature: 20, learningRate: 0.05 }, "temperature of the soft labels and of the student's loss");
   addRuntimeOptions(cmd);
   return cmd.action(async (o: DistillCliOptions) => {
     const { backend } = setUpRuntime(o);

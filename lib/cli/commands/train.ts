@@ -2,42 +2,20 @@
 import * as fs from 'fs';
 import { Command } from 'commander';
 import { Model } from '../../model';
-import { DEFAULT_TRAIN_CONFIG, train } from '../../train';
+import { train } from '../../train';
 import { describeBackend } from '../../backends';
 import { createProgress, formatSeconds } from '../progress';
-import { addRuntimeOptions, loadData, output, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
+import { addRuntimeOptions, addTrainingOptions, loadData, output, percent, RuntimeOptions, setUpRuntime, TrainingCliOptions } from '../common';
 
-interface TrainCliOptions extends RuntimeOptions {
+interface TrainCliOptions extends RuntimeOptions, TrainingCliOptions {
   out: string;
-  temperature: number;
-  epochs: number;
-  seed: number;
-  batchSize: number;
-  learningRate: number;
-  momentum: number;
-  lossScale: number;
-  l2: number;
-  dropout: number;
-  trainLimit?: number;
-  restart?: boolean;
 }
 
 export function trainCommand(): Command {
-  const d = DEFAULT_TRAIN_CONFIG;
   const cmd = new Command('train')
     .description('train the paper\'s CNN at a softmax temperature and save it as safetensors')
-    .requiredOption('--out <file>', 'where to save the model (.safetensors)')
-    .option('--temperature <T>', 'softmax temperature of the training loss', parseNumber('--temperature'), d.temperature)
-    .option('--epochs <n>', 'passes over the training set', parseInteger('--epochs', 1), d.epochs)
-    .option('--seed <n>', 'seed of the initial weights, shuffling and dropout', parseInteger('--seed', 0), d.seed)
-    .option('--batch-size <n>', 'samples per SGD step', parseInteger('--batch-size', 1), d.batchSize)
-    .option('--learning-rate <x>', 'SGD learning rate', parseNumber('--learning-rate'), d.learningRate)
-    .option('--momentum <x>', 'Nesterov momentum', parseNumber('--momentum'), d.momentum)
-    .option('--loss-scale <x>', 'multiply the loss gradient (e.g. by T, to train fast at high T)', parseNumber('--loss-scale'), d.lossScale)
-    .option('--l2 <x>', 'L2 penalty on the output layer\'s weights (the original code: 0.01; 0 = off)', parseNumber('--l2'), d.l2)
-    .option('--dropout <p>', 'dropout rate of the three dropout layers', parseNumber('--dropout'), d.dropout)
-    .option('--train-limit <n>', 'train on the first N training images only', parseInteger('--train-limit', 1))
-    .option('--restart', 'ignore an interrupted run\'s checkpoint and start afresh');
+    .requiredOption('--out <file>', 'where to save the model (.safetensors)');
+  addTrainingOptions(cmd);
   addRuntimeOptions(cmd);
   return cmd.action(async (o: TrainCliOptions) => {
     const { backend } = setUpRuntime(o);
