@@ -141,6 +141,11 @@ Napi::Value ModelWrap::Create(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Promise ModelWrap::start_exclusive(Napi::Env env, Task::Work work, Task::Done done) {
+  busy_ = true;
+  return Task::Start(env, std::move(work), std::move(done), [this] { busy_ = false; }, {Value()});
+}
+
 void ModelWrap::check_idle(Napi::Env env) const {
   if (!net_) throw plain_error(env, "the model has been disposed", kDisposed);
   if (busy_) throw plain_error(env, "the model is busy with another operation; await it first", kBusy);
@@ -295,8 +300,7 @@ Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
       std::memcpy(out.Data(), logits->data(), sizeof(float) * logits->size());
       return out;
     };
-    busy_ = true;
-    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+    return start_exclusive(env, work, done);
   });
 }
 
@@ -341,8 +345,7 @@ Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
       }
       return out;
     };
-    busy_ = true;
-    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+    return start_exclusive(env, work, done);
   });
 }
 
@@ -368,8 +371,7 @@ Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
       o.Set("logits", to_js(e, *logits));
       return o;
     };
-    busy_ = true;
-    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+    return start_exclusive(env, work, done);
   });
 }
 
@@ -393,8 +395,7 @@ Napi::Value ModelWrap::AttackLosses(const Napi::CallbackInfo& info) {
       o.Set("logits", to_js(e, *logits));
       return o;
     };
-    busy_ = true;
-    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+    return start_exclusive(env, work, done);
   });
 }
 
@@ -428,8 +429,7 @@ Napi::Value ModelWrap::Sweep(const Napi::CallbackInfo& info) {
       o.Set("base", to_js(e, *base));
       return o;
     };
-    busy_ = true;
-    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+    return start_exclusive(env, work, done);
   });
 }
 
@@ -466,8 +466,7 @@ Napi::Value ModelWrap::Attack(const Napi::CallbackInfo& info) {
       if (cfg.want_saliency) out.Set("saliency", to_js(e, r->saliency));
       return out;
     };
-    busy_ = true;
-    return Task::Start(env, work, done, [this] { busy_ = false; }, {Value()});
+    return start_exclusive(env, work, done);
   });
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../core/network.h"
+#include "task.h"
 
 namespace tempered {
 namespace napi {
@@ -42,6 +43,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   Napi::Value GetFlat(Napi::Env env, Status (Network::*get)(float*));
   Napi::Value SetFlat(const Napi::CallbackInfo& info, const char* name, Status (Network::*set)(const float*));
+
+  // Marks the model busy and queues work on it alone (no data set involved).
+  Napi::Promise start_exclusive(Napi::Env env, Task::Work work, Task::Done done);
 
   // Throws unless the model can start an operation now.
   void check_idle(Napi::Env env) const;
