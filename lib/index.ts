@@ -17,6 +17,6 @@ export { gradientStats } from './gradients';
 export type { GradientStatsOptions, GradientStatsRow } from './gradients';
 export { distill, softLabels, parametersHash } from './distill';
 export type { DistillOptions } from './distill';
-export { reproduce, PROFILES, ATTACK_SETTINGS } from './experiment';
-export type { ExperimentProfile, ExperimentResults, ReproduceOptions, ProfileName } from './experiment';
+export { reproduce, PROFILES, ATTACK_SETTINGS, readResults, parseResults, renderReport, writeRendered, RESULTS_FORMAT_VERSION } from './experiment';
+export type { ExperimentProfile, ExperimentResults, ReproduceOptions, ProfileName, RenderedReport } from './experiment';
 export { wilsonInterval } from './stats';

@@ -6,6 +6,7 @@ import { distillCommand } from './commands/distill';
 import { evalCommand } from './commands/eval';
 import { gradientsCommand } from './commands/gradients';
 import { infoCommand } from './commands/info';
+import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
 import { trainCommand } from './commands/train';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   program.addCommand(attackCommand());
   program.addCommand(gradientsCommand());
   program.addCommand(reproduceCommand());
+  program.addCommand(reportCommand());
   program.addCommand(infoCommand());
   return program;
 }

@@ -1,4 +1,6 @@
 // tempered reproduce: the paper's whole experiment, resumable, into one folder.
+import * as path from 'path';
+import { pathToFileURL } from 'url';
 import { Command } from 'commander';
 import { ExperimentProfile, ProfileName, reproduce } from '../../experiment';
 import { createProgress } from '../progress';
@@ -15,11 +17,12 @@ interface ReproduceCliOptions extends RuntimeOptions {
   alg4Samples?: number;
   budget?: number;
   pictures?: number;
+  reuseOtherCommits?: boolean;
 }
 
 export function reproduceCommand(): Command {
   const cmd = new Command('reproduce')
-    .description('train M_std, M_std-T and M_distill, attack them with Algorithms 1-4 under three losses, and write results.json, results.md and pictures')
+    .description('train M_std, M_std-T and M_distill, attack them with Algorithms 1-4 under three losses, and write results.json, results.md, report.html and pictures')
     .option('--profile <name>', "'quick' (~10 minutes on 2 cores: 3 epochs, 100 samples) or 'paper' (50 epochs, 1000 samples)",
       parseChoice('--profile', ['quick', 'paper'] as const), 'quick')
     .option('--out <dir>', 'output folder (default runs/reproduce-<profile>); a rerun reuses what is there')
@@ -29,7 +32,8 @@ export function reproduceCommand(): Command {
     .option('--samples <n>', 'override: test samples attacked', parseInteger('--samples', 1))
     .option('--alg4-samples <n>', 'override: samples attacked with Algorithm 4', parseInteger('--alg4-samples', 0))
     .option('--budget <n>', 'override: pixel budget', parseInteger('--budget', 1))
-    .option('--pictures <n>', 'override: samples per picture', parseInteger('--pictures', 0));
+    .option('--pictures <n>', 'override: samples per picture', parseInteger('--pictures', 0))
+    .option('--reuse-other-commits', 'reuse attacks, gradients and pictures computed by another commit (default: recompute them; models are always reused)');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: ReproduceCliOptions) => {
     const { backend } = setUpRuntime(o);
@@ -49,15 +53,17 @@ export function reproduceCommand(): Command {
       seed: o.seed,
       backend,
       data,
+      reuseOtherCommits: !!o.reuseOtherCommits,
       onEvent: (e) => {
         if (e.done !== undefined && e.total !== undefined) progress.update(e.done, e.total, e.message);
         else progress.log(`[${e.stage}] ${e.message}`);
       },
     });
     progress.stop();
-    const out = o.out ?? `runs/reproduce-${o.profile}`;
+    const out = path.resolve(o.out ?? `runs/reproduce-${o.profile}`);
     output(o, r, [
-      `wrote ${out}/results.md, ${out}/results.json and ${out}/pictures/`,
+      `wrote ${out}/results.md, ${out}/results.json, ${out}/report.html and ${out}/pictures/`,
+      pathToFileURL(path.join(out, 'report.html')).href,
       ...r.models.map((m) => `${m.name}: test accuracy ${percent(m.testAccuracy, 2)} (paper ${percent(m.paperAccuracy, 2)})`),
       ...r.attacks
         .filter((a) => a.algorithm === 'alg2')

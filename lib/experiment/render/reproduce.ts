@@ -1,10 +1,11 @@
-// results.md: the tables of `tempered reproduce` beside the paper's own numbers, and a
-// plain-words reading generated from whatever the numbers turned out to be.
-import type { AttackSummary } from './attack';
-import type { ExperimentResults, ModelId } from './experiment';
-import { ALGORITHMS, ATTACK_SETTINGS } from './experiment';
-import { writeFileAtomic } from './fsutil';
-import type { Picture } from './pictures';
+// The report of `tempered reproduce`: its tables beside the paper's own numbers, a
+// plain-words reading generated from whatever the numbers turned out to be, the figures,
+// the pictures, the stage times and the commit of every piece. Built from results.json alone.
+import type { AttackSummary } from '../../attack';
+import { shortCommit } from '../pieces';
+import { ALGORITHMS, ATTACK_SETTINGS, hotStartSentence, ModelId } from '../profiles';
+import type { ExperimentResults, PieceCommit } from '../results';
+import type { Block, ReportDocument, Table } from './document';
 
 const pct = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(d)}%`);
 const sci = (x: number) => (x === 0 ? '0' : x.toExponential(2));
@@ -108,136 +109,174 @@ function reading(r: ExperimentResults): string[] {
   return out;
 }
 
-export async function writeReport(file: string, r: ExperimentResults, pictures: Picture[]): Promise<void> {
-  const L: string[] = [];
+const commitText = (c: PieceCommit | null | undefined) => (c ? shortCommit(c) : 'not recorded');
+
+export function reproduceDocument(r: ExperimentResults): ReportDocument {
+  const B: Block[] = [];
   const p = r.profile;
-  L.push(`# Song (2017) reproduced: profile \`${p.name}\``);
-  L.push('');
-  L.push(
-    `${r.tool}, ${r.createdAt}; seed ${r.seed}; ${String(r.machine.device)} (backend ${String(r.machine.backend)}` +
+  const h2 = (text: string) => B.push({ kind: 'heading', level: 2, text });
+  const h3 = (text: string) => B.push({ kind: 'heading', level: 3, text });
+  const para = (text: string) => B.push({ kind: 'paragraph', text });
+  const table = (t: Table) => B.push({ kind: 'table', table: t });
+  const figure = (id: string) => {
+    const f = r.figures.find((x) => x.id === id);
+    if (f) B.push({ kind: 'figure', figure: f });
+  };
+  const numeric = (n: number) => ['l' as const, ...new Array<'r'>(n).fill('r')];
+
+  para(
+    `${r.tool}, ${r.createdAt}; commit ${shortCommit(r.code)}; seed ${r.seed}; ${String(r.machine.device)} (backend ${String(r.machine.backend)}` +
       `${r.machine.threads ? `, ${String(r.machine.threads)} threads, ${String(r.machine.isa)} kernels` : ''}); ` +
       `data ${r.data.description}, ${r.data.split} split, SHA-256 ${r.data.fingerprint.slice(0, 16)}…; ` +
-      `this run took ${(r.seconds / 60).toFixed(1)} min (pieces found done in the folder were reused).`,
+      `this run took ${(r.seconds / 60).toFixed(1)} min (pieces found done in the folder were reused; see the stage times).`,
   );
-  L.push('');
-  L.push(
+  para(
     `Settings: ${p.epochs} epochs per model${p.trainLimit ? ` on the first ${p.trainLimit} training images` : ''}; M_std at T = 1, ` +
       `M_std-T at T = ${p.temperature} on hard labels (the teacher), M_distill at T = ${p.temperature} on M_std-T's soft labels ` +
       `(learning rates ${p.learningRate}, ${p.hotLearningRate}, ${p.studentLearningRate}). ` +
       (p.hotLossScale !== 1
         ? `Both T = ${p.temperature} trainings scale the loss gradient by ${p.hotLossScale} and use learning rate ${p.hotLearningRate}: with the paper's ` +
-          `settings a T = 20 network can sit at chance for many epochs (11 in the original code's log; with this engine and seed 0: 21%, 14%, 95% ` +
+          `settings a T = 20 network can sit at chance for many epochs (11 in the original code's log; with this engine and seed 0: ${hotStartSentence()} ` +
           `validation accuracy after epochs 1-3), and the gradient scaled by ${p.hotLossScale} at learning rate 0.1 collapses to a constant prediction. `
-        : 'All hyper-parameters are the paper\'s. ') +
+        : "All hyper-parameters are the paper's. ") +
       `Attacks: ${r.samples.indices.length} test samples drawn with the seed (Algorithm 4: ${r.samples.alg4Indices.length} of them), ` +
       `budget ${p.budget} pixels, evaluation temperature 1 (as the original code and Papernot et al.); only samples a model classifies correctly are attacked ` +
       `(${r.samples.correctByAll} are classified correctly by all three).`,
   );
-  L.push('');
-  L.push('## What the numbers show');
-  L.push('');
-  for (const para of reading(r)) {
-    L.push(para);
-    L.push('');
-  }
-  L.push('## Models');
-  L.push('');
-  L.push('| model | training T | epochs | loss scale | learning rate | test accuracy | paper |');
-  L.push('|---|---:|---:|---:|---:|---:|---:|');
-  for (const m of r.models)
-    L.push(`| ${m.name} | ${m.trainingTemperature} | ${m.epochs} | ${m.lossScale} | ${m.learningRate} | ${pct(m.testAccuracy, 2)} | ${pct(m.paperAccuracy, 2)} |`);
-  L.push('');
-  L.push('## Attack success rates');
-  L.push('');
-  L.push(
+
+  h2('What the numbers show');
+  for (const text of reading(r)) para(text);
+
+  h2('Models');
+  table({
+    id: 'models',
+    columns: ['model', 'training T', 'epochs', 'loss scale', 'learning rate', 'test accuracy', 'paper', 'trained by commit'],
+    align: [...numeric(6), 'l'],
+    rows: r.models.map((m) => [
+      m.name,
+      String(m.trainingTemperature),
+      String(m.epochs),
+      String(m.lossScale),
+      String(m.learningRate),
+      pct(m.testAccuracy, 2),
+      pct(m.paperAccuracy, 2),
+      commitText(m.trainedBy),
+    ]),
+  });
+  figure('training-curves');
+
+  h2('Attack success rates');
+  para(
     'Each cell: success rate [95% Wilson interval] of the samples attacked; mean and median pixels among successes; ' +
       'how many saliency maps were exactly zero everywhere (the attack then follows the tie-break order).',
   );
   for (const alg of ALGORITHMS) {
     if (!r.attacks.some((a) => a.algorithm === alg)) continue;
-    L.push('');
-    L.push(`### ${alg.replace('alg', 'Algorithm ')}`);
-    L.push('');
-    L.push(`| loss | ${r.models.map((m) => m.name).join(' | ')} |`);
-    L.push(`|---|${r.models.map(() => '---').join('|')}|`);
-    for (const s of ATTACK_SETTINGS) L.push(`| ${s.label} | ${r.models.map((m) => cell(find(r, m.id, alg, s.id))).join(' | ')} |`);
+    h3(alg.replace('alg', 'Algorithm '));
+    const rows = ATTACK_SETTINGS.map((s) => [s.label, ...r.models.map((m) => cell(find(r, m.id, alg, s.id)))]);
     const paper = PAPER_RATES[alg];
-    if (paper) L.push(`| *the paper (float32 cross-entropy)* | ${r.models.map((m) => paper[m.id] ?? '–').join(' | ')} |`);
+    if (paper) rows.push(['*the paper (float32 cross-entropy)*', ...r.models.map((m) => paper[m.id] ?? '–')]);
+    table({ id: `attacks-${alg}`, columns: ['loss', ...r.models.map((m) => m.name)], align: numeric(r.models.length), rows });
+    figure(`success-by-budget-${alg}`);
   }
-  L.push('');
-  L.push('### Relative success (the paper\'s Table 2: rate of M_std / rate of the model, Algorithm 2)');
-  L.push('');
-  L.push('| loss | M_distill | M_std-T |');
-  L.push('|---|---:|---:|');
+  h3("Relative success (the paper's Table 2: rate of M_std / rate of the model, Algorithm 2)");
   const ratio = (s: string, m: ModelId) => {
     const a = find(r, 'std', 'alg2', s)?.successRate;
     const b = find(r, m, 'alg2', s)?.successRate;
     return a === undefined || b === undefined ? '–' : b === 0 ? '∞ (no success)' : (a / b).toFixed(2);
   };
-  for (const s of ATTACK_SETTINGS) L.push(`| ${s.label} | ${ratio(s.id, 'distill')} | ${ratio(s.id, 'stdT')} |`);
-  L.push('| *the paper* | 29.77 | 44.3 |');
-  L.push('');
-  L.push(`### On the ${r.samples.correctByAll} samples every model classifies correctly`);
-  L.push('');
-  L.push(`| algorithm, loss | ${r.models.map((m) => m.name).join(' | ')} |`);
-  L.push(`|---|${r.models.map(() => '---:').join('|')}|`);
+  table({
+    id: 'relative-success',
+    columns: ['loss', 'M_distill', 'M_std-T'],
+    align: numeric(2),
+    rows: [...ATTACK_SETTINGS.map((s) => [s.label, ratio(s.id, 'distill'), ratio(s.id, 'stdT')]), ['*the paper*', '29.77', '44.3']],
+  });
+  h3(`On the ${r.samples.correctByAll} samples every model classifies correctly`);
+  const commonRows: string[][] = [];
   for (const alg of ALGORITHMS)
     for (const s of ATTACK_SETTINGS) {
       const rows = r.models.map((m) => find(r, m.id, alg, s.id));
       if (rows.every((x) => !x)) continue;
-      L.push(`| ${alg}, ${s.label} | ${rows.map((x) => (x ? `${pct(x.commonSuccessRate)} of ${x.commonAttacked}` : '–')).join(' | ')} |`);
+      commonRows.push([`${alg}, ${s.label}`, ...rows.map((x) => (x ? `${pct(x.commonSuccessRate)} of ${x.commonAttacked}` : '–'))]);
     }
-  L.push('');
-  L.push('### Success rate against the pixel budget (Algorithm 2)');
-  L.push('');
-  const budgets = [1, 5, 10, 20, 50, r.profile.budget].filter((b, i, a) => b <= r.profile.budget && a.indexOf(b) === i);
-  L.push(`| model, loss | ${budgets.map((b) => `≤ ${b} px`).join(' | ')} |`);
-  L.push(`|---|${budgets.map(() => '---:').join('|')}|`);
+  table({ id: 'attacks-common-samples', columns: ['algorithm, loss', ...r.models.map((m) => m.name)], align: numeric(r.models.length), rows: commonRows });
+  h3('Success rate against the pixel budget (Algorithm 2)');
+  const budgets = [1, 5, 10, 20, 50, p.budget].filter((b, i, a) => b <= p.budget && a.indexOf(b) === i);
+  const budgetRows: string[][] = [];
   for (const m of r.models)
     for (const s of ATTACK_SETTINGS) {
       const a = find(r, m.id, 'alg2', s.id) as AttackSummary | undefined;
-      if (a) L.push(`| ${m.name}, ${s.label} | ${budgets.map((b) => pct(a.successRateByBudget[b - 1])).join(' | ')} |`);
+      if (a) budgetRows.push([`${m.name}, ${s.label}`, ...budgets.map((b) => pct(a.successRateByBudget[b - 1]))]);
     }
-  L.push('');
-  L.push('## Input gradients');
-  L.push('');
-  L.push(
+  table({ id: 'alg2-by-budget', columns: ['model, loss', ...budgets.map((b) => `≤ ${b} px`)], align: numeric(budgets.length), rows: budgetRows });
+
+  h2('Input gradients');
+  para(
     `dL/dx of the cross-entropy on the ${r.samples.correctByAll} samples every model classifies correctly. ` +
       'The paper reports ~1e-5 to 1e-4 for M_std (its Appendix A: max 9.8e-5) and ~1e-40 to 1e-38 at T = 20 (Appendix B: mean -4.6e-40, max 8.7e-38), ' +
       'a gradient "smaller by a factor of 1e10", and that only ~30% of the samples could be analysed because of underflow.',
   );
-  L.push('');
-  L.push('| model | eval T | precision | mean \\|g\\| | max \\|g\\| | median of per-sample max | all-zero samples | samples with subnormals | mean loss |');
-  L.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+  const gradientRows: string[][] = [];
   for (const g of r.gradients) {
-    const name = r.models.find((m) => m.id === g.model)!.name;
+    const name = r.models.find((m) => m.id === g.model)?.name ?? g.model;
     for (const row of g.rows)
-      L.push(
-        `| ${name} | ${row.temperature} | ${row.precision} | ${sci(row.meanAbs)} | ${sci(row.maxAbs)} | ${sci(row.medianSampleMax)} | ` +
-          `${row.zeroSamples} (${pct(row.zeroFraction)}) | ${row.precision === 'float32' ? row.subnormalSamples : '–'} | ${sci(row.meanLoss)} |`,
-      );
+      gradientRows.push([
+        name,
+        String(row.temperature),
+        row.precision,
+        sci(row.meanAbs),
+        sci(row.maxAbs),
+        sci(row.medianSampleMax),
+        `${row.zeroSamples} (${pct(row.zeroFraction)})`,
+        row.precision === 'float32' ? String(row.subnormalSamples) : '–',
+        sci(row.meanLoss),
+      ]);
   }
-  L.push('');
-  if (pictures.length) {
-    L.push('## Pictures');
-    L.push('');
-    for (const pic of pictures) {
-      L.push(`![${pic.caption}](${pic.file})`);
-      L.push('');
-      L.push(`*${pic.caption}*`);
-      L.push('');
-    }
-  }
-  L.push('## Where the paper\'s text and its code differ (and what this run does)');
-  L.push('');
-  L.push('- Algorithm 2\'s saliency: the paper takes |L(x\') − L(x)| and sets pixels to 1 or 0; the original code used the signed increase and only set pixels to 1. This run follows the paper.');
-  L.push('- Soft labels: the original code produced them with dropout still on; here they come from the deterministic teacher.');
-  L.push('- Pixels: the code divided by 256; here by 255. Split: the paper 50,000/10,000, the code 59,000/1,000; here the paper\'s.');
-  L.push('- Evaluation temperature: the paper speaks of T = 20 models; the code evaluated every model at T = 1, as this run does (a parameter, recorded above).');
-  L.push('- Tie-break (not specified by the paper): candidates ordered S1 then S2, raster order; the first maximum wins; a modified pixel is never chosen again.');
-  L.push('- Success: the prediction differs from the true label after at most the budget of pixels; only correctly classified samples are attacked.');
-  L.push('');
-  L.push('Reproduce with `npx tempered reproduce --profile ' + r.profile.name.split(' ')[0] + ` --seed ${r.seed}\`; every number here is in results.json.`);
-  L.push('');
-  await writeFileAtomic(file, L.join('\n'));
+  table({
+    id: 'gradients',
+    columns: ['model', 'eval T', 'precision', 'mean |g|', 'max |g|', 'median of per-sample max', 'all-zero samples', 'samples with subnormals', 'mean loss'],
+    align: ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: gradientRows,
+  });
+
+  h2('Pictures');
+  if (r.pictures.length) for (const grid of r.pictures) B.push({ kind: 'pictures', grid });
+  else para('This results.json holds no pictures (it was written before they were stored in it, or with --pictures 0); the PNG files, if any, are in pictures/.');
+
+  h2('Stage times and the code that produced each piece');
+  para(
+    `Wall time of every stage. A reused piece was found done in the folder: its time is the one recorded when it was computed, by the commit shown. ` +
+      `This run: commit ${shortCommit(r.code)}${r.reuseOtherCommits ? '; pieces of other commits were allowed (--reuse-other-commits)' : '; attacks, gradients and pictures of other commits were recomputed'}.`,
+  );
+  table({
+    id: 'stages',
+    columns: ['stage', 'what', 'seconds', 'reused', 'commit'],
+    align: ['l', 'l', 'r', 'l', 'l'],
+    rows: r.stages.map((s) => [s.stage, s.label, s.seconds.toFixed(1), s.reused ? 'reused' : '', commitText(s.producedBy)]),
+  });
+  const total = (stage: string) => r.stages.filter((s) => s.stage === stage).reduce((a, s) => a + s.seconds, 0);
+  table({
+    id: 'stage-totals',
+    columns: ['stage', 'seconds (computed now or when first computed)'],
+    align: ['l', 'r'],
+    rows: ['train', 'attack', 'gradients', 'pictures', 'render'].map((s) => [s, total(s).toFixed(1)]),
+  });
+
+  h2("Where the paper's text and its code differ (and what this run does)");
+  B.push({
+    kind: 'list',
+    items: [
+      "Algorithm 2's saliency: the paper takes |L(x') − L(x)| and sets pixels to 1 or 0; the original code used the signed increase and only set pixels to 1. This run follows the paper.",
+      'Soft labels: the original code produced them with dropout still on; here they come from the deterministic teacher.',
+      "Pixels: the code divided by 256; here by 255. Split: the paper 50,000/10,000, the code 59,000/1,000; here the paper's.",
+      'Evaluation temperature: the paper speaks of T = 20 models; the code evaluated every model at T = 1, as this run does (a parameter, recorded above).',
+      'Tie-break (not specified by the paper): candidates ordered S1 then S2, raster order; the first maximum wins; a modified pixel is never chosen again.',
+      'Success: the prediction differs from the true label after at most the budget of pixels; only correctly classified samples are attacked.',
+    ],
+  });
+  para(
+    'Reproduce with `npx tempered reproduce --profile ' + p.name.split(' ')[0] + ` --seed ${r.seed}\`; every number here is in results.json, ` +
+      'each figure with its Vega-Lite spec and data; `npx tempered report <folder>` renders this page again from results.json alone.',
+  );
+  return { title: `Song (2017) reproduced: profile \`${p.name}\``, blocks: B };
 }

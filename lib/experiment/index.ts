@@ -1,0 +1,16 @@
+// The experiment: profiles (what runs) -> pieces (reuse of finished parts, with their
+// commit) -> results (the results.json schema) -> figures / pictures (computed by the run)
+// -> run (the pipeline); render turns a results object into the report, and load reads one
+// back. Imports go one way: render never imports run.
+export { PROFILES, PROFILE_NAMES, ATTACK_SETTINGS, ALGORITHMS, modelSpecs, trainingKey, resolveProfile, HOT_START_MEASUREMENT, hotStartSentence } from './profiles';
+export type { ProfileName, ExperimentProfile, ModelId, ModelSpec, AttackSetting, AttackSettingId } from './profiles';
+export { codeVersion } from './pieces';
+export type { CodeVersion, Provenance } from './pieces';
+export { RESULTS_FORMAT_VERSION } from './results';
+export type { ExperimentResults, ModelResult, AttackRow, StageTime, FigureRecord, PictureGrid, PictureCell } from './results';
+export { budgetCurve, reproduceFigures } from './figures';
+export { parseResults, readResults } from './load';
+export { renderReport, writeRendered } from './render';
+export type { RenderedReport } from './render';
+export { reproduce, machineDescription } from './run';
+export type { ReproduceOptions, ExperimentEvent, StoredAttack } from './run';

@@ -1,0 +1,109 @@
+// results.json: the schema every report is rendered from. Version 1 (no formatVersion) is
+// what reproduce wrote before figures, stage times and commits existed; load.ts migrates it.
+import type { AttackSummary } from '../attack';
+import type { GradientStatsRow } from '../gradients';
+import type { EpochRecord } from '../train';
+import type { CodeVersion } from './pieces';
+import type { AttackSettingId, ExperimentProfile, ModelId } from './profiles';
+
+export const RESULTS_FORMAT_VERSION = 2;
+
+/** Which commit produced a piece (null: before commits were recorded). */
+export interface PieceCommit {
+  commit: string;
+  dirty: boolean;
+}
+
+export interface ModelResult {
+  id: ModelId;
+  name: string;
+  file: string;
+  trainingTemperature: number;
+  testAccuracy: number;
+  testLoss: number;
+  paperAccuracy: number;
+  epochs: number;
+  lossScale: number;
+  learningRate: number;
+  reused: boolean;
+  trainSeconds?: number;
+  /** Per-epoch training loss and validation accuracy (from the model file's metadata). */
+  history: EpochRecord[];
+  trainedBy: PieceCommit | null;
+}
+
+export type AttackRow = AttackSummary & {
+  model: ModelId;
+  setting: AttackSettingId;
+  commonSuccessRate?: number;
+  commonAttacked?: number;
+  producedBy?: PieceCommit | null;
+};
+
+export interface GradientResult {
+  model: ModelId;
+  rows: GradientStatsRow[];
+  producedBy?: PieceCommit | null;
+}
+
+export interface StageTime {
+  stage: 'train' | 'attack' | 'gradients' | 'pictures' | 'render';
+  label: string;
+  seconds: number;
+  /** Found done in the folder: the time is the one recorded when it was computed. */
+  reused: boolean;
+  producedBy: PieceCommit | null;
+}
+
+/** A Vega-Lite figure: the spec holds its data inline, so it can be re-plotted as is. */
+export interface FigureRecord {
+  id: string;
+  title: string;
+  caption: string;
+  /** A text alternative generated from the figure's numbers. */
+  alt: string;
+  spec: Record<string, unknown>;
+}
+
+export interface PictureCell {
+  /** A PNG (base64), one pixel per MNIST pixel; the page scales it. */
+  png: string;
+  /** What the tile shows, e.g. the prediction after the attack. */
+  note: string;
+  outcome?: 'success' | 'failure' | 'not-attacked';
+  /** A saliency map that is zero everywhere (masked). */
+  allZero?: boolean;
+}
+
+export interface PictureGrid {
+  id: string;
+  model: ModelId;
+  kind: 'adversarial' | 'saliency';
+  /** The same grid as one PNG, relative to the results folder. */
+  file: string;
+  caption: string;
+  columns: string[];
+  rows: { label: string; cells: (PictureCell | null)[] }[];
+}
+
+export interface ExperimentResults {
+  formatVersion: number;
+  kind: 'reproduce';
+  tool: string;
+  /** The code that wrote this file; each piece records its own producer below. */
+  code: CodeVersion;
+  reuseOtherCommits: boolean;
+  profile: ExperimentProfile;
+  seed: number;
+  createdAt: string;
+  machine: Record<string, unknown>;
+  data: { fingerprint: string; description: string; split: string };
+  models: ModelResult[];
+  samples: { indices: number[]; alg4Indices: number[]; correctByAll: number; evaluationTemperature: number; pictureIndices?: number[] };
+  attacks: AttackRow[];
+  gradients: GradientResult[];
+  stages: StageTime[];
+  figures: FigureRecord[];
+  pictures: PictureGrid[];
+  seconds: number;
+}
