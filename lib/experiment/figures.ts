@@ -39,6 +39,10 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
     for (const m of r.models) {
       const a = rows.find((x) => x.model === m.id && x.setting === s.id);
       if (!a) continue;
+      if (a.attacked === 0) {
+        parts.push(`${m.name} not drawn (no sample attacked)`);
+        continue;
+      }
       const curve = budgetCurve(a, m.name, s.label);
       values.push(...curve);
       const last = curve[curve.length - 1];
@@ -58,7 +62,8 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
     title: `Algorithm ${number}: success rate against the pixel budget`,
     caption:
       `Algorithm ${number}: the fraction of attacked samples misclassified within each budget of 1 to ${budget} changed pixels, ` +
-      'one panel per loss the attack follows, one line per model; the band is the 95% Wilson interval of each budget\'s rate.',
+      'one panel per loss the attack follows, one line per model; the band is the 95% Wilson interval of each budget\'s rate. ' +
+      'A model none of whose samples was attacked (all misclassified to begin with) has no line.',
     alt: `Success rate of Algorithm ${number} against the pixel budget. ${alt.join(' ')}`,
     spec: {
       $schema: VEGA_LITE_SCHEMA,
@@ -75,7 +80,7 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
               x: { field: 'budget', type: 'quantitative', title: 'pixel budget', scale: { domain: [1, budget] } },
               y: { field: 'low', type: 'quantitative', title: 'success rate', axis: { format: '%' }, scale: { domain: [0, 1] } },
               y2: { field: 'high' },
-              color: { field: 'model', type: 'nominal', title: 'model', sort: r.models.map((m) => m.name) },
+              color: { field: 'model', type: 'nominal', legend: null, sort: r.models.map((m) => m.name) },
             },
           },
           {
@@ -83,7 +88,7 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
             encoding: {
               x: { field: 'budget', type: 'quantitative' },
               y: { field: 'rate', type: 'quantitative' },
-              color: { field: 'model', type: 'nominal', sort: r.models.map((m) => m.name) },
+              color: { field: 'model', type: 'nominal', title: 'model', sort: r.models.map((m) => m.name) },
             },
           },
         ],

@@ -9,6 +9,7 @@ import * as path from 'path';
 import { readJsonIfPresent, writeJsonAtomic } from '../fsutil';
 import { packageVersion } from '../model';
 import { packageRoot } from '../native';
+import { shortCommit } from './results';
 
 export interface CodeVersion {
   /** A git commit, or `tempered@<version>` outside a checkout. */
@@ -63,9 +64,6 @@ export function codeVersion(): CodeVersion {
   cachedVersion = { commit: `tempered@${packageVersion()}`, dirty: false, source: 'package' };
   return cachedVersion;
 }
-
-export const shortCommit = (c: { commit: string; dirty?: boolean }) =>
-  `${/^[0-9a-f]{40}$/.test(c.commit) ? c.commit.slice(0, 10) : c.commit}${c.dirty ? '+dirty' : ''}`;
 
 export interface PieceContext {
   code: CodeVersion;

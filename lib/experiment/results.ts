@@ -8,6 +8,10 @@ import type { AttackSettingId, ExperimentProfile, ModelId } from './profiles';
 
 export const RESULTS_FORMAT_VERSION = 2;
 
+/** A commit as people read it: 10 hex digits, "+dirty" when the tree had changes. */
+export const shortCommit = (c: { commit: string; dirty?: boolean }) =>
+  `${/^[0-9a-f]{40}$/.test(c.commit) ? c.commit.slice(0, 10) : c.commit}${c.dirty ? '+dirty' : ''}`;
+
 /** Which commit produced a piece (null: before commits were recorded). */
 export interface PieceCommit {
   commit: string;

@@ -2,9 +2,8 @@
 // plain-words reading generated from whatever the numbers turned out to be, the figures,
 // the pictures, the stage times and the commit of every piece. Built from results.json alone.
 import type { AttackSummary } from '../../attack';
-import { shortCommit } from '../pieces';
 import { ALGORITHMS, ATTACK_SETTINGS, hotStartSentence, ModelId } from '../profiles';
-import type { ExperimentResults, PieceCommit } from '../results';
+import { ExperimentResults, PieceCommit, shortCommit } from '../results';
 import type { Block, ReportDocument, Table } from './document';
 
 const pct = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(d)}%`);
@@ -43,7 +42,7 @@ function reading(r: ExperimentResults): string[] {
   const acc = r.models.map((m) => `${m.name} ${pct(m.testAccuracy, 2)}`).join(', ');
   out.push(
     `**Accuracy.** ${acc} on the 10,000 test images (the paper: 99.57%, 99.34%, 99.07% after 50 epochs)` +
-      (r.profile.epochs < 50 ? `; these models had ${r.profile.epochs} epochs, so lower figures are expected.` : '.'),
+      (r.profile.epochs < 50 ? `; these models had ${r.profile.epochs} epoch${r.profile.epochs === 1 ? "" : "s"}, so lower figures are expected.` : '.'),
   );
   if (s32 !== undefined && t32 !== undefined && d32 !== undefined) {
     let s =
@@ -131,7 +130,7 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
       `this run took ${(r.seconds / 60).toFixed(1)} min (pieces found done in the folder were reused; see the stage times).`,
   );
   para(
-    `Settings: ${p.epochs} epochs per model${p.trainLimit ? ` on the first ${p.trainLimit} training images` : ''}; M_std at T = 1, ` +
+    `Settings: ${p.epochs} epoch${p.epochs === 1 ? '' : 's'} per model${p.trainLimit ? ` on the first ${p.trainLimit} training images` : ''}; M_std at T = 1, ` +
       `M_std-T at T = ${p.temperature} on hard labels (the teacher), M_distill at T = ${p.temperature} on M_std-T's soft labels ` +
       `(learning rates ${p.learningRate}, ${p.hotLearningRate}, ${p.studentLearningRate}). ` +
       (p.hotLossScale !== 1
@@ -176,7 +175,7 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
     const rows = ATTACK_SETTINGS.map((s) => [s.label, ...r.models.map((m) => cell(find(r, m.id, alg, s.id)))]);
     const paper = PAPER_RATES[alg];
     if (paper) rows.push(['*the paper (float32 cross-entropy)*', ...r.models.map((m) => paper[m.id] ?? '–')]);
-    table({ id: `attacks-${alg}`, columns: ['loss', ...r.models.map((m) => m.name)], align: numeric(r.models.length), rows });
+    table({ id: `attacks-${alg}`, columns: ['loss', ...r.models.map((m) => m.name)], align: r.models.map(() => 'l' as const).concat('l'), rows });
     figure(`success-by-budget-${alg}`);
   }
   h3("Relative success (the paper's Table 2: rate of M_std / rate of the model, Algorithm 2)");
@@ -240,8 +239,13 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
   });
 
   h2('Pictures');
-  if (r.pictures.length) for (const grid of r.pictures) B.push({ kind: 'pictures', grid });
-  else para('This results.json holds no pictures (it was written before they were stored in it, or with --pictures 0); the PNG files, if any, are in pictures/.');
+  for (const grid of r.pictures) {
+    const name = r.models.find((m) => m.id === grid.model)?.name ?? grid.model;
+    h3(grid.kind === 'adversarial' ? `${name}: originals and adversarial images` : `${name}: Algorithm 2 saliency maps`);
+    B.push({ kind: 'pictures', grid });
+  }
+  if (r.pictures.length === 0)
+    para('This results.json holds no pictures (it was written before they were stored in it, or with --pictures 0); the PNG files, if any, are in pictures/.');
 
   h2('Stage times and the code that produced each piece');
   para(
