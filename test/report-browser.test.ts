@@ -56,7 +56,7 @@ browserTest(`report.html of a small reproduce run in headless Chromium${hasChrom
     expect(figures).toHaveLength(results.figures.length);
     expect(figures.length).toBeGreaterThan(0);
     for (const [w, h] of figures) expect(w * h).toBeGreaterThan(100);
-    const tiles = await page.$$eval('table.pictures img', (imgs) => imgs.map((i) => [(i as HTMLImageElement).naturalWidth, i.getBoundingClientRect().width]));
+    const tiles = await page.$$eval('table.pictures img', (imgs) => imgs.map((i) => [(i as unknown as { naturalWidth: number }).naturalWidth, i.getBoundingClientRect().width]));
     const cells = results.pictures.flatMap((g: { rows: { cells: unknown[] }[] }) => g.rows.flatMap((r) => r.cells.filter((c) => c !== null)));
     expect(tiles).toHaveLength(cells.length);
     expect(tiles.length).toBeGreaterThan(0);

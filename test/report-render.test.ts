@@ -74,7 +74,7 @@ function fixture(): ExperimentResults {
     attack('stdT', 'margin', [1, 2, 3, 4], 8),
     attack('distill', 'margin', [1], 9),
   ];
-  const row = { temperature: 1, precision: 'float32' as const, samples: 7, meanAbs: 1.5e-5, maxAbs: 2e-3, medianSampleMax: 1e-4, zeroSamples: 1, zeroFraction: 1 / 7, subnormalSamples: 0, meanLoss: 0.05 };
+  const row = { loss: 'xent' as const, temperature: 1, precision: 'float32' as const, samples: 7, meanAbs: 1.5e-5, maxAbs: 2e-3, medianSampleMax: 1e-4, zeroSamples: 1, zeroFraction: 1 / 7, subnormalSamples: 0, meanLoss: 0.05 };
   const base = { attacks, models, profile };
   return {
     formatVersion: RESULTS_FORMAT_VERSION,

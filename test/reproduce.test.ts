@@ -1,4 +1,5 @@
-// tempered reproduce on a tiny configuration: it writes every piece, and a run killed with
+// tempered reproduce on a tiny configuration: it writes every piece with its commit and
+// time, a rerun reuses them (another commit's only when asked), and a run killed with
 // SIGKILL in the middle resumes, loses nothing and ends with the same numbers.
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -20,8 +21,8 @@ function comparable(file: string): unknown {
   return {
     models: r.models.map((m: Record<string, unknown>) => ({ id: m.id, testAccuracy: m.testAccuracy, testLoss: m.testLoss })),
     samples: r.samples,
-    attacks: r.attacks.map(({ seconds: _s, ...a }: Record<string, unknown>) => a),
-    gradients: r.gradients,
+    attacks: r.attacks.map(({ seconds: _s, producedBy: _p, ...a }: Record<string, unknown>) => a),
+    gradients: r.gradients.map(({ producedBy: _p, ...g }: Record<string, unknown>) => g),
   };
 }
 
@@ -49,7 +50,42 @@ test('a tiny reproduce writes models, attacks, gradients, pictures and both repo
   // A rerun reuses everything and changes no number.
   const again = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json'], { encoding: 'utf8' });
   expect(again.status).toBe(0);
-  expect(JSON.parse(again.stdout).models.every((m: { reused: boolean }) => m.reused)).toBe(true);
+  const second = JSON.parse(again.stdout);
+  expect(second.models.every((m: { reused: boolean }) => m.reused)).toBe(true);
+  // Every stage has a time and the commit that produced it; the rerun marks them reused.
+  expect(result.formatVersion).toBe(2);
+  expect(result.stages.map((s: { stage: string }) => s.stage)).toEqual(
+    [...new Array(3).fill('train'), ...new Array(36).fill('attack'), ...new Array(3).fill('gradients'), 'pictures', 'render'],
+  );
+  expect(result.stages.every((s: { seconds: number; producedBy: { commit: string } }) => s.seconds >= 0 && s.producedBy.commit === result.code.commit)).toBe(true);
+  expect(second.stages.filter((s: { stage: string; reused: boolean }) => s.stage !== 'render' && !s.reused)).toEqual([]);
+  expect(second.stages.slice(0, -1).map((s: { seconds: number }) => s.seconds)).toEqual(result.stages.slice(0, -1).map((s: { seconds: number }) => s.seconds));
+  expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true);
+  expect(md).toMatch(/## Stage times and the code that produced each piece/);
+  // The pictures come from the attacks' own saliency maps and images, labelled on the page.
+  expect(result.pictures.map((g: { id: string }) => g.id)).toEqual(['adversarial-std', 'saliency-std', 'adversarial-stdT', 'saliency-stdT', 'adversarial-distill', 'saliency-distill']);
+  expect(result.figures.map((f: { id: string }) => f.id)).toContain('success-by-budget-alg2');
+});
+
+test('pieces of another commit are recomputed, unless --reuse-other-commits; models are kept with their training commit', () => {
+  const out = path.join(tmp, 'straight');
+  const firstFile = path.join(tmp, 'first-results.json');
+  fs.copyFileSync(path.join(out, 'results.json'), firstFile);
+  const first = JSON.parse(fs.readFileSync(firstFile, 'utf8'));
+  const env = { ...process.env, TEMPERED_COMMIT: 'feedface-test+dirty' };
+  const reused = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json', '--reuse-other-commits'], { encoding: 'utf8', env });
+  expect(reused.status).toBe(0);
+  const r1 = JSON.parse(reused.stdout);
+  expect(r1.code).toEqual({ commit: 'feedface-test', dirty: true, source: 'env' });
+  expect(r1.attacks.every((a: { producedBy: { commit: string } }) => a.producedBy.commit === first.code.commit)).toBe(true);
+  const recomputed = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json'], { encoding: 'utf8', env });
+  expect(recomputed.status).toBe(0);
+  const r2 = JSON.parse(recomputed.stdout);
+  expect(r2.models.map((m: { trainedBy: { commit: string } }) => m.trainedBy.commit)).toEqual([first.code.commit, first.code.commit, first.code.commit]);
+  expect(r2.attacks.every((a: { producedBy: { commit: string; dirty: boolean } }) => a.producedBy.commit === 'feedface-test' && a.producedBy.dirty)).toBe(true);
+  expect(r2.stages.filter((s: { stage: string; reused: boolean }) => s.stage === 'attack' && s.reused)).toEqual([]);
+  // Same code path, same numbers.
+  expect(comparable(path.join(out, 'results.json'))).toEqual(comparable(firstFile));
 });
 
 test('kill -9 in the middle, then a rerun: nothing lost, same numbers as the uninterrupted run', async () => {

@@ -80,7 +80,7 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
               x: { field: 'budget', type: 'quantitative', title: 'pixel budget', scale: { domain: [1, budget] } },
               y: { field: 'low', type: 'quantitative', title: 'success rate', axis: { format: '%' }, scale: { domain: [0, 1] } },
               y2: { field: 'high' },
-              color: { field: 'model', type: 'nominal', legend: null, sort: r.models.map((m) => m.name) },
+              color: { field: 'model', type: 'nominal', title: 'model', sort: r.models.map((m) => m.name) },
             },
           },
           {
@@ -94,6 +94,8 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
         ],
       },
       resolve: { scale: { y: 'shared' } },
+      // The legend shows the lines (the bands' faint fill would hide the colours).
+      config: { legend: { symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 3 } },
     },
   };
 }

@@ -44,7 +44,7 @@ export const HOT_START_MEASUREMENT = {
   how: "M_std-T trained with the paper's settings (loss scale 1, learning rate 0.1), validation accuracy after epochs 1-3",
 };
 
-/** "21%, 14%, 95%": the sentence fragment quoted wherever the measurement is cited. */
+/** The measurement as a sentence fragment ("a%, b%, c%"), quoted wherever it is cited. */
 export function hotStartSentence(): string {
   return HOT_START_MEASUREMENT.validationAccuracyByEpoch.map((a) => `${Math.round(100 * a)}%`).join(', ');
 }

@@ -132,7 +132,7 @@ function picturesHtml(g: PictureGrid): string {
         `<tr><th scope="row" class="row">${escapeHtml(row.label)}</th>` +
         row.cells
           .map((c) => {
-            if (!c) return '<td>–</td>';
+            if (!c) return g.kind === 'saliency' ? '<td>no map: not attacked</td>' : '<td>–</td>';
             const cls = ['tile', c.outcome ?? '', c.allZero ? 'masked' : ''].filter(Boolean).join(' ');
             const note = c.allZero ? `<span class="masked-note">${escapeHtml(c.note)}</span>` : escapeHtml(c.note);
             return `<td><span class="${cls}"><img alt="${escapeHtml(c.note)}" src="data:image/png;base64,${c.png}"></span><br>${note}</td>`;
