@@ -89,7 +89,7 @@ browserTest(`report.html of a small reproduce run in headless Chromium${hasChrom
       }),
     );
     const stages = await table('stages');
-    expect(stages.map((r) => [r[1], r[2]])).toEqual(results.stages.map((s: { label: string; seconds: number }) => [s.label, s.seconds.toFixed(1)]));
+    expect(stages.map((r) => [r[1], r[2]])).toEqual(results.stages.map((s: { label: string; seconds: number }) => [s.label, s.seconds.toFixed(2)]));
     const gradients = await table('gradients');
     const rows = results.gradients.flatMap((g: { rows: { meanAbs: number }[] }) => g.rows);
     expect(gradients.map((r) => r[3])).toEqual(rows.map((r: { meanAbs: number }) => (r.meanAbs === 0 ? '0' : r.meanAbs.toExponential(2))));

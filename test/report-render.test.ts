@@ -137,8 +137,8 @@ test('results.md, report.html and the CSVs hold the numbers of the results objec
   const out = await renderReport(r);
   expect(out.markdown).toContain('| M_std | 1 | 2 | 1 | 0.1 | 95.12% | 99.00% | bbbbbbbbbb+dirty |');
   expect(out.markdown).toContain('| float32 cross-entropy (the paper) | 44.4% [');
-  expect(out.markdown).toContain('| attack | alg2 xent32 on M_std | 1.3 |  | aaaaaaaaaa |');
-  expect(out.markdown).toContain('| train | train M_std | 12.5 | reused | bbbbbbbbbb+dirty |');
+  expect(out.markdown).toContain('| attack | alg2 xent32 on M_std | 1.25 |  | aaaaaaaaaa |');
+  expect(out.markdown).toContain('| train | train M_std | 12.50 | reused | bbbbbbbbbb+dirty |');
   expect(out.markdown).toMatch(/21%, 14%, 95% validation accuracy/);
   expect(out.files.get('tables/models.csv')).toBe(
     'model,training T,epochs,loss scale,learning rate,test accuracy,paper,trained by commit\n' +

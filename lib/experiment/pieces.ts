@@ -89,16 +89,14 @@ export async function loadOrCompute<T extends Piece>(
   compute: () => Promise<Omit<T, 'key' | 'produced'>>,
 ): Promise<PieceOutcome<T>> {
   const found = await readJsonIfPresent<T>(file);
-  if (found && found.key === key) {
-    const commit = found.produced?.commit;
+  // A piece without its producer (written before commits were recorded) is never reused: results.json could not name its commit.
+  if (found && found.key === key && typeof found.produced?.commit === 'string') {
+    const commit = found.produced.commit;
     if (commit === ctx.code.commit || ctx.reuseOtherCommits) {
-      if (commit !== ctx.code.commit) ctx.log(`${label}: reusing a piece from commit ${commit ? shortCommit(found.produced) : 'unknown'} (--reuse-other-commits)`);
+      if (commit !== ctx.code.commit) ctx.log(`${label}: reusing a piece from commit ${shortCommit(found.produced)} (--reuse-other-commits)`);
       return { piece: found, reused: true };
     }
-    ctx.log(
-      `${label}: the stored piece comes from commit ${commit ? shortCommit(found.produced) : 'unknown'}, ` +
-        `this is ${shortCommit(ctx.code)}: recomputing (--reuse-other-commits keeps it)`,
-    );
+    ctx.log(`${label}: the stored piece comes from commit ${shortCommit(found.produced)}, this is ${shortCommit(ctx.code)}: recomputing (--reuse-other-commits keeps it)`);
   }
   const started = Date.now();
   const body = await compute();

@@ -256,14 +256,14 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
     id: 'stages',
     columns: ['stage', 'what', 'seconds', 'reused', 'commit'],
     align: ['l', 'l', 'r', 'l', 'l'],
-    rows: r.stages.map((s) => [s.stage, s.label, s.seconds.toFixed(1), s.reused ? 'reused' : '', commitText(s.producedBy)]),
+    rows: r.stages.map((s) => [s.stage, s.label, s.seconds.toFixed(2), s.reused ? 'reused' : '', commitText(s.producedBy)]),
   });
   const total = (stage: string) => r.stages.filter((s) => s.stage === stage).reduce((a, s) => a + s.seconds, 0);
   table({
     id: 'stage-totals',
     columns: ['stage', 'seconds (computed now or when first computed)'],
     align: ['l', 'r'],
-    rows: ['train', 'attack', 'gradients', 'pictures', 'render'].map((s) => [s, total(s).toFixed(1)]),
+    rows: ['train', 'attack', 'gradients', 'pictures', 'render'].map((s) => [s, total(s).toFixed(2)]),
   });
 
   h2("Where the paper's text and its code differ (and what this run does)");
