@@ -13,6 +13,8 @@ export interface NativeBackendInfo {
   reason?: string;
   /** What it runs on (only when available is true). */
   device?: string;
+  /** cuda only: the cuDNN / cuBLAS files the plugin loads (or would load), or where it looked. */
+  libraries?: string;
 }
 
 export interface NativeBuildInfo {

@@ -49,6 +49,11 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    # float32 on both sides: TF32 (10-bit mantissas on tensor cores) would make the ratio
+    # compare different precisions; tempered runs cuDNN with FMA math and cuBLAS pedantic.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
     dev = torch.device(args.device)
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -58,6 +63,7 @@ def main():
     if args.device == "cuda":
         out["gpu"] = torch.cuda.get_device_name(0)
         out["cudnn"] = torch.backends.cudnn.version()
+    out["tf32"] = bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
 
     x128 = torch.rand(128, 1, 28, 28, device=dev)
     y128 = torch.randint(0, 10, (128,), device=dev)

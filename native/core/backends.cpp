@@ -7,7 +7,12 @@
 #include <mutex>
 
 #include "../cpu/cpu_backend.h"
+#include "../cuda/library_search.h"
 #include "tempered/plugin.h"
+
+#ifndef TEMPERED_CUDA_MAJOR
+#define TEMPERED_CUDA_MAJOR 13  // the toolkit the plugin was built with (CMakeLists.txt)
+#endif
 
 namespace tempered {
 
@@ -88,6 +93,7 @@ std::vector<BackendInfo> list_backends() {
   cuda.available = g_cuda.backend != nullptr;
   cuda.reason = g_cuda.reason;
   if (cuda.available) cuda.device = g_cuda.backend->device_name();
+  cuda.libraries = cuda::describe_cuda_libraries(TEMPERED_CUDA_MAJOR);
   out.push_back(cuda);
   return out;
 }

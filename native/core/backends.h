@@ -15,6 +15,9 @@ struct BackendInfo {
   bool available = false;
   std::string reason;  // why it is unavailable
   std::string device;  // what it runs on, when available
+  // cuda only: which cuDNN / cuBLAS files the plugin loads (or would load), or where it
+  // looked and found none (native/cuda/library_search.h).
+  std::string libraries;
 };
 
 std::vector<BackendInfo> list_backends();

@@ -6,9 +6,7 @@
 // gradients) uses a direct kernel. With cuDNN, cuDNN's backward-data convolution.
 #include "conv_common.cuh"
 #include "gemm.cuh"
-#if defined(TEMPERED_HAVE_CUDNN)
 #include "cudnn_conv.h"
-#endif
 
 namespace tempered {
 namespace cuda {
@@ -66,13 +64,10 @@ Status CudaBackend::conv3x3_backward_data(const Conv3x3Shape& s, const float* dy
   TEMPERED_TRY(healthy(op));
   const size_t total = static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c;
   if (total == 0) return Status::Ok();
-#if defined(TEMPERED_HAVE_CUDNN)
-  if (use_cudnn()) {
-    bool done = false;
-    TEMPERED_TRY(cudnn_conv3x3_backward_data(*this, s, dy, weight, dx, &done));
-    if (done) return Status::Ok();
-  }
-#endif
+  bool done = false;
+  TEMPERED_TRY(through_library(kLibConvBackwardData, op, &done,
+                               [&](bool* d) { return cudnn_conv3x3_backward_data(*this, s, dy, weight, dx, d); }));
+  if (done) return Status::Ok();
   if (s.in_c == 1)
     return launch(op, conv1ch_backward_data_kernel, dim3(blocks_for(total)), dim3(kThreads), s.n, s.in_h, s.in_w,
                   s.out_c, dy, weight, dx);

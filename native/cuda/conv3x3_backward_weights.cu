@@ -8,9 +8,7 @@
 // With cuDNN, cuDNN's deterministic backward-filter algorithm.
 #include "conv_common.cuh"
 #include "gemm.cuh"
-#if defined(TEMPERED_HAVE_CUDNN)
 #include "cudnn_conv.h"
-#endif
 
 namespace tempered {
 namespace cuda {
@@ -69,13 +67,12 @@ Status CudaBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float*
   TEMPERED_TRY(healthy(op));
   if (s.out_c <= 0 || s.in_c <= 0) return Status::Ok();
   const int pixels = s.n * s.out_h() * s.out_w();
-#if defined(TEMPERED_HAVE_CUDNN)
-  if (use_cudnn() && pixels > 0) {
+  if (pixels > 0) {
     bool done = false;
-    TEMPERED_TRY(cudnn_conv3x3_backward_weights(*this, s, x, dy, dweight, &done));
+    TEMPERED_TRY(through_library(kLibConvBackwardWeights, op, &done,
+                                 [&](bool* d) { return cudnn_conv3x3_backward_weights(*this, s, x, dy, dweight, d); }));
     if (done) return column_sums(*this, op, dy, pixels, s.out_c, dbias);
   }
-#endif
   const int M = 9 * s.in_c, N = s.out_c;
   const int r_chunk = split_chunk(pixels, kMinPixelsPerChunk, kMaxChunks);
   const int chunks = chunk_count(pixels, r_chunk);

@@ -7,9 +7,7 @@
 // With cuDNN (cudnn_conv.cu) the convolution itself is cuDNN's.
 #include "conv_common.cuh"
 #include "gemm.cuh"
-#if defined(TEMPERED_HAVE_CUDNN)
 #include "cudnn_conv.h"
-#endif
 
 namespace tempered {
 namespace cuda {
@@ -73,13 +71,10 @@ Status CudaBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const
   const int out_h = s.out_h(), out_w = s.out_w();
   const size_t total = static_cast<size_t>(s.n) * out_h * out_w * s.out_c;
   if (total == 0) return Status::Ok();
-#if defined(TEMPERED_HAVE_CUDNN)
-  if (use_cudnn()) {
-    bool done = false;
-    TEMPERED_TRY(cudnn_conv3x3_forward(*this, s, x, weight, bias, y, relu, &done));
-    if (done) return Status::Ok();
-  }
-#endif
+  bool done = false;
+  TEMPERED_TRY(through_library(kLibConvForward, op, &done,
+                               [&](bool* d) { return cudnn_conv3x3_forward(*this, s, x, weight, bias, y, relu, d); }));
+  if (done) return Status::Ok();
   if (s.in_c == 1)
     return launch(op, conv1ch_forward_kernel, dim3(blocks_for(total)), dim3(kThreads), s.n, s.in_h, s.in_w, s.out_c, x,
                   weight, bias, y, relu);

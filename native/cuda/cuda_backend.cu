@@ -8,12 +8,11 @@
 #include <cstring>
 #include <new>
 
-#if defined(TEMPERED_HAVE_CUDNN)
-#include "cudnn_conv.h"
-#endif
-#if defined(TEMPERED_HAVE_CUBLAS)
+#include <cmath>
+#include <vector>
+
 #include "cublas_dense.h"
-#endif
+#include "cudnn_conv.h"
 
 #ifndef TEMPERED_CUDA_ARCHS
 #define TEMPERED_CUDA_ARCHS "unknown"
@@ -176,59 +175,191 @@ CudaBackend* CudaBackend::create(std::string* why) {
     return nullptr;
   }
 
-  std::string libraries;
-  Status st = b->init_libraries(&libraries);
-  if (!st.ok()) {
-    *why = st.message();
-    return nullptr;
-  }
-  b->device_name_ = std::string(prop.name) + " (sm_" + sm + ", CUDA " + version_text(runtime_version) + ", " +
-                    libraries + ")";
+  b->init_libraries(runtime_version / 1000);
+  b->device_name_ = std::string(prop.name) + " (sm_" + sm + ", CUDA " + version_text(runtime_version);
   return b.release();
 }
 
-// Which libraries the operations use; *note is the part of device_name() that says so, e.g.
-// "own kernels", "cuDNN 9.1.0, cuBLAS 12.4.5", or "own kernels; cuDNN unusable: ...".
-Status CudaBackend::init_libraries(std::string* note) {
+std::string CudaBackend::device_name() const {
+  std::lock_guard<std::mutex> lock(fallback_mutex_);
+  return device_name_ + ", " + libraries_ + fallbacks_ + ")";
+}
+
+// Which kernels the products use. A library is used only when it loads, has the expected
+// version, offers our algorithms, and computes what our own kernels compute on a small
+// problem of each kind (a library that loads but computes wrongly, e.g. cuBLAS of another
+// CUDA major version, is caught here rather than mid-training).
+void CudaBackend::init_libraries(int cuda_major) {
   const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");
   const bool own_only = kernels != nullptr && std::strcmp(kernels, "own") == 0;
-  std::string conv, dense, remarks;
-  auto remark = [&](const std::string& r) { remarks += (remarks.empty() ? "; " : ", ") + r; };
-  (void)remark;
-  (void)own_only;
-#if defined(TEMPERED_HAVE_CUDNN)
+  std::string conv = "own conv kernels", dense = "own dense kernels", remarks;
+  auto remark = [&](const std::string& r) { remarks += "; " + r; };
   if (own_only) {
-    remark("cuDNN disabled by TEMPERED_CUDA_KERNELS=own");
+    remark("cuDNN and cuBLAS disabled by TEMPERED_CUDA_KERNELS=own");
   } else {
-    std::string version, problem;
-    if (cudnn_probe(*this, &version, &problem)) {
-      use_cudnn_ = true;
-      conv = "cuDNN " + version;
+    std::string note, problem;
+    cudnn_ = load_cudnn(&note);
+    if (cudnn_ == nullptr) {
+      remark(note);
+    } else if (!cudnn_ready(*this, &problem) || !check_cudnn(&problem)) {
+      remark("cuDNN " + cudnn_->version + " at " + cudnn_->file + " unusable: " + problem);
     } else {
-      remark("cuDNN unusable: " + problem);
+      conv = "cuDNN " + cudnn_->version;
     }
-  }
-#endif
-#if defined(TEMPERED_HAVE_CUBLAS)
-  if (own_only) {
-    remark("cuBLAS disabled by TEMPERED_CUDA_KERNELS=own");
-  } else {
-    std::string version, problem;
-    if (cublas_probe(*this, &version, &problem)) {
-      use_cublas_ = true;
+    note.clear();
+    cublas_ = load_cublas(cuda_major, &note);
+    std::string version;
+    if (cublas_ == nullptr) {
+      remark(note);
+    } else if (!cublas_version(*this, &version, &problem) || !check_cublas(&problem)) {
+      remark("cuBLAS at " + cublas_->file + " unusable: " + problem);
+    } else {
       dense = "cuBLAS " + version;
-    } else {
-      remark("cuBLAS unusable: " + problem);
     }
   }
-#endif
-  if (conv.empty() && dense.empty())
-    *note = "own kernels";
+  if (conv == "own conv kernels" && dense == "own dense kernels")
+    libraries_ = "own kernels" + remarks;
   else
-    *note = (conv.empty() ? std::string("own conv kernels") : conv) + ", " +
-            (dense.empty() ? std::string("own dense kernels") : dense);
-  *note += remarks;
+    libraries_ = conv + ", " + dense + remarks;
+}
+
+void CudaBackend::library_failed(LibraryOp which, const std::string& why) {
+  static const char* names[kLibOps] = {"conv3x3_forward",    "conv3x3_backward_data",  "conv3x3_backward_weights",
+                                       "dense_forward",      "dense_backward_data",    "dense_backward_weights"};
+  std::lock_guard<std::mutex> lock(fallback_mutex_);
+  if (!library_on_[which].exchange(false)) return;
+  fallbacks_ += std::string("; ") + names[which] + " on own kernels after: " + why;
+}
+
+Status CudaBackend::through_library(LibraryOp which, const char* op, bool* done,
+                                    const std::function<Status(bool*)>& library) {
+  *done = false;
+  if (!library_on(which)) return Status::Ok();
+  Status st = library(done);
+  if (st.ok()) return st;
+  *done = false;
+  TEMPERED_TRY(healthy(op));
+  if (st.code() == StatusCode::kOutOfMemory) return st;
+  library_failed(which, st.message());
   return Status::Ok();
+}
+
+namespace {
+
+// Small reproducible inputs for the start-up checks.
+std::vector<float> check_values(size_t n, uint32_t seed) {
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = static_cast<float>(seed >> 8) / 16777216.0f - 0.5f;
+  }
+  return v;
+}
+
+// Device copies of host vectors, freed together.
+struct CheckBuffers {
+  CudaBackend* b;
+  std::vector<void*> held;
+  ~CheckBuffers() {
+    for (void* p : held) b->release(p);
+  }
+  float* put(const std::vector<float>& v, Status* st) {
+    void* p = nullptr;
+    if (st->ok()) *st = b->alloc(sizeof(float) * v.size(), &p);
+    if (st->ok()) *st = b->upload(p, v.data(), sizeof(float) * v.size());
+    if (p != nullptr) held.push_back(p);
+    return static_cast<float*>(p);
+  }
+};
+
+}  // namespace
+
+bool CudaBackend::agrees_with_own_kernels(LibraryOp which, const char* what, const std::function<Status()>& run,
+                                          const float* result, size_t count, std::string* problem) {
+  std::vector<float> with(count), own(count);
+  Status st = run();
+  if (st.ok()) st = download(with.data(), result, sizeof(float) * count);
+  if (st.ok() && !library_on(which)) {
+    std::lock_guard<std::mutex> lock(fallback_mutex_);
+    *problem = std::string("start-up ") + what + ": " + fallbacks_.substr(fallbacks_.find(" after: ") + 8);
+    fallbacks_.clear();
+    return false;
+  }
+  library_on_[which] = false;
+  if (st.ok()) st = run();
+  if (st.ok()) st = download(own.data(), result, sizeof(float) * count);
+  library_on_[which] = true;
+  if (!st.ok()) {
+    *problem = std::string("start-up ") + what + ": " + st.message();
+    return false;
+  }
+  // As the parity tests: |library - own| <= 1e-5 max|own| + 1e-4 |own|.
+  double scale = 0;
+  for (float v : own) scale = std::fmax(scale, std::fabs(v));
+  for (size_t i = 0; i < count; ++i) {
+    const double err = std::fabs(static_cast<double>(with[i]) - own[i]);
+    if (!(err <= 1e-5 * scale + 1e-4 * std::fabs(own[i]))) {
+      *problem = std::string("start-up ") + what + " differs from our kernels at element " + std::to_string(i) + " (" +
+                 std::to_string(with[i]) + " vs " + std::to_string(own[i]) + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool CudaBackend::check_cudnn(std::string* problem) {
+  for (LibraryOp op : {kLibConvForward, kLibConvBackwardData, kLibConvBackwardWeights}) library_on_[op] = true;
+  const Conv3x3Shape s{3, 9, 8, 32, 64};
+  const size_t xs = static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c, ys = static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c;
+  const size_t ws = static_cast<size_t>(s.out_c) * s.in_c * 9;
+  CheckBuffers buf{this, {}};
+  Status st;
+  float* x = buf.put(check_values(xs, 1), &st);
+  float* w = buf.put(check_values(ws, 2), &st);
+  float* bias = buf.put(check_values(s.out_c, 3), &st);
+  float* dy = buf.put(check_values(ys, 4), &st);
+  float* y = buf.put(std::vector<float>(ys), &st);
+  float* dx = buf.put(std::vector<float>(xs), &st);
+  float* dw = buf.put(std::vector<float>(ws), &st);
+  float* db = buf.put(std::vector<float>(s.out_c), &st);
+  bool ok = st.ok();
+  if (!ok) *problem = "start-up check: " + st.message();
+  ok = ok && agrees_with_own_kernels(kLibConvForward, "convolution forward", [&] { return conv3x3_forward(s, x, w, bias, y, true); },
+                                     y, ys, problem);
+  ok = ok && agrees_with_own_kernels(kLibConvBackwardData, "convolution backward data",
+                                     [&] { return conv3x3_backward_data(s, dy, w, dx); }, dx, xs, problem);
+  ok = ok && agrees_with_own_kernels(kLibConvBackwardWeights, "convolution backward filter",
+                                     [&] { return conv3x3_backward_weights(s, x, dy, dw, db); }, dw, ws, problem);
+  if (!ok)
+    for (LibraryOp op : {kLibConvForward, kLibConvBackwardData, kLibConvBackwardWeights}) library_on_[op] = false;
+  return ok;
+}
+
+bool CudaBackend::check_cublas(std::string* problem) {
+  for (LibraryOp op : {kLibDenseForward, kLibDenseBackwardData, kLibDenseBackwardWeights}) library_on_[op] = true;
+  const DenseShape s{5, 37, 11};
+  const size_t xs = static_cast<size_t>(s.n) * s.in, ys = static_cast<size_t>(s.n) * s.out, ws = static_cast<size_t>(s.out) * s.in;
+  CheckBuffers buf{this, {}};
+  Status st;
+  float* x = buf.put(check_values(xs, 5), &st);
+  float* w = buf.put(check_values(ws, 6), &st);
+  float* bias = buf.put(check_values(s.out, 7), &st);
+  float* dy = buf.put(check_values(ys, 8), &st);
+  float* y = buf.put(std::vector<float>(ys), &st);
+  float* dx = buf.put(std::vector<float>(xs), &st);
+  float* dw = buf.put(std::vector<float>(ws), &st);
+  float* db = buf.put(std::vector<float>(s.out), &st);
+  bool ok = st.ok();
+  if (!ok) *problem = "start-up check: " + st.message();
+  ok = ok && agrees_with_own_kernels(kLibDenseForward, "sgemm (dense forward)",
+                                     [&] { return dense_forward(s, x, w, bias, y, false); }, y, ys, problem);
+  ok = ok && agrees_with_own_kernels(kLibDenseBackwardData, "sgemm (dense backward data)",
+                                     [&] { return dense_backward_data(s, dy, w, dx); }, dx, xs, problem);
+  ok = ok && agrees_with_own_kernels(kLibDenseBackwardWeights, "sgemm (dense backward weights)",
+                                     [&] { return dense_backward_weights(s, x, dy, dw, db); }, dw, ws, problem);
+  if (!ok)
+    for (LibraryOp op : {kLibDenseForward, kLibDenseBackwardData, kLibDenseBackwardWeights}) library_on_[op] = false;
+  return ok;
 }
 
 CudaBackend::~CudaBackend() {
@@ -237,17 +368,20 @@ CudaBackend::~CudaBackend() {
   for (auto& kv : workspaces_) {
     for (int s = 0; s < kScratchSlots; ++s)
       if (kv.second->data[s] != nullptr) cudaFree(kv.second->data[s]);
-#if defined(TEMPERED_HAVE_CUDNN)
-    cudnn_release(*kv.second);
-#endif
-#if defined(TEMPERED_HAVE_CUBLAS)
-    cublas_release(*kv.second);
-#endif
+    if (cudnn_ != nullptr) cudnn_release(*this, *kv.second);
+    if (cublas_ != nullptr) cublas_release(*this, *kv.second);
   }
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
 Status CudaBackend::healthy(const char* op) const {
+  // libuv's worker threads start on device 0: select ours once per thread.
+  thread_local int selected = -1;
+  if (selected != device_) {
+    cudaError_t e = cudaSetDevice(device_);
+    if (e != cudaSuccess) return fail(e, op);
+    selected = device_;
+  }
   if (!broken_.load(std::memory_order_acquire)) return Status::Ok();
   std::lock_guard<std::mutex> lock(error_mutex_);
   return Status::DeviceError(std::string(op) + ": the CUDA device failed earlier and cannot be used until the process restarts (" +

@@ -6,7 +6,8 @@
 // conv3x3_backward_data.cu, conv3x3_backward_weights.cu, relu_backward.cu, maxpool2x2.cu,
 // layout.cu, dense.cu, dropout.cu, softmax_xent.cu, sgd_nesterov.cu, sweep.cu. The matrix
 // products use the tiled kernel of gemm.cuh, or cuDNN (cudnn_conv.cu) and cuBLAS
-// (cublas_dense.cu) when the build found them and TEMPERED_CUDA_KERNELS is not "own".
+// (cublas_dense.cu) when they load at run time (cuda_libraries.h), pass the start-up check
+// against our own kernels, and TEMPERED_CUDA_KERNELS is not "own".
 //
 // Errors: every CUDA call is checked and becomes a Status naming the operation (DeviceError,
 // or OutOfMemory for a failed allocation); nothing exits or aborts. After an error that
@@ -15,10 +16,12 @@
 //
 // Threads: the N-API layer may run operations of different models on different worker
 // threads at once. Each host thread gets its own scratch buffers (and library handles), so
-// interleaved operations on the shared stream never share temporary memory.
+// interleaved operations on the shared stream never share temporary memory, and selects the
+// backend's device on its first operation (healthy()), since a new thread starts on device 0.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +29,7 @@
 #include <unordered_map>
 
 #include "common.cuh"
+#include "cuda_libraries.h"
 #include "tempered/backend.h"
 
 namespace tempered {
@@ -49,6 +53,18 @@ struct ThreadWorkspace {
   void* cublas = nullptr;  // cublasHandle_t, created on first use (cublas_dense.cu)
 };
 
+// The operations that cuDNN (the three convolutions) or cuBLAS (the three dense products) may
+// run; each falls back to our own kernels on its own after a library error.
+enum LibraryOp {
+  kLibConvForward,
+  kLibConvBackwardData,
+  kLibConvBackwardWeights,
+  kLibDenseForward,
+  kLibDenseBackwardData,
+  kLibDenseBackwardWeights,
+  kLibOps
+};
+
 class CudaBackend final : public Backend {
  public:
   // Creates the backend on the first visible device (or TEMPERED_CUDA_DEVICE), or returns
@@ -57,7 +73,8 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   const char* name() const override { return "cuda"; }
-  std::string device_name() const override { return device_name_; }
+  // The device, the toolkit, which kernels each product uses, and any fallback since start-up.
+  std::string device_name() const override;
 
   Status alloc(size_t bytes, void** out) override;
   void release(void* ptr) override;
@@ -119,21 +136,39 @@ class CudaBackend final : public Backend {
   Status scratch(ScratchSlot slot, size_t bytes, void** out, const char* op);
   ThreadWorkspace& workspace();
 
-  // Whether the operations use cuDNN / cuBLAS (built with them, initialised, not disabled).
-  bool use_cudnn() const { return use_cudnn_; }
-  bool use_cublas() const { return use_cublas_; }
+  // The loaded libraries (null when absent or unusable).
+  const CudnnApi* cudnn_api() const { return cudnn_; }
+  const CublasApi* cublas_api() const { return cublas_; }
+  bool library_on(LibraryOp which) const { return library_on_[which].load(std::memory_order_acquire); }
+
+  // Runs `library` (a cuDNN or cuBLAS path that sets *done) while `which` still uses its
+  // library. After a library error, `which` runs on our own kernels for the rest of the
+  // process (device_name() says why) and this returns Ok with *done = false, so the caller
+  // runs them now; a broken CUDA context or a lack of memory is returned as it is.
+  Status through_library(LibraryOp which, const char* op, bool* done, const std::function<Status(bool*)>& library);
 
  private:
   CudaBackend() = default;
   Status after_launch(const char* op) const;
-  Status init_libraries(std::string* note);
+  void init_libraries(int cuda_major);
+  void library_failed(LibraryOp which, const std::string& why);
+  // Runs `run` with `which` on its library and then on our kernels; false and *problem when
+  // the `count` floats at `result` differ beyond float rounding or the library fails.
+  bool agrees_with_own_kernels(LibraryOp which, const char* what, const std::function<Status()>& run, const float* result,
+                               size_t count, std::string* problem);
+  bool check_cudnn(std::string* problem);
+  bool check_cublas(std::string* problem);
 
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
   std::string device_name_;
   bool sync_each_op_ = false;
-  bool use_cudnn_ = false;
-  bool use_cublas_ = false;
+  const CudnnApi* cudnn_ = nullptr;
+  const CublasApi* cublas_ = nullptr;
+  std::atomic<bool> library_on_[kLibOps] = {};
+  std::string libraries_;                // e.g. "cuDNN 9.10.2, cuBLAS 13.1.0" or "own kernels; cuDNN: ..."
+  mutable std::mutex fallback_mutex_;
+  std::string fallbacks_;                // operations turned over to our kernels after an error
 
   mutable std::mutex error_mutex_;
   mutable std::atomic<bool> broken_{false};

@@ -1,11 +1,13 @@
-// The convolutions through cuDNN (compiled only with TEMPERED_HAVE_CUDNN). Tensors are NHWC
+// The convolutions through cuDNN 9 (loaded at run time, cuda_libraries.h). Tensors are NHWC
 // float; our PyTorch-layout weights [K][C][3][3] are re-ordered to cuDNN's NHWC filter layout
 // [K][3][3][C] (KRSC) before the forward and backward-data convolutions, and the
-// backward-filter result is re-ordered back. Math is FMA-only (no TF32 tensor cores, which
-// would break float32 parity with the CPU), and only deterministic algorithms are used.
+// backward-filter result is re-ordered back.
 //
-// Each function sets *done = false (and does nothing) when cuDNN offers no suitable
-// algorithm for the shape; the caller then uses its own kernels.
+// Only algorithms whose rounding does not depend on the position in the image are used:
+// implicit GEMM for the forward pass and ALGO_1 for both backward passes, deterministic and
+// with FMA math (no TF32 tensor cores, which round to 10-bit mantissas; no FFT or Winograd,
+// whose transforms round differently at each position). A shape for which cuDNN offers none
+// of them runs on our own kernels: each function then sets *done = false and does nothing.
 #pragma once
 
 #include <string>
@@ -15,10 +17,10 @@
 namespace tempered {
 namespace cuda {
 
-// At start-up: whether cuDNN works here (library loads, a handle can be created, and a
-// convolution of the network's shape has a suitable algorithm).
-bool cudnn_probe(CudaBackend& b, std::string* version, std::string* problem);
-void cudnn_release(ThreadWorkspace& ws);
+// At start-up: whether cuDNN can run the network's convolution shape our way.
+bool cudnn_ready(CudaBackend& b, std::string* problem);
+// Destroys the calling thread's handle (made through b.cudnn_api()).
+void cudnn_release(CudaBackend& b, ThreadWorkspace& ws);
 
 Status cudnn_conv3x3_forward(CudaBackend& b, const Conv3x3Shape& s, const float* x, const float* weight,
                              const float* bias, float* y, bool relu, bool* done);

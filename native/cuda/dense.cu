@@ -3,9 +3,7 @@
 // cublas_dense.cu). The weight gradient sums over the batch in fixed chunks of samples
 // added in order; the bias gradient is column_sums of dy: both reproducible bit for bit.
 #include "gemm.cuh"
-#if defined(TEMPERED_HAVE_CUBLAS)
 #include "cublas_dense.h"
-#endif
 
 namespace tempered {
 namespace cuda {
@@ -77,9 +75,12 @@ Status CudaBackend::dense_forward(const DenseShape& s, const float* x, const flo
   const char* op = "dense_forward";
   TEMPERED_TRY(healthy(op));
   if (s.n <= 0 || s.out <= 0) return Status::Ok();
-#if defined(TEMPERED_HAVE_CUBLAS)
-  if (use_cublas()) return cublas_dense_forward(*this, s, x, weight, bias, y, relu);
-#endif
+  bool done = false;
+  TEMPERED_TRY(through_library(kLibDenseForward, op, &done, [&](bool* d) {
+    *d = true;
+    return cublas_dense_forward(*this, s, x, weight, bias, y, relu);
+  }));
+  if (done) return Status::Ok();
   DenseForwardProblem p{s.n, s.out, s.in, s.in > 0 ? s.in : 1, x, weight, bias, y, relu};
   if (s.out <= 32) return run_gemm<64, 32>(*this, op, p);
   return run_gemm<64, 64>(*this, op, p);
@@ -89,9 +90,12 @@ Status CudaBackend::dense_backward_data(const DenseShape& s, const float* dy, co
   const char* op = "dense_backward_data";
   TEMPERED_TRY(healthy(op));
   if (s.n <= 0 || s.in <= 0) return Status::Ok();
-#if defined(TEMPERED_HAVE_CUBLAS)
-  if (use_cublas()) return cublas_dense_backward_data(*this, s, dy, weight, dx);
-#endif
+  bool done = false;
+  TEMPERED_TRY(through_library(kLibDenseBackwardData, op, &done, [&](bool* d) {
+    *d = true;
+    return cublas_dense_backward_data(*this, s, dy, weight, dx);
+  }));
+  if (done) return Status::Ok();
   DenseBackwardDataProblem p{s.n, s.in, s.out, s.out > 0 ? s.out : 1, dy, weight, dx};
   return run_gemm<64, 64>(*this, op, p);
 }
@@ -101,12 +105,14 @@ Status CudaBackend::dense_backward_weights(const DenseShape& s, const float* x, 
   const char* op = "dense_backward_weights";
   TEMPERED_TRY(healthy(op));
   if (s.out <= 0) return Status::Ok();
-#if defined(TEMPERED_HAVE_CUBLAS)
-  if (use_cublas() && s.n > 0 && s.in > 0) {
-    TEMPERED_TRY(cublas_dense_backward_weights(*this, s, x, dy, dweight));
-    return column_sums(*this, op, dy, s.n, s.out, dbias);
+  if (s.n > 0 && s.in > 0) {
+    bool done = false;
+    TEMPERED_TRY(through_library(kLibDenseBackwardWeights, op, &done, [&](bool* d) {
+      *d = true;
+      return cublas_dense_backward_weights(*this, s, x, dy, dweight);
+    }));
+    if (done) return column_sums(*this, op, dy, s.n, s.out, dbias);
   }
-#endif
   if (s.in > 0) {
     const int r_chunk = split_chunk(s.n, kMinSamplesPerChunk, kMaxChunks);
     const int chunks = chunk_count(s.n, r_chunk);

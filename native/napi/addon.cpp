@@ -56,6 +56,7 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
       } else {
         o.Set("reason", list[i].reason);
       }
+      if (!list[i].libraries.empty()) o.Set("libraries", list[i].libraries);
       out.Set(static_cast<uint32_t>(i), o);
     }
     return out;

@@ -13,6 +13,7 @@ export function infoCommand(): Command {
       output(o, { version: native.version(), build: native.buildInfo(), backends: list, threads: getThreads(), cpuIsa: cpuIsa() }, [
         `tempered ${native.version()}`,
         ...list.map((b) => `${b.name}: ${b.available ? `available (${b.device})` : `unavailable: ${b.reason}`}`),
+        ...list.filter((b) => b.libraries).map((b) => `${b.name} libraries: ${b.libraries}`),
         `CPU kernels: ${cpuIsa()}, ${getThreads()} threads`,
       ]);
     });

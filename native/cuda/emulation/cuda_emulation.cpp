@@ -3,8 +3,13 @@
 
 #include <ucontext.h>
 
+#include <cstdio>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <random>
+#include <string>
 #include <vector>
 
 namespace tempered {
@@ -34,6 +39,41 @@ const std::function<void()>* g_body = nullptr;
 bool g_fail_next_malloc = false;
 cudaError_t g_sticky = cudaSuccess;
 cudaError_t g_last = cudaSuccess;
+uint64_t g_digest = 1469598103934665603ull;  // FNV-1a over every device-to-host copy
+
+// The order in which a block's threads take turns between barriers (TEMPERED_EMULATION_ORDER):
+// "forward" (thread 0 first), "reversed", or "shuffle:<seed>" (a new seeded permutation at
+// every turn). Kernels must give the same bits in every order; one that reads shared memory
+// before the __syncthreads that orders it after the write does not.
+struct Order {
+  enum Kind { kForward, kReversed, kShuffle } kind = kForward;
+  std::mt19937_64 rng;
+};
+Order& order() {
+  static Order o = [] {
+    Order r;
+    const char* v = std::getenv("TEMPERED_EMULATION_ORDER");
+    const std::string s = v != nullptr ? v : "forward";
+    if (s == "reversed") {
+      r.kind = Order::kReversed;
+    } else if (s.rfind("shuffle:", 0) == 0) {
+      r.kind = Order::kShuffle;
+      r.rng.seed(std::strtoull(s.c_str() + 8, nullptr, 10));
+    } else if (s != "forward") {
+      std::fprintf(stderr, "TEMPERED_EMULATION_ORDER: expected forward, reversed or shuffle:<seed>, got '%s'\n", s.c_str());
+      std::abort();
+    }
+    return r;
+  }();
+  return o;
+}
+
+void take_turn_order(std::vector<size_t>* turn) {
+  Order& o = order();
+  for (size_t t = 0; t < turn->size(); ++t) (*turn)[t] = t;
+  if (o.kind == Order::kReversed) std::reverse(turn->begin(), turn->end());
+  if (o.kind == Order::kShuffle) std::shuffle(turn->begin(), turn->end(), o.rng);
+}
 
 void fiber_entry() {
   (*g_body)();
@@ -73,11 +113,14 @@ void run_kernel(dim3 grid, dim3 block, const std::function<void()>& body) {
           f.context.uc_link = nullptr;
           makecontext(&f.context, fiber_entry, 0);
         }
-        // Round-robin: every live thread runs to its next barrier (or its end).
+        // Round-robin: every live thread runs to its next barrier (or its end), in this
+        // emulation's order.
+        std::vector<size_t> turn(threads);
         bool live = true;
         while (live) {
           live = false;
-          for (size_t t = 0; t < threads; ++t) {
+          take_turn_order(&turn);
+          for (size_t t : turn) {
             Fiber& f = g_fibers[t];
             if (f.done) continue;
             g_current = static_cast<int>(t);
@@ -96,6 +139,7 @@ void syncthreads() {
 }
 
 void fail_next_malloc() { g_fail_next_malloc = true; }
+uint64_t download_digest() { return g_digest; }
 void inject_sticky_error() { g_sticky = cudaErrorIllegalAddress; }
 
 }  // namespace emulation
@@ -151,9 +195,12 @@ cudaError_t cudaFree(void* ptr) {
   std::free(ptr);
   return g_sticky;
 }
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   EMU_STICKY_CHECK();
   std::memmove(dst, src, bytes);
+  if (kind == cudaMemcpyDeviceToHost)
+    for (size_t i = 0; i < bytes; ++i)
+      tempered::cuda::emulation::g_digest = (tempered::cuda::emulation::g_digest ^ static_cast<const uint8_t*>(src)[i]) * 1099511628211ull;
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {

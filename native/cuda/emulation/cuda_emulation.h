@@ -4,7 +4,8 @@
 // <cuda_runtime.h> when TEMPERED_CUDA_EMULATION is defined; never part of the plugin.
 //
 // Kernels run on the calling thread, synchronously: one block at a time, each CUDA thread of
-// the block as a fiber (ucontext) that yields at __syncthreads(), so block-level
+// the block as a fiber (ucontext) that yields at __syncthreads(), taking turns in the order
+// TEMPERED_EMULATION_ORDER names (forward, reversed, or shuffled with a seed), so block-level
 // cooperation through __shared__ memory (static storage here: one block runs at a time) and
 // barriers behaves as on a device. Device memory is host memory.
 #pragma once
@@ -109,6 +110,9 @@ void syncthreads();
 
 // Test hooks: make the next cudaMalloc fail, or every later call fail as after a fault.
 void fail_next_malloc();
+// A hash of every byte copied from device to host so far: equal in every thread order
+// (TEMPERED_EMULATION_ORDER, cuda_emulation.cpp) when the kernels have no races.
+uint64_t download_digest();
 void inject_sticky_error();
 
 }  // namespace emulation

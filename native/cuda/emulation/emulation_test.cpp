@@ -7,8 +7,11 @@
 //
 // Tolerance, as test/cuda-parity.test.ts: |cuda - cpu| <= atol + rtol * |cpu| with
 // atol = 1e-5 * max|cpu| over the tensor and rtol = 1e-4.
+#include <dlfcn.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -423,6 +426,43 @@ void test_network(Backend* cpu, Backend* gpu) {
   }
 }
 
+// The cuDNN / cuBLAS paths as loaded by dlopen (the fakes of fake_libraries.cpp): they passed
+// the start-up check, the plan cache stays bounded, and a library error turns that one
+// operation over to our kernels with the result still right.
+void test_libraries(Backend* cpu, cuda::CudaBackend* gpu) {
+  std::printf("libraries (dlopen)\n");
+  const std::string name = gpu->device_name();
+  expect(name.find("cuDNN 9.1.0") != std::string::npos && name.find("cuBLAS 13.1.0") != std::string::npos,
+         "cuDNN and cuBLAS loaded and passed the start-up check: " + name);
+  if (gpu->cudnn_api() == nullptr) return;
+  void* lib = dlopen(gpu->cudnn_api()->file.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  auto live = lib ? reinterpret_cast<int (*)()>(dlsym(lib, "fake_cudnn_live_descriptors")) : nullptr;
+  auto fail_calls = lib ? reinterpret_cast<void (*)(int)>(dlsym(lib, "fake_library_fail_calls")) : nullptr;
+  expect(live != nullptr && fail_calls != nullptr, "the fake library's test hooks");
+  if (live == nullptr || fail_calls == nullptr) return;
+  // 40 batch sizes, as a sweep's tail chunks and an attack's shrinking batches bring.
+  const int before = live();
+  for (int n = 1; n <= 40; ++n) {
+    const Conv3x3Shape s{n, 5, 5, 2, 3};
+    Buf x(gpu, sizeof(float) * n * 25 * 2), w(gpu, sizeof(float) * 54), b(gpu, sizeof(float) * 3), y(gpu, sizeof(float) * n * 9 * 3);
+    expect_ok(gpu->conv3x3_forward(s, x.as<float>(), w.as<float>(), b.as<float>(), y.as<float>(), false), "conv for the cache");
+  }
+  expect(live() <= before + 24 * 4, "the cuDNN plan cache is bounded: " + std::to_string(live()) + " descriptors alive");
+  // One failing library call: the operation moves to our kernels, the call still succeeds.
+  const Conv3x3Shape s{2, 8, 7, 3, 5};
+  const size_t xs = 2 * 8 * 7 * 3, ys = 2 * 6 * 5 * 5;
+  Pair x(cpu, gpu, random_floats(xs, 71)), w(cpu, gpu, random_floats(135, 72)), bias(cpu, gpu, random_floats(5, 73));
+  Pair y(cpu, gpu, sizeof(float) * ys);
+  fail_calls(1);
+  expect_ok(cpu->conv3x3_forward(s, x.c.as<float>(), w.c.as<float>(), bias.c.as<float>(), y.c.as<float>(), true), "cpu conv");
+  expect_ok(gpu->conv3x3_forward(s, x.g.as<float>(), w.g.as<float>(), bias.g.as<float>(), y.g.as<float>(), true),
+            "conv after a cuDNN error");
+  close("conv forward after a cuDNN error", read<float>(gpu, y.g).data(), read<float>(cpu, y.c).data(), ys);
+  expect(gpu->device_name().find("conv3x3_forward on own kernels after: cuDNN error") != std::string::npos,
+         "the fallback is reported: " + gpu->device_name());
+  fail_calls(0);
+}
+
 void test_errors(cuda::CudaBackend* gpu) {
   std::printf("errors\n");
   void* p = nullptr;
@@ -457,6 +497,10 @@ int main() {
   cpu::CpuBackend cpu;
   test_ops(&cpu, gpu);
   test_network(&cpu, gpu);
+  // Before the library test, which turns one operation over to our kernels.
+  std::printf("digest of every device-to-host copy: %016llx\n", static_cast<unsigned long long>(cuda::emulation::download_digest()));
+  const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");
+  if (kernels == nullptr || std::string(kernels) != "own") test_libraries(&cpu, gpu);
   test_errors(gpu);  // last: it breaks the emulated device for good
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;

@@ -1,76 +1,95 @@
-// Emulation only: naive host implementations of the cuDNN and cuBLAS calls declared in
-// include/, with the libraries' documented semantics (NHWC tensors, filters in the
+// Emulation only: naive host implementations of the cuDNN and cuBLAS functions declared in
+// ../cuda_libraries.h, with the libraries' documented semantics (NHWC tensors, filters in the
 // descriptor's format, column-major sgemm), strict about the arguments they check, so that
 // a wrong layout, transpose or leading dimension in cudnn_conv.cu / cublas_dense.cu shows
-// up as a wrong result or an error in the emulation test.
+// up as a wrong result or an error in the emulation test. run.sh builds this file as a
+// libcudnn.so.9 and a libcublas.so.13 in a pip-like folder, which the plugin's code finds and
+// opens with dlopen as it would the real ones.
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
-#include "include/cublas_v2.h"
-#include "include/cudnn.h"
+#include "../cuda_libraries.h"
 
-struct cudnnContext {
+using namespace tempered::cuda;
+
+namespace {
+int g_live_descriptors = 0;  // created and not yet destroyed
+int g_fail_calls = 0;        // the next so many convolution / sgemm calls fail (test hook)
+bool fail_now() { return g_fail_calls > 0 && g_fail_calls-- > 0; }
+}  // namespace
+
+namespace tempered {
+namespace cuda {
+struct CudnnContext {
   int unused;
 };
-struct cudnnTensorStruct {
+struct CudnnTensorStruct {
   cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW;
   int n = 0, c = 0, h = 0, w = 0;
   bool set = false;
 };
-struct cudnnFilterStruct {
+struct CudnnFilterStruct {
   cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW;
   int k = 0, c = 0, h = 0, w = 0;
   bool set = false;
 };
-struct cudnnConvolutionStruct {
+struct CudnnConvolutionStruct {
   int pad_h = -1, pad_w = -1, u = 0, v = 0, dil_h = 0, dil_w = 0;
   cudnnConvolutionMode_t mode = CUDNN_CONVOLUTION;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
-struct cublasContext {
+struct CublasContext {
   int unused;
 };
+}  // namespace cuda
+}  // namespace tempered
 
 namespace {
 
 // Offsets in a tensor / filter by logical (n, c, h, w) / (k, c, r, s).
-size_t at(const cudnnTensorStruct* d, int n, int c, int h, int w) {
+size_t at(const CudnnTensorStruct* d, int n, int c, int h, int w) {
   if (d->format == CUDNN_TENSOR_NHWC) return ((static_cast<size_t>(n) * d->h + h) * d->w + w) * d->c + c;
   return ((static_cast<size_t>(n) * d->c + c) * d->h + h) * d->w + w;
 }
-size_t at(const cudnnFilterStruct* d, int k, int c, int r, int s) {
+size_t at(const CudnnFilterStruct* d, int k, int c, int r, int s) {
   if (d->format == CUDNN_TENSOR_NHWC) return ((static_cast<size_t>(k) * d->h + r) * d->w + s) * d->c + c;
   return ((static_cast<size_t>(k) * d->c + c) * d->h + r) * d->w + s;
 }
 
 // The only convolution we support: valid, stride 1, cross-correlation, float, FMA math.
-bool consistent(const cudnnTensorStruct* x, const cudnnFilterStruct* w, const cudnnConvolutionStruct* c,
-                const cudnnTensorStruct* y) {
+bool consistent(const CudnnTensorStruct* x, const CudnnFilterStruct* w, const CudnnConvolutionStruct* c,
+                const CudnnTensorStruct* y) {
   return x->set && w->set && y->set && c->pad_h == 0 && c->pad_w == 0 && c->u == 1 && c->v == 1 && c->dil_h == 1 &&
          c->dil_w == 1 && c->mode == CUDNN_CROSS_CORRELATION && c->math == CUDNN_FMA_MATH && x->n == y->n &&
          x->c == w->c && y->c == w->k && y->h == x->h - w->h + 1 && y->w == x->w - w->w + 1;
 }
 
-template <typename Perf, typename Algo>
-cudnnStatus_t one_algorithm(int requested, int* returned, Perf* perf, Algo algo) {
-  if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
-  // A non-deterministic one first, to check that the caller skips it.
+// What cuDNN's heuristics list, best first: algorithms the plugin must skip (deterministic
+// but position-dependent rounding, non-deterministic, tensor-op math), then the one it wants.
+template <typename Algo>
+cudnnStatus_t algorithms(int requested, int* returned, CudnnAlgoPerf<Algo>* perf, Algo skip_deterministic, Algo wanted) {
+  if (requested < 1) return 2000;
+  const struct {
+    Algo algo;
+    cudnnDeterminism_t det;
+    cudnnMathType_t math;
+  } list[] = {{skip_deterministic, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH},
+              {wanted, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH},
+              {wanted, CUDNN_DETERMINISTIC, CUDNN_TENSOR_OP_MATH},
+              {wanted, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH}};
   int count = 0;
-  if (requested >= 2) {
-    std::memset(&perf[count], 0, sizeof(Perf));
-    perf[count].algo = static_cast<Algo>(0);
+  for (const auto& a : list) {
+    if (count == requested) break;
+    std::memset(&perf[count], 0, sizeof(perf[count]));
+    perf[count].algo = a.algo;
     perf[count].status = CUDNN_STATUS_SUCCESS;
-    perf[count].determinism = CUDNN_NON_DETERMINISTIC;
-    perf[count].mathType = CUDNN_FMA_MATH;
+    perf[count].memory = 4096;
+    perf[count].determinism = a.det;
+    perf[count].mathType = a.math;
     ++count;
   }
-  std::memset(&perf[count], 0, sizeof(Perf));
-  perf[count].algo = algo;
-  perf[count].status = CUDNN_STATUS_SUCCESS;
-  perf[count].memory = 4096;
-  perf[count].determinism = CUDNN_DETERMINISTIC;
-  perf[count].mathType = CUDNN_FMA_MATH;
-  *returned = count + 1;
+  *returned = count;
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -78,12 +97,17 @@ cudnnStatus_t one_algorithm(int requested, int* returned, Perf* perf, Algo algo)
 
 extern "C" {
 
+// Test hooks, found by the emulation test with dlsym.
+int fake_cudnn_live_descriptors(void) { return g_live_descriptors; }
+void fake_library_fail_calls(int n) { g_fail_calls = n; }
+
 size_t cudnnGetVersion(void) { return 90100; }
+size_t cudnnGetCudartVersion(void) { return 13000; }
 const char* cudnnGetErrorString(cudnnStatus_t status) {
   return status == CUDNN_STATUS_SUCCESS ? "CUDNN_STATUS_SUCCESS" : "CUDNN_STATUS_BAD_PARAM (emulated)";
 }
 cudnnStatus_t cudnnCreate(cudnnHandle_t* handle) {
-  *handle = new cudnnContext();
+  *handle = new CudnnContext();
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) {
@@ -92,27 +116,45 @@ cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) {
 }
 cudnnStatus_t cudnnSetStream(cudnnHandle_t, cudaStream_t) { return CUDNN_STATUS_SUCCESS; }
 cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* desc) {
-  *desc = new cudnnTensorStruct();
+  *desc = new CudnnTensorStruct();
+  ++g_live_descriptors;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t desc) {
+  delete desc;
+  --g_live_descriptors;
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format, cudnnDataType_t type, int n,
                                          int c, int h, int w) {
-  if (type != CUDNN_DATA_FLOAT || n <= 0 || c <= 0 || h <= 0 || w <= 0) return CUDNN_STATUS_BAD_PARAM;
-  *d = cudnnTensorStruct{format, n, c, h, w, true};
+  if (type != CUDNN_DATA_FLOAT || n <= 0 || c <= 0 || h <= 0 || w <= 0) return 2000;  // CUDNN_STATUS_BAD_PARAM
+  *d = CudnnTensorStruct{format, n, c, h, w, true};
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* desc) {
-  *desc = new cudnnFilterStruct();
+  *desc = new CudnnFilterStruct();
+  ++g_live_descriptors;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t desc) {
+  delete desc;
+  --g_live_descriptors;
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type, cudnnTensorFormat_t format, int k,
                                          int c, int h, int w) {
-  if (type != CUDNN_DATA_FLOAT || k <= 0 || c <= 0 || h <= 0 || w <= 0) return CUDNN_STATUS_BAD_PARAM;
-  *d = cudnnFilterStruct{format, k, c, h, w, true};
+  if (type != CUDNN_DATA_FLOAT || k <= 0 || c <= 0 || h <= 0 || w <= 0) return 2000;  // CUDNN_STATUS_BAD_PARAM
+  *d = CudnnFilterStruct{format, k, c, h, w, true};
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* desc) {
-  *desc = new cudnnConvolutionStruct();
+  *desc = new CudnnConvolutionStruct();
+  ++g_live_descriptors;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t desc) {
+  delete desc;
+  --g_live_descriptors;
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t math) {
@@ -122,7 +164,7 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnM
 cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w, int u, int v,
                                               int dilation_h, int dilation_w, cudnnConvolutionMode_t mode,
                                               cudnnDataType_t type) {
-  if (type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_BAD_PARAM;
+  if (type != CUDNN_DATA_FLOAT) return 2000;  // CUDNN_STATUS_BAD_PARAM
   d->pad_h = pad_h, d->pad_w = pad_w, d->u = u, d->v = v, d->dil_h = dilation_h, d->dil_w = dilation_w, d->mode = mode;
   return CUDNN_STATUS_SUCCESS;
 }
@@ -130,24 +172,24 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, const cudnnT
                                                      const cudnnFilterDescriptor_t w, const cudnnConvolutionDescriptor_t c,
                                                      const cudnnTensorDescriptor_t y, const int requested, int* returned,
                                                      cudnnConvolutionFwdAlgoPerf_t* perf) {
-  if (!consistent(x, w, c, y)) return CUDNN_STATUS_BAD_PARAM;
-  return one_algorithm(requested, returned, perf, static_cast<cudnnConvolutionFwdAlgo_t>(1));
+  if (!consistent(x, w, c, y)) return 2000;  // CUDNN_STATUS_BAD_PARAM
+  return algorithms(requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const cudnnFilterDescriptor_t w,
                                                           const cudnnTensorDescriptor_t dy,
                                                           const cudnnConvolutionDescriptor_t c,
                                                           const cudnnTensorDescriptor_t dx, const int requested,
                                                           int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
-  if (!consistent(dx, w, c, dy)) return CUDNN_STATUS_BAD_PARAM;
-  return one_algorithm(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
+  if (!consistent(dx, w, c, dy)) return 2000;  // CUDNN_STATUS_BAD_PARAM
+  return algorithms(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
 }
 cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const cudnnTensorDescriptor_t x,
                                                             const cudnnTensorDescriptor_t dy,
                                                             const cudnnConvolutionDescriptor_t c,
                                                             const cudnnFilterDescriptor_t dw, const int requested,
                                                             int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
-  if (!consistent(x, dw, c, dy)) return CUDNN_STATUS_BAD_PARAM;
-  return one_algorithm(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
+  if (!consistent(x, dw, c, dy)) return 2000;  // CUDNN_STATUS_BAD_PARAM
+  return algorithms(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
 }
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t,
                                                       const cudnnFilterDescriptor_t, const cudnnConvolutionDescriptor_t,
@@ -174,7 +216,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void* alpha, const cu
                                       const cudnnFilterDescriptor_t wd, const void* wv,
                                       const cudnnConvolutionDescriptor_t c, cudnnConvolutionFwdAlgo_t, void* workspace,
                                       size_t bytes, const void* beta, const cudnnTensorDescriptor_t yd, void* yv) {
-  if (!consistent(xd, wd, c, yd) || (bytes < 4096 || workspace == nullptr)) return CUDNN_STATUS_BAD_PARAM;
+  if (fail_now()) return 4000;
+  if (!consistent(xd, wd, c, yd) || (bytes < 4096 || workspace == nullptr)) return 2000;
   const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
   const float* x = static_cast<const float*>(xv);
   const float* w = static_cast<const float*>(wv);
@@ -196,7 +239,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, con
                                            const cudnnTensorDescriptor_t dyd, const void* dyv,
                                            const cudnnConvolutionDescriptor_t c, cudnnConvolutionBwdDataAlgo_t, void*, size_t,
                                            const void* beta, const cudnnTensorDescriptor_t dxd, void* dxv) {
-  if (!consistent(dxd, wd, c, dyd)) return CUDNN_STATUS_BAD_PARAM;
+  if (!consistent(dxd, wd, c, dyd)) return 2000;  // CUDNN_STATUS_BAD_PARAM
   const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
   const float* w = static_cast<const float*>(wv);
   const float* dy = static_cast<const float*>(dyv);
@@ -223,7 +266,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha, c
                                              const cudnnConvolutionDescriptor_t c, cudnnConvolutionBwdFilterAlgo_t,
                                              void* workspace, size_t bytes, const void* beta,
                                              const cudnnFilterDescriptor_t dwd, void* dwv) {
-  if (!consistent(xd, dwd, c, dyd) || bytes < 8192 || workspace == nullptr) return CUDNN_STATUS_BAD_PARAM;
+  if (!consistent(xd, dwd, c, dyd) || bytes < 8192 || workspace == nullptr) return 2000;  // CUDNN_STATUS_BAD_PARAM
   const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
   const float* x = static_cast<const float*>(xv);
   const float* dy = static_cast<const float*>(dyv);
@@ -243,35 +286,35 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha, c
   return CUDNN_STATUS_SUCCESS;
 }
 
-cublasStatus_t cublasCreate(cublasHandle_t* handle) {
-  *handle = new cublasContext();
+cublasStatus_t cublasCreate_v2(cublasHandle_t* handle) {
+  *handle = new CublasContext();
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasDestroy(cublasHandle_t handle) {
+cublasStatus_t cublasDestroy_v2(cublasHandle_t handle) {
   delete handle;
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasGetVersion(cublasHandle_t, int* version) {
+cublasStatus_t cublasGetVersion_v2(cublasHandle_t, int* version) {
   *version = 130100;
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t mode) {
-  return mode == CUBLAS_DEFAULT_MATH || mode == CUBLAS_PEDANTIC_MATH ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+  return mode == CUBLAS_PEDANTIC_MATH ? CUBLAS_STATUS_SUCCESS : 7;  // only the float32 mode is accepted
 }
-cublasStatus_t cublasSetPointerMode(cublasHandle_t, cublasPointerMode_t mode) {
-  return mode == CUBLAS_POINTER_MODE_HOST ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+cublasStatus_t cublasSetPointerMode_v2(cublasHandle_t, cublasPointerMode_t mode) {
+  return mode == CUBLAS_POINTER_MODE_HOST ? CUBLAS_STATUS_SUCCESS : 7;
 }
 const char* cublasGetStatusString(cublasStatus_t s) {
   return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE (emulated)";
 }
 // C = alpha op(A) op(B) + beta C, column-major: op(A) m x k, op(B) k x n.
-cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float* alpha,
+cublasStatus_t cublasSgemm_v2(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float* alpha,
                            const float* A, int lda, const float* B, int ldb, const float* beta, float* C, int ldc) {
   const int a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
   if (m < 0 || n < 0 || k < 0 || lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) ||
-      ldc < (m > 1 ? m : 1))
-    return CUBLAS_STATUS_INVALID_VALUE;
+      ldc < (m > 1 ? m : 1) || fail_now())
+    return 7;  // CUBLAS_STATUS_INVALID_VALUE
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i) {
       double s = 0;

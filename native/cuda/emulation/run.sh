@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Builds and runs the host emulation test of the CUDA backend (emulation_test.cpp): the
 # plugin's kernels and host code compiled as C++ against cuda_emulation.h, compared with the
-# CPU backend, twice: with our own kernels, and through the cuDNN / cuBLAS code paths against
-# naive host fakes of those libraries (fake_libraries.cpp). No GPU, driver, nvcc, cuDNN or
-# cuBLAS needed; it links the engine library of a normal build
-# (build/libtempered_engine.a, from `node scripts/install.js`). About 3-4 minutes on 2 cores.
+# CPU backend:
+#   - with our own kernels, once in each thread order (forward, reversed, shuffled with a
+#     seed): every run must pass, and every run must copy the same bits back from the
+#     emulated device (a missing __syncthreads or a shared-memory race changes them);
+#   - through the cuDNN / cuBLAS code paths, with naive host fakes of those libraries
+#     (fake_libraries.cpp) built as libcudnn.so.9 and libcublas.so.13 in a pip-like
+#     site-packages folder, which the plugin's loader finds and opens with dlopen.
+# No GPU, driver, nvcc, cuDNN or cuBLAS needed; it links the engine library of a normal build
+# (build/libtempered_engine.a, from `node scripts/install.js`).
 #
 #   bash native/cuda/emulation/run.sh [build-dir]
+#   TEMPERED_EMULATION_ORDERS="forward reversed shuffle:7" (the default) picks the orders.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -20,15 +26,28 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 cxx="${CXX:-g++}"
 flags=(-std=c++17 -O2 -g -Wall -Wno-unused-parameter -Wno-unknown-pragmas -DTEMPERED_CUDA_EMULATION
-       -DTEMPERED_HAVE_CUDNN -DTEMPERED_HAVE_CUBLAS
-       -I"$root/native/include" -I"$root/native/cuda" -I"$here/include")
-# Every .cu file of the plugin, cuDNN and cuBLAS paths included (against the host fakes in
-# fake_libraries.cpp, which check our layouts and transposes).
+       -I"$root/native/include" -I"$root/native/cuda")
 jobs="$(nproc 2>/dev/null || echo 2)"
-printf '%s\n' "$root"/native/cuda/*.cu "$here/cuda_emulation.cpp" "$here/fake_libraries.cpp" "$here/emulation_test.cpp" |
+[ "$jobs" -gt 2 ] || jobs=2
+printf '%s\n' "$root"/native/cuda/*.cu "$root/native/cuda/library_search.cpp" "$here/cuda_emulation.cpp" "$here/emulation_test.cpp" |
   xargs -P "$jobs" -I{} sh -c 'f="$1"; shift; o="$0/$(basename "$f").o"; case "$f" in *.cu) x="-x c++";; *) x="";; esac; exec "$@" $x -c "$f" -o "$o"' "$out" {} "$cxx" "${flags[@]}"
 "$cxx" "$out"/*.o "$engine" -lpthread -ldl -o "$out/emulation_test"
-echo "== our own kernels (TEMPERED_CUDA_KERNELS=own)"
-TEMPERED_CUDA_KERNELS=own "$out/emulation_test"
-echo "== the cuDNN and cuBLAS code paths, against host fakes of the libraries"
-"$out/emulation_test"
+# The fake libraries, laid out as pip's nvidia-cudnn / nvidia-cublas wheels lay out the real ones.
+site="$out/site-packages"
+mkdir -p "$site/nvidia/cudnn/lib" "$site/nvidia/cublas/lib"
+"$cxx" "${flags[@]}" -fPIC -shared "$here/fake_libraries.cpp" -o "$site/nvidia/cudnn/lib/libcudnn.so.9"
+cp "$site/nvidia/cudnn/lib/libcudnn.so.9" "$site/nvidia/cublas/lib/libcublas.so.13"
+
+digests=()
+for order in ${TEMPERED_EMULATION_ORDERS:-forward reversed shuffle:7}; do
+  echo "== our own kernels (TEMPERED_CUDA_KERNELS=own), threads in $order order"
+  TEMPERED_EMULATION_ORDER="$order" TEMPERED_CUDA_KERNELS=own "$out/emulation_test" | tee "$out/log"
+  digests+=("$order $(grep '^digest' "$out/log" | awk '{print $NF}')")
+done
+printf '  %s\n' "${digests[@]}"
+if [ "$(printf '%s\n' "${digests[@]}" | awk '{print $2}' | sort -u | wc -l)" != 1 ]; then
+  echo "FAIL: the thread orders copied different bits back from the device (a race or a missing __syncthreads)"
+  exit 1
+fi
+echo "== the cuDNN and cuBLAS code paths, against host fakes of the libraries loaded with dlopen"
+TEMPERED_PYTHON_SITE_PACKAGES="$site" "$out/emulation_test"

@@ -55,10 +55,12 @@ struct SgdArgs {
 
 // Algorithm 2's saliency sweep for n images: for every pixel p, the loss of the image with
 // p set to 1 (losses[i][p]) and with p set to 0 (losses[i][784 + p]), and the loss of the
-// unmodified image (base_losses[i]). Exact: each value equals the loss of a full forward
-// pass of the perturbed image through the same backend, bit for bit (the CPU backend
-// recomputes only the windows a pixel can reach; a pixel already at the target value
-// gets base_losses[i] without any computation). Pixels with skip[i][p] != 0 are not
+// unmodified image (base_losses[i]). Each value equals the loss of a full forward pass of
+// the perturbed image through the same backend: bit for bit on the CPU backend (which
+// recomputes only the windows a pixel can reach) and on the CUDA backend with its own kernels;
+// within float rounding when the CUDA backend uses cuDNN / cuBLAS, which may reduce in another
+// order for the sweep's batch size than for the full pass's. A pixel already at the target
+// value gets base_losses[i] without any computation. Pixels with skip[i][p] != 0 are not
 // perturbed and get NaN.
 struct SweepArgs {
   int n;
