@@ -143,22 +143,32 @@ function checkOption(name: AttackParameterName, value: unknown, rule: OptionRule
 
 const PARAMETER_NAMES: readonly AttackParameterName[] = ['budget', 'temperature', 'loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'];
 
-/** Validates the options and draws the samples; throws a coded error on nonsense, before any work. */
-export function resolveAttackOptions(alg: unknown, split: MnistSplit, opts: AttackOptions = {}): ResolvedAttackOptions {
+/**
+ * The attack and its own options, checked and completed with the registry's defaults;
+ * throws a coded error on nonsense (an unknown attack, a value out of its limits, an
+ * option the attack does not take). Needs no data: callers refuse bad input before any work.
+ */
+export function checkAttackOptions(alg: unknown, opts: AttackParameters = {}): ResolvedParameters & { algorithm: AttackAlgorithm } {
   if (typeof alg !== 'string') throw typeError(`algorithm must be one of ${ATTACK_ALGORITHMS.join(', ')}`);
   const d = attackDescriptor(alg);
   if (!d) throw rangeError(`unknown algorithm '${alg}' (expected one of ${ATTACK_ALGORITHMS.join(', ')})`);
-  const resolved = {} as ResolvedParameters;
+  const resolved = {} as Record<string, unknown>;
   for (const name of PARAMETER_NAMES) {
     const rule = d.options[name];
     const given = opts[name];
     if (!rule) {
       if (given !== undefined) throw rangeError(`option '${name}' does not apply to ${d.name} (it takes ${Object.keys(d.options).join(', ')})`);
-      (resolved as Record<string, unknown>)[name] = undefined;
+      resolved[name] = undefined;
     } else {
-      (resolved as Record<string, unknown>)[name] = checkOption(name, given ?? rule.default, rule);
+      resolved[name] = checkOption(name, given ?? rule.default, rule);
     }
   }
+  return { ...(resolved as ResolvedParameters), algorithm: d.name };
+}
+
+/** Validates the options and draws the samples; throws a coded error on nonsense, before any work. */
+export function resolveAttackOptions(alg: unknown, split: MnistSplit, opts: AttackOptions = {}): ResolvedAttackOptions {
+  const resolved = checkAttackOptions(alg, opts);
   const seed = checkNumber(opts.seed ?? 0, 'seed', { min: 0, max: 0xffffffff, integer: true });
   let indices: number[];
   const samples = opts.samples ?? 100;
@@ -172,7 +182,7 @@ export function resolveAttackOptions(alg: unknown, split: MnistSplit, opts: Atta
   } else {
     throw typeError('samples must be a count or an array of indices');
   }
-  return { ...resolved, algorithm: d.name, seed, indices };
+  return { ...resolved, seed, indices };
 }
 
 let defaultData: Promise<MnistData> | undefined;
@@ -206,13 +216,12 @@ export async function runAttack(model: Model, alg: AttackAlgorithm, opts: Attack
   if (!(model instanceof Model)) throw typeError('model must be a Model');
   if (opts.split !== undefined && (typeof opts.split !== 'object' || !types.isFloat32Array(opts.split.images)))
     throw typeError('split must be an MNIST split (e.g. data.test)');
-  // Nonsense is refused before the default data set is even loaded.
-  if (opts.split === undefined && opts.data === undefined) resolveAttackOptions(alg, { count: 10000 } as MnistSplit, { ...opts, samples: 1 });
+  checkAttackOptions(alg, opts); // nonsense is refused before the default data set is even loaded
   const split = opts.split ?? opts.data?.test ?? (await (defaultData ??= loadMnist())).test;
   const o = resolveAttackOptions(alg, split, opts);
   const d = attackDescriptor(o.algorithm) as AttackDescriptor;
   const chunk = checkNumber(opts.chunk ?? d.chunk, 'chunk', { min: 1, integer: true });
-  if (opts.keepSaliency && d.budgetUnit !== 'pixels') throw rangeError(`keepSaliency applies to alg1-alg4 only`);
+  if (opts.keepSaliency && !d.saliencyMaps) throw rangeError(`keepSaliency does not apply to ${d.name}`);
   const rows = rowsOf(o, split);
   const budget = d.budgetOf(o);
   const pathLength = (r: NativeBatchResult, n: number) => (n > 0 ? r.path.length / n : 0);
@@ -234,11 +243,7 @@ export async function runAttack(model: Model, alg: AttackAlgorithm, opts: Attack
     });
     let r: NativeBatchResult;
     try {
-      r = d.budgetUnit === 'pixels' && opts.keepSaliency
-        ? await model.nativeModel.attack(batch.images, batch.labels, {
-          algorithm: (ATTACKS.indexOf(d) + 1) as 1 | 2 | 3 | 4, budget: o.budget!, loss: o.loss, precision: o.precision, temperature: o.temperature, wantSaliency: true,
-        })
-        : await d.run(model.nativeModel, batch, o, o.seed);
+      r = await d.run(model.nativeModel, batch, o, o.seed, !!opts.keepSaliency);
     } catch (e) {
       throw e instanceof Error ? e : new TemperedError('TEMPERED_IO', String(e));
     }

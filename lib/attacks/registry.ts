@@ -72,8 +72,10 @@ export interface AttackDescriptor {
   chunk: number;
   /** The budget the summary reports success against (pixels or steps). */
   budgetOf(o: ResolvedParameters): number;
+  /** Whether it can return each sample's first saliency map (runAttack's keepSaliency). */
+  saliencyMaps: boolean;
   /** Runs the attack on one batch. */
-  run(model: NativeModel, batch: AttackBatch, o: ResolvedParameters, seed: number): Promise<NativeBatchResult>;
+  run(model: NativeModel, batch: AttackBatch, o: ResolvedParameters, seed: number, keepSaliency: boolean): Promise<NativeBatchResult>;
   /** What test/ compares it with, sample by sample. */
   testedAgainst: string;
 }
@@ -103,8 +105,11 @@ function saliency(n: 1 | 2 | 3 | 4, title: string): AttackDescriptor {
     options: SALIENCY_OPTIONS,
     chunk: n === 4 ? 2 : 16,
     budgetOf: (o) => o.budget!,
-    run: (model, b, o) =>
-      model.attack(b.images, b.labels, { algorithm: n, budget: o.budget!, loss: o.loss, precision: o.precision, temperature: o.temperature }),
+    saliencyMaps: true,
+    run: (model, b, o, _seed, keepSaliency) =>
+      model.attack(b.images, b.labels, {
+        algorithm: n, budget: o.budget!, loss: o.loss, precision: o.precision, temperature: o.temperature, wantSaliency: keepSaliency,
+      }),
     testedAgainst: 'bruteForceAttack (test/reference/attacks.ts): full forward passes and plain TypeScript candidate order',
   };
 }
@@ -118,6 +123,7 @@ function jsma(name: 'jsma' | 'jsma-z', variant: 'softmax' | 'logits', title: str
     options: JSMA_OPTIONS,
     chunk: 16,
     budgetOf: (o) => 2 * Math.floor(o.budget! / 2),
+    saliencyMaps: false,
     run: (model, b, o) => model.jsma(b.images, b.labels, b.targets, { variant, temperature: o.temperature, budget: o.budget! }),
     testedAgainst: 'referenceJsma (test/reference/attacks.ts): float64 Jacobian of all ten outputs, brute-force pair search',
   };
@@ -149,6 +155,7 @@ export const ATTACKS: readonly AttackDescriptor[] = [
     },
     chunk: 64,
     budgetOf: (o) => o.steps!,
+    saliencyMaps: false,
     run: (model, b, o, seed) =>
       model.pgd(b.images, b.labels, b.keys, {
         epsilon: o.epsilon!, steps: o.steps!, stepSize: o.stepSize!, randomStart: o.randomStart!, seed,
@@ -164,6 +171,7 @@ export const ATTACKS: readonly AttackDescriptor[] = [
     options: { temperature: TEMPERATURE, loss: LOSS, precision: PRECISION, epsilon: EPSILON },
     chunk: 64,
     budgetOf: () => 1,
+    saliencyMaps: false,
     run: (model, b, o, seed) =>
       model.pgd(b.images, b.labels, b.keys, {
         epsilon: o.epsilon!, steps: 1, stepSize: o.epsilon!, randomStart: false, seed,

@@ -1,7 +1,7 @@
 // runTransfer: adversarial images crafted on one model (the source) and classified by
 // another (the target), the usual check that a defence does not merely hide its gradient
 // (Papernot et al. 2017; Carlini & Wagner 2017).
-import { AttackAlgorithm, AttackOptions, AttackResult, resolveAttackOptions, runAttack } from '../attack';
+import { AttackAlgorithm, AttackOptions, AttackResult, checkAttackOptions, runAttack } from '../attack';
 import { typeError } from '../errors';
 import { loadMnist, MnistSplit } from '../mnist';
 import { Model } from '../model';
@@ -58,7 +58,7 @@ export async function runTransfer(source: Model, target: Model, alg: AttackAlgor
   if (!(target instanceof Model)) throw typeError('target must be a Model');
   const started = Date.now();
   if (opts.split === undefined && opts.data === undefined) {
-    resolveAttackOptions(alg, { count: 10000 } as MnistSplit, { ...opts, samples: 1 }); // nonsense is refused before loading
+    checkAttackOptions(alg, opts); // nonsense is refused before loading
     opts = { ...opts, data: await loadMnist() };
   }
   const crafted = await runAttack(source, alg, opts);

@@ -1,7 +1,9 @@
 // tempered attack: any attack of the registry on a saved model (or crafted on it and
 // classified by another with --transfer-to), with a progress bar and a summary.
 import { Command, InvalidArgumentError } from 'commander';
-import { ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, AttackAlgorithm, AttackOptions, JsmaTarget, LOSS_PRECISIONS, runAttack, runTransfer } from '../../attack';
+import {
+  ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, AttackAlgorithm, AttackOptions, checkAttackOptions, JsmaTarget, LOSS_PRECISIONS, runAttack, runTransfer,
+} from '../../attack';
 import { describeBackend } from '../../backends';
 import { writeJsonAtomic } from '../../fsutil';
 import { Model } from '../../model';
@@ -72,6 +74,7 @@ export function attackCommand(): Command {
     const params: AttackOptions = {};
     for (const key of ['budget', 'temperature', 'loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'] as const)
       if (given(key)) (params as Record<string, unknown>)[key] = o[key];
+    checkAttackOptions(o.alg, params); // before loading anything
     const model = await Model.load(o.model, { backend });
     const other = o.transferTo ? await Model.load(o.transferTo, { backend }) : undefined;
     const data = await loadData(o);
