@@ -66,21 +66,13 @@ export interface AttackRecord {
   saliency?: Float64Array;
 }
 
-export interface AttackSummary {
+/** The attack's settings (those it takes; JSMA has no loss or precision), then its outcome. */
+export interface AttackSummary extends Omit<AttackParameters, 'budget' | 'temperature'> {
   algorithm: AttackAlgorithm;
   /** What `budget` counts: changed pixels, or PGD's gradient steps. */
   budgetUnit?: 'pixels' | 'steps';
   budget: number;
   temperature: number;
-  /** The loss and its precision (not for JSMA, whose output F is fixed by the variant). */
-  loss?: AttackLoss;
-  precision?: LossPrecision;
-  epsilon?: number;
-  steps?: number;
-  stepSize?: number;
-  randomStart?: boolean;
-  /** JSMA: the target mode. */
-  target?: JsmaTarget;
   /** Records (samples, or sample-target pairs for JSMA with target 'all'), and how many were attacked. */
   samples: number;
   attacked: number;

@@ -4,8 +4,8 @@
 // nonsense before any work.
 import { ATTACKS, AttackAlgorithm, AttackRecord, randomTarget, runAttack, runTransfer } from '../lib/attack';
 import { loadMnist, MnistData } from '../lib/mnist';
-import { Model, parameterLayout } from '../lib/model';
-import { native } from '../lib/native';
+import { Model } from '../lib/model';
+import { briefModels } from './attack-models';
 import { caughtAsync, expectError } from './helpers';
 import {
   JsmaVariant, referenceInputGradient, referenceJsmaIteration, referenceRandomStart, referenceSignStep,
@@ -19,14 +19,8 @@ let params: Params;
 
 beforeAll(async () => {
   data = await loadMnist();
-  std = Model.create({ seed: 5 });
-  const n = 10000;
-  const ds = await native.createDataset('cpu', data.train.images.subarray(0, n * 784), data.train.labels.subarray(0, n));
-  await std.nativeModel.trainSteps(ds, Int32Array.from({ length: n }, (_, i) => i), 64, { temperature: 1 }, 0);
-  const p = std.getParameters();
-  params = splitParameters(p);
-  for (const t of parameterLayout()) if (t.name.startsWith('fc3.')) for (let i = 0; i < t.size; i++) p[t.offset + i] *= 40;
-  hot = Model.fromParameters(p);
+  ({ std, hot } = await briefModels(data));
+  params = splitParameters(std.getParameters());
 });
 
 function original(index: number): Float32Array {
