@@ -41,9 +41,14 @@ function parseTarget(value: string): JsmaTarget {
   return t;
 }
 
-/** "alg1: ... (options: budget, ...)" lines from the registry, for --help. */
+/** The command-line flag of an attack option. */
+function flag(option: string): string {
+  return option === 'randomStart' ? '--no-random-start' : '--' + option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** One line per attack of the registry, with the flags it takes, for --help. */
 function attackHelp(): string {
-  return ATTACKS.map((a) => `  ${a.name.padEnd(7)} ${a.title} [${Object.keys(a.options).join(', ') || 'no options'}]`).join('\n');
+  return ATTACKS.map((a) => `  ${a.name.padEnd(7)} ${a.title} [${Object.keys(a.options).map(flag).join(' ')}]`).join('\n');
 }
 
 export function attackCommand(): Command {
