@@ -11,7 +11,7 @@ export { train, resolveTrainConfig, DEFAULT_TRAIN_CONFIG } from './train';
 export type { TrainConfig, TrainOptions, TrainProgress, TrainResult, EpochRecord } from './train';
 export { readSafetensors, writeSafetensors } from './safetensors';
 export { Random, epochPermutation, sampleWithoutReplacement } from './rng';
-export { runAttack, runTransfer, ATTACK_ALGORITHMS, ATTACK_LOSSES, LOSS_PRECISIONS, ATTACKS, attackDescriptor, randomTarget, summarize } from './attack';
+export { runAttack, runTransfer, checkAttackOptions, ATTACK_ALGORITHMS, ATTACK_LOSSES, LOSS_PRECISIONS, ATTACKS, attackDescriptor, randomTarget, summarize } from './attack';
 export type {
   AttackAlgorithm, AttackDescriptor, AttackLoss, AttackParameters, JsmaTarget, LossPrecision, AttackOptions, AttackRecord, AttackSummary, AttackResult,
   SkipReason, TransferRecord, TransferResult, TransferSummary,
