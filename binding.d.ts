@@ -118,6 +118,29 @@ export interface NativeAttackResult {
   saliency?: Float64Array;
 }
 
+/** JSMA (Papernot et al. 2016) on the softmax at `temperature` or on the logits (native/core/attack.h). */
+export interface NativeJsmaConfig {
+  variant: 'softmax' | 'logits';
+  /** Temperature of the softmax (variant 'softmax'; default 1). */
+  temperature?: number;
+  /** Most pixels changed, 2..784 (pairs: budget / 2, rounded down). */
+  budget: number;
+}
+
+/** L-infinity PGD (Madry et al. 2018); FGSM is one step of size epsilon without random start. */
+export interface NativePgdConfig extends NativeLossSpec {
+  /** Radius of the L-infinity ball, in (0, 1]. */
+  epsilon: number;
+  /** Steps, at least 1. */
+  steps: number;
+  /** Size of each sign step, in (0, 1]. */
+  stepSize: number;
+  /** Start from a uniform draw in the ball (default true). */
+  randomStart?: boolean;
+  /** Seed of the random start (default 0). */
+  seed?: number;
+}
+
 /** A labelled data set resident on a backend's device. */
 export declare class Dataset {
   private constructor();
@@ -158,6 +181,16 @@ export declare class Model {
   sweep(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec, skip?: Uint8Array | null): Promise<NativeSweep>;
   /** Algorithms 1-4 on the given samples. */
   attack(images: Float32Array, labels: Int32Array, config: NativeAttackConfig): Promise<NativeAttackResult>;
+  /**
+   * Targeted JSMA towards targets [n]; path [n * budget] lists the pixels set to 1, in order;
+   * iterations = pixels changed. Samples misclassified at the start or whose target is their label are not attacked.
+   */
+  jsma(images: Float32Array, labels: Int32Array, targets: Int32Array, config: NativeJsmaConfig): Promise<NativeAttackResult>;
+  /**
+   * PGD / FGSM; keys [n] (the samples' indices in their data set) select each sample's random start.
+   * iterations = steps taken (0: the random start alone succeeded); path is empty.
+   */
+  pgd(images: Float32Array, labels: Int32Array, keys: Uint32Array, config: NativePgdConfig): Promise<NativeAttackResult & { linf: Float32Array }>;
   dispose(): void;
   isDisposed(): boolean;
 }

@@ -1,58 +1,64 @@
-// runAttack: the paper's Algorithms 1-4 on a model, batched across samples in the native
-// engine, with per-sample records and the summaries a robustness report needs.
+// runAttack: every attack of the registry (lib/attacks/registry.ts) on a model, batched
+// across samples in the native engine, with per-sample records and the summaries a
+// robustness report needs. Definitions and choices: docs/algorithms.md.
 import { types } from 'util';
-import type { NativeAttackResult } from '../binding';
 import { TemperedError, checkNumber, rangeError, typeError } from './errors';
 import { loadMnist, MnistData, MnistSplit } from './mnist';
 import { Model } from './model';
-import { sampleWithoutReplacement } from './rng';
+import { Random, sampleWithoutReplacement } from './rng';
 import { median, mean, wilsonInterval } from './stats';
+import {
+  ATTACK_ALGORITHMS, ATTACKS, AttackAlgorithm, AttackBatch, AttackDescriptor, AttackLoss, AttackParameterName, AttackParameters,
+  JsmaTarget, LossPrecision, NativeBatchResult, OptionRule, ResolvedParameters, attackDescriptor,
+} from './attacks/registry';
 
-export type AttackAlgorithm = 'alg1' | 'alg2' | 'alg3' | 'alg4';
-export const ATTACK_ALGORITHMS: readonly AttackAlgorithm[] = ['alg1', 'alg2', 'alg3', 'alg4'];
-export type AttackLoss = 'xent' | 'margin';
-export type LossPrecision = 'float32' | 'float64';
+export { ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, LOSS_PRECISIONS, attackDescriptor } from './attacks/registry';
+export type { AttackAlgorithm, AttackDescriptor, AttackLoss, AttackParameters, JsmaTarget, LossPrecision } from './attacks/registry';
 
-export interface AttackOptions {
+export interface AttackOptions extends AttackParameters {
   /** Test-set indices to attack, or a count drawn without replacement with `seed` (default 100). */
   samples?: number[] | number;
-  /** Seed of the sample draw (default 0). */
+  /** Seed of every random choice: the sample draw, JSMA's random targets, PGD's random start (default 0). */
   seed?: number;
   /** The data whose test split is attacked (default: loadMnist()). */
   data?: MnistData;
   /** Another split to draw the samples from instead of the test set. */
   split?: MnistSplit;
-  /** Pixel budget, 1..784 (default 100, as the paper). */
-  budget?: number;
-  /** Temperature of the cross-entropy the attack follows (default 1, as the original code and Papernot). */
-  temperature?: number;
-  /** The loss the saliency follows: 'xent' (the paper) or 'margin' (max_{j!=y} z_j - z_y). */
-  loss?: AttackLoss;
-  /** Precision of the loss head: 'float32' (the paper) or 'float64' (the log1p form). */
-  precision?: LossPrecision;
-  /** Keep each attacked sample's first saliency map in its record (for pictures). */
+  /** Algorithms 1-4: keep each attacked sample's first saliency map in its record (for pictures). */
   keepSaliency?: boolean;
-  /** Samples per native call (default 16; Algorithm 4: 2): progress granularity. */
+  /** Samples per native call (default: the attack's; Algorithm 4: 2): progress granularity. */
   chunk?: number;
   onProgress?: (done: number, total: number) => void;
 }
+
+/** Why a sample was not attacked. */
+export type SkipReason = 'misclassified' | 'target-is-label';
 
 export interface AttackRecord {
   /** Index in the split (the test set by default). */
   index: number;
   label: number;
-  /** False when the model misclassified the sample to begin with (not attacked). */
+  /** JSMA: the class the attack aims for. */
+  target?: number;
+  /** False when the sample was not attacked (see skipReason); it then counts in neither the numerator nor the denominator. */
   attacked: boolean;
+  skipReason?: SkipReason;
+  /** Algorithms 1-4, PGD, FGSM: the prediction differs from the label; JSMA: the prediction is the target. */
   success: boolean;
-  /** Pixels the algorithm chose (the paper's i); on success, the number it took. */
+  /**
+   * Algorithms 1-4: pixels chosen (the paper's i); JSMA: pixels changed (2 per pair); PGD and FGSM: gradient
+   * steps taken (0 when the random start alone succeeded). On success, what it took.
+   */
   pixels: number;
   /** Pixels whose value actually differs from the original. */
   l0: number;
+  /** PGD and FGSM: max |adversarial - original| over the pixels. */
+  linf?: number;
   initialPrediction: number;
   finalPrediction: number;
-  /** Every candidate entry of the saliency map was exactly zero (gradient masking). */
+  /** Every candidate entry of the first saliency map (JSMA: of a and b; PGD, FGSM: of the gradient) was exactly zero (masking). */
   saliencyAllZero: boolean;
-  /** The chosen candidates: p = pixel p set to 1, 784 + p = set to 0. */
+  /** Algorithms 1-4: the chosen candidates (p = pixel p set to 1, 784 + p = set to 0); JSMA: the pixels set to 1; PGD, FGSM: empty. */
   path: number[];
   /** The image when the attack ended (784 values in [0, 1]). */
   adversarial: Float32Array;
@@ -60,13 +66,14 @@ export interface AttackRecord {
   saliency?: Float64Array;
 }
 
-export interface AttackSummary {
+/** The attack's settings (those it takes; JSMA has no loss or precision), then its outcome. */
+export interface AttackSummary extends Omit<AttackParameters, 'budget' | 'temperature'> {
   algorithm: AttackAlgorithm;
+  /** What `budget` counts: changed pixels, or PGD's gradient steps. */
+  budgetUnit?: 'pixels' | 'steps';
   budget: number;
   temperature: number;
-  loss: AttackLoss;
-  precision: LossPrecision;
-  /** Samples drawn, and how many the model classified correctly (the attacked ones). */
+  /** Records (samples, or sample-target pairs for JSMA with target 'all'), and how many were attacked. */
   samples: number;
   attacked: number;
   successes: number;
@@ -75,10 +82,14 @@ export interface AttackSummary {
   interval: { low: number; high: number };
   meanPixels?: number;
   medianPixels?: number;
-  /** successRateByBudget[k - 1]: the success rate with a budget of k pixels, k = 1..budget. */
+  /** successRateByBudget[k - 1]: the success rate with a budget of k pixels (or steps), k = 1..budget. */
   successRateByBudget: number[];
-  /** Attacked samples whose saliency map was all zero. */
+  /** Attacked records whose first saliency map (or gradient) was all zero. */
   allZeroSaliency: number;
+  /** Records skipped because the fixed target was the sample's label. */
+  targetIsLabel?: number;
+  /** JSMA with target 'all': samples attacked towards some target, and the share of them where some target succeeded. */
+  anyTarget?: { samples: number; successes: number; successRate: number; interval: { low: number; high: number } };
   seconds: number;
 }
 
@@ -87,34 +98,74 @@ export interface AttackResult {
   records: AttackRecord[];
 }
 
-const ALGORITHM_NUMBER: Record<AttackAlgorithm, 1 | 2 | 3 | 4> = { alg1: 1, alg2: 2, alg3: 3, alg4: 4 };
-
-export interface ResolvedAttackOptions {
+/** The attack, its options resolved with their defaults, and the samples. */
+export interface ResolvedAttackOptions extends ResolvedParameters {
   algorithm: AttackAlgorithm;
-  budget: number;
-  temperature: number;
-  loss: AttackLoss;
-  precision: LossPrecision;
+  seed: number;
   indices: number[];
 }
 
-/** Validates the options and draws the samples; throws a coded error on nonsense. */
-export function resolveAttackOptions(alg: unknown, split: MnistSplit, opts: AttackOptions = {}): ResolvedAttackOptions {
+/** Stream of JSMA's random targets in the project's RNG (the sample draw uses 7). */
+const TARGET_STREAM = 0x7a000000;
+
+/** The seeded random target of the sample at `index` with `label`: uniform over the 9 other classes. */
+export function randomTarget(label: number, index: number, seed: number): number {
+  return (label + 1 + new Random(seed, TARGET_STREAM + index).int(9)) % 10;
+}
+
+function checkOption(name: AttackParameterName, value: unknown, rule: OptionRule): AttackParameters[AttackParameterName] {
+  switch (rule.kind) {
+    case 'integer':
+      return checkNumber(value, name, { min: rule.min, max: rule.max, integer: true });
+    case 'number':
+      return checkNumber(value, name, { min: rule.min, max: rule.max, minExclusive: rule.minExclusive });
+    case 'choice':
+      if (typeof value !== 'string' || !rule.values.includes(value))
+        throw rangeError(`${name} must be ${rule.values.map((v) => `'${v}'`).join(' or ')} (got '${String(value)}')`);
+      return value as AttackLoss | LossPrecision;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw typeError(`${name} must be a boolean`);
+      return value;
+    case 'target':
+      if (value === 'random' || value === 'all') return value;
+      if (typeof value === 'number') return checkNumber(value, 'target', { min: 0, max: 9, integer: true });
+      throw rangeError(`target must be 'random', 'all' or a class 0-9 (got '${String(value)}')`);
+  }
+}
+
+const PARAMETER_NAMES: readonly AttackParameterName[] = ['budget', 'temperature', 'loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'];
+
+/**
+ * The attack and its own options, checked and completed with the registry's defaults;
+ * throws a coded error on nonsense (an unknown attack, a value out of its limits, an
+ * option the attack does not take). Needs no data: callers refuse bad input before any work.
+ */
+export function checkAttackOptions(alg: unknown, opts: AttackParameters = {}): ResolvedParameters & { algorithm: AttackAlgorithm } {
   if (typeof alg !== 'string') throw typeError(`algorithm must be one of ${ATTACK_ALGORITHMS.join(', ')}`);
-  if (!(ATTACK_ALGORITHMS as readonly string[]).includes(alg))
-    throw rangeError(`unknown algorithm '${alg}' (expected one of ${ATTACK_ALGORITHMS.join(', ')})`);
-  const budget = checkNumber(opts.budget ?? 100, 'budget', { min: 1, max: 784, integer: true });
-  const temperature = checkNumber(opts.temperature ?? 1, 'temperature', { min: 0, minExclusive: true });
-  const loss = opts.loss ?? 'xent';
-  if (loss !== 'xent' && loss !== 'margin') throw rangeError(`loss must be 'xent' or 'margin' (got '${String(loss)}')`);
-  const precision = opts.precision ?? 'float32';
-  if (precision !== 'float32' && precision !== 'float64')
-    throw rangeError(`precision must be 'float32' or 'float64' (got '${String(precision)}')`);
+  const d = attackDescriptor(alg);
+  if (!d) throw rangeError(`unknown algorithm '${alg}' (expected one of ${ATTACK_ALGORITHMS.join(', ')})`);
+  const resolved = {} as Record<string, unknown>;
+  for (const name of PARAMETER_NAMES) {
+    const rule = d.options[name];
+    const given = opts[name];
+    if (!rule) {
+      if (given !== undefined) throw rangeError(`option '${name}' does not apply to ${d.name} (it takes ${Object.keys(d.options).join(', ')})`);
+      resolved[name] = undefined;
+    } else {
+      resolved[name] = checkOption(name, given ?? rule.default, rule);
+    }
+  }
+  return { ...(resolved as ResolvedParameters), algorithm: d.name };
+}
+
+/** Validates the options and draws the samples; throws a coded error on nonsense, before any work. */
+export function resolveAttackOptions(alg: unknown, split: MnistSplit, opts: AttackOptions = {}): ResolvedAttackOptions {
+  const resolved = checkAttackOptions(alg, opts);
+  const seed = checkNumber(opts.seed ?? 0, 'seed', { min: 0, max: 0xffffffff, integer: true });
   let indices: number[];
   const samples = opts.samples ?? 100;
   if (typeof samples === 'number') {
     checkNumber(samples, 'samples', { min: 1, max: split.count, integer: true });
-    const seed = checkNumber(opts.seed ?? 0, 'seed', { min: 0, max: 0xffffffff, integer: true });
     indices = sampleWithoutReplacement(split.count, samples, seed, 7);
   } else if (Array.isArray(samples)) {
     if (samples.length === 0) throw rangeError('samples must not be empty', 'TEMPERED_INVALID_LENGTH');
@@ -123,61 +174,91 @@ export function resolveAttackOptions(alg: unknown, split: MnistSplit, opts: Atta
   } else {
     throw typeError('samples must be a count or an array of indices');
   }
-  return { algorithm: alg as AttackAlgorithm, budget, temperature, loss, precision, indices };
+  return { ...resolved, seed, indices };
 }
 
 let defaultData: Promise<MnistData> | undefined;
 
+/** One row of work: a sample, and its JSMA target (-1 for untargeted attacks). */
+interface Row {
+  index: number;
+  target: number;
+}
+
+function rowsOf(o: ResolvedAttackOptions, split: MnistSplit): Row[] {
+  const rows: Row[] = [];
+  for (const index of o.indices) {
+    const label = split.labels[index];
+    if (o.target === undefined) rows.push({ index, target: -1 });
+    else if (o.target === 'random') rows.push({ index, target: randomTarget(label, index, o.seed) });
+    else if (o.target === 'all') for (let t = 0; t < 10; t++) t !== label && rows.push({ index, target: t });
+    else rows.push({ index, target: o.target });
+  }
+  return rows;
+}
+
 /**
- * Attacks `model` with Algorithm `alg` on test samples (opts.samples: indices, or a count
- * drawn with opts.seed). Only the samples the model classifies correctly are attacked;
- * the others are recorded with attacked = false and count in neither the numerator nor
- * the denominator of the success rate.
+ * Attacks `model` with `alg` (any name of ATTACK_ALGORITHMS) on test samples (opts.samples:
+ * indices, or a count drawn with opts.seed). Only the samples the model classifies correctly
+ * are attacked (and, for JSMA with a fixed target, whose label is not the target); the
+ * others are recorded with attacked = false and a skipReason, and count in neither the
+ * numerator nor the denominator of the success rate.
  */
 export async function runAttack(model: Model, alg: AttackAlgorithm, opts: AttackOptions = {}): Promise<AttackResult> {
   if (!(model instanceof Model)) throw typeError('model must be a Model');
   if (opts.split !== undefined && (typeof opts.split !== 'object' || !types.isFloat32Array(opts.split.images)))
     throw typeError('split must be an MNIST split (e.g. data.test)');
+  checkAttackOptions(alg, opts); // nonsense is refused before the default data set is even loaded
   const split = opts.split ?? opts.data?.test ?? (await (defaultData ??= loadMnist())).test;
   const o = resolveAttackOptions(alg, split, opts);
-  const chunk = checkNumber(opts.chunk ?? (o.algorithm === 'alg4' ? 2 : 16), 'chunk', { min: 1, integer: true });
+  const d = attackDescriptor(o.algorithm) as AttackDescriptor;
+  const chunk = checkNumber(opts.chunk ?? d.chunk, 'chunk', { min: 1, integer: true });
+  if (opts.keepSaliency && !d.saliencyMaps) throw rangeError(`keepSaliency does not apply to ${d.name}`);
+  const rows = rowsOf(o, split);
+  const budget = d.budgetOf(o);
+  const pathLength = (r: NativeBatchResult, n: number) => (n > 0 ? r.path.length / n : 0);
   const started = Date.now();
   const records: AttackRecord[] = [];
-  for (let at = 0; at < o.indices.length; at += chunk) {
-    const ids = o.indices.slice(at, at + chunk);
-    const images = new Float32Array(ids.length * 784);
-    const labels = new Int32Array(ids.length);
-    ids.forEach((idx, k) => {
-      images.set(split.images.subarray(idx * 784, (idx + 1) * 784), k * 784);
-      labels[k] = split.labels[idx];
+  for (let at = 0; at < rows.length; at += chunk) {
+    const part = rows.slice(at, at + chunk);
+    const batch: AttackBatch = {
+      images: new Float32Array(part.length * 784),
+      labels: new Int32Array(part.length),
+      targets: new Int32Array(part.length),
+      keys: new Uint32Array(part.length),
+    };
+    part.forEach((row, k) => {
+      batch.images.set(split.images.subarray(row.index * 784, (row.index + 1) * 784), k * 784);
+      batch.labels[k] = split.labels[row.index];
+      batch.targets[k] = Math.max(row.target, 0);
+      batch.keys[k] = row.index;
     });
-    let r: NativeAttackResult;
+    let r: NativeBatchResult;
     try {
-      r = await model.nativeModel.attack(images, labels, {
-        algorithm: ALGORITHM_NUMBER[o.algorithm],
-        budget: o.budget,
-        loss: o.loss,
-        precision: o.precision,
-        temperature: o.temperature,
-        wantSaliency: !!opts.keepSaliency,
-      });
+      r = await d.run(model.nativeModel, batch, o, o.seed, !!opts.keepSaliency);
     } catch (e) {
       throw e instanceof Error ? e : new TemperedError('TEMPERED_IO', String(e));
     }
-    ids.forEach((idx, k) => {
+    const width = pathLength(r, part.length);
+    part.forEach((row, k) => {
       const path: number[] = [];
-      for (let s = 0; s < o.budget; s++) {
-        const c = r.path[k * o.budget + s];
+      for (let s = 0; s < width; s++) {
+        const c = r.path[k * width + s];
         if (c < 0) break;
         path.push(c);
       }
+      const label = batch.labels[k];
+      const attacked = r.attacked[k] === 1;
       records.push({
-        index: idx,
-        label: labels[k],
-        attacked: r.attacked[k] === 1,
+        index: row.index,
+        label,
+        ...(row.target >= 0 ? { target: row.target } : {}),
+        attacked,
+        ...(attacked ? {} : { skipReason: row.target === label ? 'target-is-label' : 'misclassified' }),
         success: r.success[k] === 1,
         pixels: r.iterations[k],
         l0: r.l0[k],
+        ...(r.linf ? { linf: r.linf[k] } : {}),
         initialPrediction: r.initialPrediction[k],
         finalPrediction: r.finalPrediction[k],
         saliencyAllZero: r.saliencyZero[k] === 1,
@@ -186,29 +267,35 @@ export async function runAttack(model: Model, alg: AttackAlgorithm, opts: Attack
         saliency: r.saliency ? r.saliency.slice(k * 1568, (k + 1) * 1568) : undefined,
       });
     });
-    opts.onProgress?.(Math.min(o.indices.length, at + chunk), o.indices.length);
+    opts.onProgress?.(Math.min(rows.length, at + chunk), rows.length);
   }
-  return { summary: summarize(o, records, (Date.now() - started) / 1000), records };
+  return { summary: summarize({ ...o, budget, temperature: o.temperature ?? 1, budgetUnit: d.budgetUnit }, records, (Date.now() - started) / 1000), records };
 }
 
-export function summarize(o: Omit<ResolvedAttackOptions, 'indices'>, records: AttackRecord[], seconds: number): AttackSummary {
+/** What a summary reports besides the records: the attack and its settings. */
+export type SummaryContext = Pick<AttackSummary, 'algorithm' | 'budget' | 'temperature'> & Partial<Omit<ResolvedAttackOptions, 'algorithm' | 'budget' | 'temperature' | 'indices' | 'seed'>> & { budgetUnit?: 'pixels' | 'steps' };
+
+export function summarize(o: SummaryContext, records: AttackRecord[], seconds: number): AttackSummary {
   const attacked = records.filter((r) => r.attacked);
   const wins = attacked.filter((r) => r.success);
   const pixels = wins.map((r) => r.pixels);
   const byBudget: number[] = [];
   const needed = new Array<number>(o.budget + 1).fill(0);
-  for (const p of pixels) needed[p]++;
-  let cumulative = 0;
+  for (const p of pixels) needed[Math.min(p, o.budget)]++;
+  let cumulative = needed[0]; // PGD: the random start alone
   for (let k = 1; k <= o.budget; k++) {
     cumulative += needed[k];
     byBudget.push(attacked.length ? cumulative / attacked.length : 0);
   }
-  return {
+  const settings: Partial<AttackSummary> = {};
+  for (const key of ['loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'] as const)
+    if (o[key] !== undefined) (settings as Record<string, unknown>)[key] = o[key];
+  const summary: AttackSummary = {
     algorithm: o.algorithm,
+    ...(o.budgetUnit ? { budgetUnit: o.budgetUnit } : {}),
     budget: o.budget,
     temperature: o.temperature,
-    loss: o.loss,
-    precision: o.precision,
+    ...settings,
     samples: records.length,
     attacked: attacked.length,
     successes: wins.length,
@@ -220,4 +307,21 @@ export function summarize(o: Omit<ResolvedAttackOptions, 'indices'>, records: At
     allZeroSaliency: attacked.filter((r) => r.saliencyAllZero).length,
     seconds,
   };
+  const targetIsLabel = records.filter((r) => r.skipReason === 'target-is-label').length;
+  if (targetIsLabel > 0) summary.targetIsLabel = targetIsLabel;
+  if (o.target === 'all') {
+    const bySample = new Map<number, boolean>();
+    for (const r of attacked) bySample.set(r.index, (bySample.get(r.index) ?? false) || r.success);
+    const successes = [...bySample.values()].filter(Boolean).length;
+    summary.anyTarget = {
+      samples: bySample.size,
+      successes,
+      successRate: bySample.size ? successes / bySample.size : 0,
+      interval: wilsonInterval(successes, bySample.size),
+    };
+  }
+  return summary;
 }
+
+export { runTransfer } from './attacks/transfer';
+export type { TransferRecord, TransferResult, TransferSummary } from './attacks/transfer';

@@ -11,8 +11,11 @@ export { train, resolveTrainConfig, DEFAULT_TRAIN_CONFIG } from './train';
 export type { TrainConfig, TrainOptions, TrainProgress, TrainResult, EpochRecord } from './train';
 export { readSafetensors, writeSafetensors } from './safetensors';
 export { Random, epochPermutation, sampleWithoutReplacement } from './rng';
-export { runAttack, ATTACK_ALGORITHMS, summarize } from './attack';
-export type { AttackAlgorithm, AttackLoss, LossPrecision, AttackOptions, AttackRecord, AttackSummary, AttackResult } from './attack';
+export { runAttack, runTransfer, checkAttackOptions, ATTACK_ALGORITHMS, ATTACK_LOSSES, LOSS_PRECISIONS, ATTACKS, attackDescriptor, randomTarget, summarize } from './attack';
+export type {
+  AttackAlgorithm, AttackDescriptor, AttackLoss, AttackParameters, JsmaTarget, LossPrecision, AttackOptions, AttackRecord, AttackSummary, AttackResult,
+  SkipReason, TransferRecord, TransferResult, TransferSummary,
+} from './attack';
 export { gradientStats } from './gradients';
 export type { GradientStatsOptions, GradientStatsRow } from './gradients';
 export { distill, softLabels, parametersHash } from './distill';

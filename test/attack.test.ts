@@ -4,9 +4,10 @@
 import type { Model as NativeModel, NativeLossSpec } from '../binding';
 import { AttackAlgorithm, runAttack, summarize } from '../lib/attack';
 import { loadMnist, MnistData } from '../lib/mnist';
-import { Model, parameterLayout } from '../lib/model';
+import { Model } from '../lib/model';
 import { native } from '../lib/native';
 import { wilsonInterval } from '../lib/stats';
+import { briefModels } from './attack-models';
 import { caughtAsync, expectError } from './helpers';
 import { bruteForceAttack, bruteForceSaliency } from './reference/attacks';
 
@@ -16,13 +17,7 @@ let hot: Model; // the same with logits x 40: float32 cross-entropy saturates (m
 
 beforeAll(async () => {
   data = await loadMnist();
-  std = Model.create({ seed: 5 });
-  const n = 10000;
-  const ds = await native.createDataset('cpu', data.train.images.subarray(0, n * 784), data.train.labels.subarray(0, n));
-  await std.nativeModel.trainSteps(ds, Int32Array.from({ length: n }, (_, i) => i), 64, { temperature: 1 }, 0);
-  const p = std.getParameters();
-  for (const t of parameterLayout()) if (t.name.startsWith('fc3.')) for (let i = 0; i < t.size; i++) p[t.offset + i] *= 40;
-  hot = Model.fromParameters(p);
+  ({ std, hot } = await briefModels(data));
 });
 
 function sample(i: number): { image: Float32Array; label: number } {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -78,6 +79,14 @@ class Network {
   // linear in the upstream gradient), so no information is lost to float32 range.
   Status input_gradient(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
                         double* grad, double* loss, float* logits);
+
+  // Input gradients of `rows` linear functions of the logits per image (vector-Jacobian
+  // products; native/core/logit_vjp.cpp). After the forward pass of the m images from
+  // `start`, seeds(start, m, logits [m][10], dlogits [rows][m][10]) chooses them; dx receives
+  // [n][rows][784] and logits (when not null) [n][10]. The activations stay in place
+  // between the rows, so the forward pass runs once per chunk.
+  using LogitSeeds = std::function<void(int start, int m, const float* logits, float* dlogits)>;
+  Status logit_vjp(const float* host_images, int n, int rows, const LogitSeeds& seeds, double* dx, float* logits);
 
   // Per image: the attack loss under `spec` from a full forward pass, and the logits.
   Status attack_losses(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,

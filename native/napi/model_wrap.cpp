@@ -110,6 +110,8 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Sweep>("sweep"),
                          InstanceMethod<&ModelWrap::AttackLosses>("attackLosses"),
                          InstanceMethod<&ModelWrap::Attack>("attack"),
+                         InstanceMethod<&ModelWrap::Jsma>("jsma"),
+                         InstanceMethod<&ModelWrap::Pgd>("pgd"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
                      });

@@ -38,6 +38,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Sweep(const Napi::CallbackInfo& info);
   Napi::Value AttackLosses(const Napi::CallbackInfo& info);
   Napi::Value Attack(const Napi::CallbackInfo& info);
+  Napi::Value Jsma(const Napi::CallbackInfo& info);  // attack_literature_wrap.cpp
+  Napi::Value Pgd(const Napi::CallbackInfo& info);   // attack_literature_wrap.cpp
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 

@@ -2,8 +2,17 @@
 // loop: every saliency entry of Algorithms 2 and 4 comes from a full forward pass of the
 // perturbed image (model.attackLosses, no sweep), the gradient of 1 and 3 from
 // model.inputGradient, and the candidate order, tie-breaks, pixel updates and success
-// checks are plain TypeScript following PAPER-NOTES.md.
+// checks are plain TypeScript following docs/algorithms.md.
+//
+// Below them, the attacks of the literature in float64 on the reference network
+// (network.ts), independent of the engine: JSMA's full ten-row Jacobian and its brute-force
+// pair search, and one step of PGD / FGSM with the float32 arithmetic of the step emulated.
 import type { Model as NativeModel, NativeLossSpec } from '../../binding';
+import {
+  conv3x3BackwardData, denseBackwardData, maxPool2x2Backward, Numbers, reluBackward, unflattenChwToNhwc,
+} from './layers';
+import { Activations, forward, Params } from './network';
+import { uniform24 } from './rng';
 
 export interface BruteForceOutcome {
   attacked: boolean;
@@ -120,4 +129,165 @@ export async function bruteForceAttack(
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The attacks of the literature, in float64
+
+const NO_DROPOUT = { flat: new Float64Array(1024).fill(1), fc1: new Float64Array(200).fill(1), fc2: new Float64Array(200).fill(1) };
+
+function repeat(a: Float64Array, rows: number): Float64Array {
+  const out = new Float64Array(a.length * rows);
+  for (let r = 0; r < rows; r++) out.set(a, r * a.length);
+  return out;
+}
+
+/** The float64 logits of one image. */
+export function referenceLogits(p: Params, image: Numbers): Float64Array {
+  return forward(p, image, 1, NO_DROPOUT).logits;
+}
+
+/**
+ * For one image: the logits and, for each of `seeds.length / 10` rows, the input gradient of
+ * the linear function seeds[row] . z of the logits, by backpropagation in float64.
+ */
+export function referenceLogitGradients(p: Params, image: Numbers, seedsOf: (logits: Float64Array) => Float64Array):
+    { logits: Float64Array; gradients: Float64Array } {
+  const a: Activations = forward(p, image, 1, NO_DROPOUT);
+  const dz = seedsOf(a.logits);
+  const n = dz.length / 10;
+  const d_fc2 = reluBackward(denseBackwardData(dz, n, 200, p['fc3.weight'], 10), repeat(a.fc2, n));
+  const d_fc1 = reluBackward(denseBackwardData(d_fc2, n, 200, p['fc2.weight'], 200), repeat(a.fc1, n));
+  const d_flat = denseBackwardData(d_fc1, n, 1024, p['fc1.weight'], 200);
+  const conv4 = repeat(a.conv4, n);
+  const d_conv4 = reluBackward(maxPool2x2Backward(unflattenChwToNhwc(d_flat, n, 4, 4, 64), conv4, n, 8, 8, 64), conv4);
+  const d_conv3 = reluBackward(conv3x3BackwardData(d_conv4, n, 10, 10, 64, p['conv4.weight'], 64), repeat(a.conv3, n));
+  const conv2 = repeat(a.conv2, n);
+  const d_pool1 = conv3x3BackwardData(d_conv3, n, 12, 12, 32, p['conv3.weight'], 64);
+  const d_conv2 = reluBackward(maxPool2x2Backward(d_pool1, conv2, n, 24, 24, 32), conv2);
+  const d_conv1 = reluBackward(conv3x3BackwardData(d_conv2, n, 26, 26, 32, p['conv2.weight'], 32), repeat(a.conv1, n));
+  return { logits: a.logits, gradients: conv3x3BackwardData(d_conv1, n, 28, 28, 1, p['conv1.weight'], 32) };
+}
+
+function softmax(z: Float64Array, temperature: number): Float64Array {
+  let m = -Infinity;
+  for (const v of z) m = Math.max(m, v / temperature);
+  const e = Array.from(z, (v) => Math.exp(v / temperature - m));
+  const s = e.reduce((x, y) => x + y, 0);
+  return Float64Array.from(e, (v) => v / s);
+}
+
+export function argmax64(z: ArrayLike<number>): number {
+  return argmax(z);
+}
+
+/** JSMA's F: 'softmax' (at `temperature`) or 'logits'. */
+export type JsmaVariant = 'softmax' | 'logits';
+
+/**
+ * The full Jacobian dF/dx [10][784] of one image (ten backward passes) and its logits.
+ * Softmax rows: dF_k/dz_j = F_k (delta_kj - F_j) / T.
+ */
+export function referenceJacobian(p: Params, image: Numbers, variant: JsmaVariant, temperature: number):
+    { logits: Float64Array; jacobian: Float64Array } {
+  const { logits, gradients } = referenceLogitGradients(p, image, (z) => {
+    const seeds = new Float64Array(100);
+    const f = softmax(z, temperature);
+    for (let k = 0; k < 10; k++)
+      for (let j = 0; j < 10; j++)
+        seeds[k * 10 + j] = variant === 'logits' ? (k === j ? 1 : 0) : (f[k] * ((k === j ? 1 : 0) - f[j])) / temperature;
+    return seeds;
+  });
+  return { logits, jacobian: gradients };
+}
+
+export interface JsmaIteration {
+  /** The float64 prediction of the image. */
+  prediction: number;
+  /** a = J[t], b = sum over the other rows, over all 784 pixels. */
+  a: Float64Array;
+  b: Float64Array;
+  /** The search domain: pixels below 1 and not used, in raster order. */
+  domain: number[];
+  /** The best admissible pair (p < q) by brute force, or null; and its alpha * |beta|. */
+  best: [number, number] | null;
+  bestValue: number;
+  /** alpha * |beta| of any pair (NaN when not admissible). */
+  value(p: number, q: number): number;
+}
+
+/** One JSMA iteration on `image` towards `target`, in float64, by the definition. */
+export function referenceJsmaIteration(p: Params, image: Float32Array, target: number, used: Set<number>,
+                                       variant: JsmaVariant, temperature: number): JsmaIteration {
+  const { logits, jacobian } = referenceJacobian(p, image, variant, temperature);
+  const a = new Float64Array(784);
+  const b = new Float64Array(784);
+  for (let px = 0; px < 784; px++) {
+    a[px] = jacobian[target * 784 + px];
+    for (let j = 0; j < 10; j++) if (j !== target) b[px] += jacobian[j * 784 + px];
+  }
+  const domain: number[] = [];
+  for (let px = 0; px < 784; px++) if (image[px] < 1 && !used.has(px)) domain.push(px);
+  const value = (x: number, y: number) => {
+    const alpha = a[x] + a[y];
+    const beta = b[x] + b[y];
+    return alpha > 0 && beta < 0 ? alpha * -beta : NaN;
+  };
+  let best: [number, number] | null = null;
+  let bestValue = -Infinity;
+  for (let i = 0; i < domain.length; i++)
+    for (let k = i + 1; k < domain.length; k++) {
+      const v = value(domain[i], domain[k]);
+      if (v > bestValue) {
+        bestValue = v;
+        best = [domain[i], domain[k]];
+      }
+    }
+  return { prediction: argmax(logits), a, b, domain, best, bestValue, value };
+}
+
+/** The loss an attack follows and its gradient w.r.t. the logits, in float64 (margin, or the cross-entropy at T). */
+function lossGradient(z: Float64Array, label: number, loss: 'xent' | 'margin', temperature: number): Float64Array {
+  const g = new Float64Array(10);
+  if (loss === 'margin') {
+    let j = label === 0 ? 1 : 0;
+    for (let k = 0; k < 10; k++) if (k !== label && z[k] > z[j]) j = k;
+    g[j] = 1;
+    g[label] = -1;
+    return g;
+  }
+  const f = softmax(z, temperature);
+  for (let k = 0; k < 10; k++) g[k] = (f[k] - (k === label ? 1 : 0)) / temperature;
+  return g;
+}
+
+/** dL/dx of one image in float64, and its logits. */
+export function referenceInputGradient(p: Params, image: Numbers, label: number, loss: 'xent' | 'margin', temperature: number):
+    { logits: Float64Array; gradient: Float64Array } {
+  const { logits, gradients } = referenceLogitGradients(p, image, (z) => lossGradient(z, label, loss, temperature));
+  return { logits, gradient: gradients };
+}
+
+/** PGD's seeded random start in emulated float32: clip01(x + (2u - 1) eps), u = counter_uniform(seed, 40, key, p). */
+export function referenceRandomStart(original: Float32Array, epsilon: number, seed: number, key: number): Float32Array {
+  const eps = Math.fround(epsilon);
+  return Float32Array.from(original, (x, px) => {
+    const u = uniform24(seed, 40, key, px);
+    const v = Math.fround(x + Math.fround((2 * u - 1) * eps));
+    return Math.min(Math.max(v, 0), 1);
+  });
+}
+
+/** One sign step in emulated float32: min(max(x + step sign(g), max(x0 - eps, 0)), min(x0 + eps, 1)). */
+export function referenceSignStep(current: Float32Array, original: Float32Array, gradient: Float64Array, epsilon: number,
+                                  stepSize: number): Float32Array {
+  const eps = Math.fround(epsilon);
+  const step = Math.fround(stepSize);
+  return Float32Array.from(current, (x, px) => {
+    const s = gradient[px] > 0 ? 1 : gradient[px] < 0 ? -1 : 0;
+    const v = Math.fround(x + step * s);
+    const lo = Math.max(Math.fround(original[px] - eps), 0);
+    const hi = Math.min(Math.fround(original[px] + eps), 1);
+    return Math.min(Math.max(v, lo), hi);
+  });
 }

@@ -1,0 +1,187 @@
+// The attacks, one descriptor each: name, options with their limits and defaults, the
+// native entry that runs it on a batch, and what the tests compare it with. runAttack's
+// validation, the CLI's choices and help, and docs/algorithms.md follow this list; nothing
+// else switches on attack names.
+import type { Model as NativeModel, NativeAttackResult } from '../../binding';
+
+export const ATTACK_ALGORITHMS = ['alg1', 'alg2', 'alg3', 'alg4', 'jsma', 'jsma-z', 'pgd', 'fgsm'] as const;
+export type AttackAlgorithm = (typeof ATTACK_ALGORITHMS)[number];
+export const ATTACK_LOSSES = ['xent', 'margin'] as const;
+export type AttackLoss = (typeof ATTACK_LOSSES)[number];
+export const LOSS_PRECISIONS = ['float32', 'float64'] as const;
+export type LossPrecision = (typeof LOSS_PRECISIONS)[number];
+/** JSMA's target: one seeded random class other than the label, a fixed class, or each of the 9 others. */
+export type JsmaTarget = 'random' | 'all' | number;
+
+/** The attack options that depend on the attack (the sample selection is common to all). */
+export interface AttackParameters {
+  /** Pixel budget. Algorithms 1-4: 1..784 (default 100, as the paper); JSMA: 2..784 (default 112 = 2 x floor(784 x 0.145 / 2)). */
+  budget?: number;
+  /** Evaluation temperature of the cross-entropy (Algorithms 1-4, PGD, FGSM) or of JSMA's softmax (default 1). */
+  temperature?: number;
+  /** The loss followed: 'xent' (the paper, Madry, Goodfellow) or 'margin' (max_{j!=y} z_j - z_y, Carlini & Wagner). Default 'xent'. */
+  loss?: AttackLoss;
+  /** Precision of the loss head: 'float32' (the paper) or 'float64' (the log1p form). Default 'float32'. */
+  precision?: LossPrecision;
+  /** PGD and FGSM: radius of the L-infinity ball, in (0, 1] (default 0.3). */
+  epsilon?: number;
+  /** PGD: steps, at least 1 (default 40). */
+  steps?: number;
+  /** PGD: size of each sign step, > 0 (default 0.01). */
+  stepSize?: number;
+  /** PGD: start from a seeded uniform draw in the ball (default true). */
+  randomStart?: boolean;
+  /** JSMA: 'random' (default), a class 0-9, or 'all'. */
+  target?: JsmaTarget;
+}
+
+export type AttackParameterName = keyof AttackParameters;
+
+/** How one option is checked, and its default. */
+export type OptionRule =
+  | { kind: 'integer'; min: number; max: number; default: number }
+  | { kind: 'number'; min: number; max?: number; minExclusive?: boolean; default: number }
+  | { kind: 'choice'; values: readonly string[]; default: string }
+  | { kind: 'boolean'; default: boolean }
+  | { kind: 'target'; default: JsmaTarget };
+
+/** Every option resolved to a value: those an attack does not read stay undefined. */
+export type ResolvedParameters = { [K in AttackParameterName]-?: AttackParameters[K] | undefined };
+
+/** One batch for a native call: images [n x 784], labels, and per row its JSMA target and its key (index in the split). */
+export interface AttackBatch {
+  images: Float32Array;
+  labels: Int32Array;
+  targets: Int32Array;
+  keys: Uint32Array;
+}
+
+export type NativeBatchResult = NativeAttackResult & { linf?: Float32Array };
+
+export interface AttackDescriptor {
+  name: AttackAlgorithm;
+  /** One line for help texts and docs. */
+  title: string;
+  /** Where the attack comes from. */
+  reference: string;
+  /** 'pixels' (the budget counts changed pixels) or 'steps' (it counts gradient steps). */
+  budgetUnit: 'pixels' | 'steps';
+  /** The options it reads; any other attack option is refused. */
+  options: Partial<Record<AttackParameterName, OptionRule>>;
+  /** Default samples per native call (progress granularity). */
+  chunk: number;
+  /** The budget the summary reports success against (pixels or steps). */
+  budgetOf(o: ResolvedParameters): number;
+  /** Whether it can return each sample's first saliency map (runAttack's keepSaliency). */
+  saliencyMaps: boolean;
+  /** Runs the attack on one batch. */
+  run(model: NativeModel, batch: AttackBatch, o: ResolvedParameters, seed: number, keepSaliency: boolean): Promise<NativeBatchResult>;
+  /** What test/ compares it with, sample by sample. */
+  testedAgainst: string;
+}
+
+const TEMPERATURE: OptionRule = { kind: 'number', min: 0, minExclusive: true, default: 1 };
+const LOSS: OptionRule = { kind: 'choice', values: ATTACK_LOSSES, default: 'xent' };
+const PRECISION: OptionRule = { kind: 'choice', values: LOSS_PRECISIONS, default: 'float32' };
+const EPSILON: OptionRule = { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.3 };
+const SALIENCY_OPTIONS = {
+  budget: { kind: 'integer', min: 1, max: 784, default: 100 },
+  temperature: TEMPERATURE,
+  loss: LOSS,
+  precision: PRECISION,
+} as const satisfies AttackDescriptor['options'];
+const JSMA_OPTIONS = {
+  budget: { kind: 'integer', min: 2, max: 784, default: 2 * Math.floor((784 * 0.145) / 2) },
+  temperature: TEMPERATURE,
+  target: { kind: 'target', default: 'random' },
+} as const satisfies AttackDescriptor['options'];
+
+function saliency(n: 1 | 2 | 3 | 4, title: string): AttackDescriptor {
+  return {
+    name: `alg${n}`,
+    title,
+    reference: 'Song (2017), Algorithm ' + n,
+    budgetUnit: 'pixels',
+    options: SALIENCY_OPTIONS,
+    chunk: n === 4 ? 2 : 16,
+    budgetOf: (o) => o.budget!,
+    saliencyMaps: true,
+    run: (model, b, o, _seed, keepSaliency) =>
+      model.attack(b.images, b.labels, {
+        algorithm: n, budget: o.budget!, loss: o.loss, precision: o.precision, temperature: o.temperature, wantSaliency: keepSaliency,
+      }),
+    testedAgainst: 'bruteForceAttack (test/reference/attacks.ts): full forward passes and plain TypeScript candidate order',
+  };
+}
+
+function jsma(name: 'jsma' | 'jsma-z', variant: 'softmax' | 'logits', title: string, reference: string): AttackDescriptor {
+  return {
+    name,
+    title,
+    reference,
+    budgetUnit: 'pixels',
+    options: JSMA_OPTIONS,
+    chunk: 16,
+    budgetOf: (o) => 2 * Math.floor(o.budget! / 2),
+    saliencyMaps: false,
+    run: (model, b, o) => model.jsma(b.images, b.labels, b.targets, { variant, temperature: o.temperature, budget: o.budget! }),
+    testedAgainst: 'referenceJsma (test/reference/attacks.ts): float64 Jacobian of all ten outputs, brute-force pair search',
+  };
+}
+
+/** Every attack, in the order of ATTACK_ALGORITHMS. */
+export const ATTACKS: readonly AttackDescriptor[] = [
+  saliency(1, 'set the pixel with the largest positive dL/dx to 1, gradient computed once'),
+  saliency(2, 'set the pixel whose change to 1 or 0 moves the loss most, saliency computed once'),
+  saliency(3, 'set the pixel with the largest |dL/dx| to 1 (positive) or 0 (negative), gradient computed once'),
+  saliency(4, 'Algorithm 2 with the saliency recomputed after every pixel'),
+  jsma('jsma', 'softmax', 'targeted Jacobian saliency map attack on the softmax at the evaluation temperature, pixel pairs set to 1',
+    'Papernot, McDaniel, Jha, Fredrikson, Celik, Swami (2016), The Limitations of Deep Learning in Adversarial Settings'),
+  jsma('jsma-z', 'logits', 'the same on the logits',
+    'Carlini & Wagner (2016), Defensive Distillation is Not Robust to Adversarial Examples'),
+  {
+    name: 'pgd',
+    title: 'L-infinity projected gradient descent from a seeded random start',
+    reference: 'Madry, Makelov, Schmidt, Tsipras, Vladu (2018), Towards Deep Learning Models Resistant to Adversarial Attacks',
+    budgetUnit: 'steps',
+    options: {
+      temperature: TEMPERATURE,
+      loss: LOSS,
+      precision: PRECISION,
+      epsilon: EPSILON,
+      steps: { kind: 'integer', min: 1, max: 100000, default: 40 },
+      stepSize: { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.01 },
+      randomStart: { kind: 'boolean', default: true },
+    },
+    chunk: 64,
+    budgetOf: (o) => o.steps!,
+    saliencyMaps: false,
+    run: (model, b, o, seed) =>
+      model.pgd(b.images, b.labels, b.keys, {
+        epsilon: o.epsilon!, steps: o.steps!, stepSize: o.stepSize!, randomStart: o.randomStart!, seed,
+        loss: o.loss, precision: o.precision, temperature: o.temperature,
+      }),
+    testedAgainst: 'referencePgdStep (test/reference/attacks.ts): float64 gradient, the step in emulated float32',
+  },
+  {
+    name: 'fgsm',
+    title: 'one signed gradient step of size epsilon from the image',
+    reference: 'Goodfellow, Shlens, Szegedy (2015), Explaining and Harnessing Adversarial Examples',
+    budgetUnit: 'steps',
+    options: { temperature: TEMPERATURE, loss: LOSS, precision: PRECISION, epsilon: EPSILON },
+    chunk: 64,
+    budgetOf: () => 1,
+    saliencyMaps: false,
+    run: (model, b, o, seed) =>
+      model.pgd(b.images, b.labels, b.keys, {
+        epsilon: o.epsilon!, steps: 1, stepSize: o.epsilon!, randomStart: false, seed,
+        loss: o.loss, precision: o.precision, temperature: o.temperature,
+      }),
+    testedAgainst: 'referencePgdStep (test/reference/attacks.ts): float64 gradient sign, the step in emulated float32',
+  },
+];
+
+/** The descriptor of `name` (undefined for an unknown name). */
+export function attackDescriptor(name: string): AttackDescriptor | undefined {
+  return ATTACKS.find((a) => a.name === name);
+}
