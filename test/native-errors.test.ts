@@ -5,7 +5,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import type { Dataset, Model } from '../binding';
-import { native } from '../lib/native';
+import { addonPath, native } from '../lib/native';
 import { caught, caughtAsync, expectError } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -99,8 +99,7 @@ test('a refusal from a promise-returning call carries the caller\'s stack', asyn
 });
 
 test('a child process runs every bad call and survives', () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const addon = (require('node-gyp-build') as { path(dir: string): string }).path(path.join(__dirname, '..'));
+  const addon = addonPath();
   const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'native-bad-calls.js'), addon], {
     encoding: 'utf8',
     timeout: 60000,

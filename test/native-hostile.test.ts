@@ -4,9 +4,9 @@
 // a signal instead of taking jest down.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { addonPath } from '../lib/native';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const addon = (require('node-gyp-build') as { path(dir: string): string }).path(path.join(__dirname, '..'));
+const addon = addonPath();
 const fixture = path.join(__dirname, 'fixtures', 'native-hostile.js');
 
 function run(scenario: string): Record<string, unknown> {

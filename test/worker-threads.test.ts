@@ -4,9 +4,9 @@
 // a child process, so that a crash is a failed test, not a dead jest.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { addonPath } from '../lib/native';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const addon = (require('node-gyp-build') as { path(dir: string): string }).path(path.join(__dirname, '..'));
+const addon = addonPath();
 const fixture = path.join(__dirname, 'fixtures', 'worker-train-attack.js');
 
 function run(mode: string): Record<string, unknown> {
