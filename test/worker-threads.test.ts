@@ -26,7 +26,13 @@ test('4 workers each training and attacking their own model match a single-threa
 // A leak of one image's copy per predict (3 KB) would add 30 MB over the 10,000 calls.
 const RSS_GROWTH_BOUND = 16 * 1024 * 1024;
 
+// Under AddressSanitizer (scripts/sanitize.sh) freed memory waits in a quarantine, so the
+// resident set says nothing about leaks there: the bound is checked in plain runs only.
+const sanitized = /asan/.test(process.env.LD_PRELOAD ?? '');
+
 test(`10,000 predicts and 300 attacks grow the resident set by less than ${RSS_GROWTH_BOUND / 2 ** 20} MiB`, () => {
+  if (sanitized) console.warn('ASan runtime preloaded: the resident-set bound is not checked in this run');
   const { before, after } = run('memory') as { before: number; after: number };
+  if (sanitized) return;
   expect(after - before).toBeLessThan(RSS_GROWTH_BOUND);
 });
