@@ -13,7 +13,7 @@ test.each([
   [1, 5000],
   [2, 5000],
 ])('seed %i: %i generated calls, each answered with a result or a coded error', (seed, runs) => {
-  const r = spawnSync(process.execPath, [fixture, addon, String(runs), String(seed)], { encoding: 'utf8', timeout: 240000 });
+  const r = spawnSync(process.execPath, [fixture, addon, String(runs), String(seed)], { encoding: 'utf8', timeout: 600000 });
   expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
   expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ cases: runs, failures: [] });
 });
