@@ -1,6 +1,12 @@
 // The raw native module (build/Release/tempered.node), declared exactly: test/binding.test.ts
 // fails when the loaded module and this file disagree in either direction. Only lib/native.ts
 // loads the module; everything else uses lib/.
+//
+// Errors carry a `code` (TEMPERED_*). Methods that return a Promise never throw: a refused
+// argument, a busy or disposed model reject the promise; a failure in the work rejects it
+// with the caller's stack. The others throw. One operation runs on a model at a time: a
+// second (also one started from a getter of the first's options) is TEMPERED_BUSY, and so
+// is dispose() while one runs.
 
 /** Names of the compute backends. */
 export type BackendName = 'cpu' | 'cuda';
@@ -206,6 +212,15 @@ export declare function cpuIsa(): string;
 export declare function supportedCpuIsas(): string[];
 export declare function setCpuIsa(isa: string): void;
 export declare function parameterLayout(): NativeParameterInfo[];
+/** The range of a numeric option (temperature in (0, 1e6], ...). */
+export interface NativeLimit {
+  min: number;
+  max: number;
+  minExclusive: boolean;
+  maxExclusive: boolean;
+}
+/** The ranges the entry points enforce, by option name (lossTemperature: the loss spec's temperature). */
+export declare function limits(): Record<'temperature' | 'learningRate' | 'momentum' | 'lossScale' | 'l2' | 'dropoutRate' | 'lossTemperature', NativeLimit>;
 /** One operation of a training step, as profiled by profileTraining(). */
 export interface NativeOpProfile {
   op: string;

@@ -3,7 +3,8 @@
 // code left dropout on, a bug), train a fresh student at the same T.
 import { createHash } from 'crypto';
 import { deviceDataset, limitSplit } from './data';
-import { checkNumber, typeError } from './errors';
+import { typeError } from './errors';
+import { checkLimit } from './limits';
 import type { MnistData, MnistSplit } from './mnist';
 import { Model } from './model';
 import { train, TrainOptions, TrainResult } from './train';
@@ -21,7 +22,7 @@ export interface DistillOptions extends TrainOptions {
 
 /** softmax(z / T) of the teacher's logits for every image of `split`, [count x 10]. */
 export async function softLabels(teacher: Model, split: MnistSplit, temperature: number): Promise<Float32Array> {
-  checkNumber(temperature, 'temperature', { min: 0, minExclusive: true });
+  checkLimit(temperature, 'temperature', 'temperature');
   const ds = await deviceDataset(split, teacher.backend);
   const r = await teacher.nativeModel.evaluate(ds, 0, split.count, temperature, true);
   const z = r.logits!;

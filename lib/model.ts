@@ -7,6 +7,7 @@ import type { BackendName, Model as NativeModel, NativeParameterInfo } from '../
 import { BackendChoice, resolveBackend } from './backends';
 import { deviceDataset } from './data';
 import { TemperedError, checkNumber, typeError } from './errors';
+import { checkLimit } from './limits';
 import type { MnistSplit } from './mnist';
 import { native, packageRoot } from './native';
 import { readSafetensors, writeSafetensors, Tensor } from './safetensors';
@@ -122,17 +123,25 @@ export class Model {
       flat.set(t.data, p.offset);
     }
     let meta: ModelMetadata = freshMetadata();
-    if (metadata.tempered) {
+    if (metadata.tempered !== undefined) {
+      let parsed: unknown;
       try {
-        meta = { ...meta, ...(JSON.parse(metadata.tempered) as ModelMetadata) };
+        parsed = JSON.parse(metadata.tempered);
       } catch {
         throw new TemperedError('TEMPERED_BAD_FILE', `${file}: __metadata__.tempered is not valid JSON`);
       }
+      meta = { ...meta, ...checkMetadata(file, parsed) };
     } else {
       meta = { ...meta, importedMetadata: metadata };
     }
     const m = Model.create({ backend: opts.backend });
-    m.setParameters(flat);
+    try {
+      m.setParameters(flat);
+      await refuseOverflowingWeights(file, m);
+    } catch (err) {
+      m.dispose();
+      throw err;
+    }
     m.metadata = meta;
     return m;
   }
@@ -191,7 +200,7 @@ export class Model {
 
   /** Accuracy and mean cross-entropy at `temperature` (default 1) over a split. */
   async evaluate(split: MnistSplit, opts: { temperature?: number } = {}): Promise<Evaluation> {
-    const temperature = checkNumber(opts.temperature ?? 1, 'temperature', { min: 0, minExclusive: true });
+    const temperature = checkLimit(opts.temperature ?? 1, 'temperature', 'temperature');
     const ds = await deviceDataset(split, this.backend);
     const r = await this.handle.evaluate(ds, 0, split.count, temperature, false);
     return { accuracy: r.correct / r.count, correct: r.correct, count: r.count, meanLoss: r.lossSum / r.count, temperature };
@@ -210,6 +219,49 @@ export class Model {
   dispose(): void {
     this.handle.dispose();
   }
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** __metadata__.tempered, checked field by field: a JSON object whose known fields have their
+ * types (what train, distill and attack read back from it). */
+function checkMetadata(file: string, parsed: unknown): Partial<ModelMetadata> {
+  const bad = (what: string) => new TemperedError('TEMPERED_BAD_FILE', `${file}: __metadata__.tempered ${what}`);
+  if (!isRecord(parsed)) throw bad(`must be a JSON object (got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
+  const m = parsed;
+  if (m.format !== undefined && m.format !== MODEL_FORMAT) throw bad(`.format must be '${MODEL_FORMAT}'`);
+  if (m.formatVersion !== undefined) {
+    if (!Number.isInteger(m.formatVersion) || (m.formatVersion as number) < 1) throw bad('.formatVersion must be a positive integer');
+    if ((m.formatVersion as number) > MODEL_FORMAT_VERSION)
+      throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file}: model format version ${m.formatVersion} is newer than this package reads (${MODEL_FORMAT_VERSION})`);
+  }
+  for (const key of ['packageVersion', 'createdAt'])
+    if (m[key] !== undefined && typeof m[key] !== 'string') throw bad(`.${key} must be a string`);
+  if (m.kind !== undefined && m.kind !== 'standard' && m.kind !== 'distilled') throw bad(".kind must be 'standard' or 'distilled'");
+  if (m.trainingTemperature !== undefined) {
+    try {
+      checkLimit(m.trainingTemperature, 'trainingTemperature', 'temperature');
+    } catch (err) {
+      throw bad(`.${(err as Error).message}`);
+    }
+  }
+  if (m.seed !== undefined && !(Number.isInteger(m.seed) && (m.seed as number) >= 0 && (m.seed as number) <= 0xffffffff))
+    throw bad('.seed must be an integer in [0, 4294967295]');
+  for (const key of ['training', 'data', 'trainedOn', 'result', 'teacher'])
+    if (m[key] !== undefined && !isRecord(m[key])) throw bad(`.${key} must be an object`);
+  return m as Partial<ModelMetadata>;
+}
+
+/** Refuses weights that are finite but so large that the logits are not (±3.4e38 in a
+ * tensor overflows the first layer): checked on a black, a grey and a white image. */
+async function refuseOverflowingWeights(file: string, m: Model): Promise<void> {
+  const probe = new Float32Array(3 * 784);
+  probe.fill(0.5, 784, 2 * 784).fill(1, 2 * 784);
+  const z = await m.predict(probe);
+  if (!z.every(Number.isFinite))
+    throw new TemperedError('TEMPERED_BAD_FILE', `${file}: the weights give non-finite logits (values too large for float32 arithmetic)`);
 }
 
 export function argmax(z: ArrayLike<number>, offset = 0, classes = 10): number {

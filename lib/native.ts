@@ -14,11 +14,19 @@ export function packageRoot(): string {
   return dir;
 }
 
+/** The addon file: TEMPERED_ADDON_PATH when set (a sanitizer build, scripts/sanitize.sh),
+ * else the one node-gyp-build finds (prebuilds/, build/Release). */
+export function addonPath(): string {
+  if (process.env.TEMPERED_ADDON_PATH) return path.resolve(process.env.TEMPERED_ADDON_PATH);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot());
+}
+
 function load(): NativeBinding {
   const root = packageRoot();
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require('node-gyp-build')(root) as NativeBinding;
+    return require(addonPath()) as NativeBinding;
   } catch (err) {
     const e = new Error(
       `tempered: the native addon could not be loaded from ${root} (${(err as Error).message}). ` +

@@ -1,5 +1,5 @@
 // Shared pieces of the CLI commands: option parsers, the run-time set-up every command
-// does (threads, backend, data), and the error policy (exit 2 for bad input, 1 otherwise).
+// does (threads, backend, data). The exit statuses are lib/errors.ts's TEMPERED_ERRORS.
 import { InvalidArgumentError, Command } from 'commander';
 import { DEFAULT_TRAIN_CONFIG, TrainConfig } from '../train';
 import { BackendChoice, resolveBackend, setThreads } from '../backends';

@@ -1,5 +1,6 @@
 // The `tempered` command line.
 import { Command, CommanderError } from 'commander';
+import { exitStatus } from '../errors';
 import { native } from '../native';
 import { attackCommand } from './commands/attack';
 import { distillCommand } from './commands/distill';
@@ -9,17 +10,6 @@ import { infoCommand } from './commands/info';
 import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
 import { trainCommand } from './commands/train';
-
-const INPUT_ERRORS = new Set([
-  'TEMPERED_INVALID_TYPE',
-  'TEMPERED_INVALID_LENGTH',
-  'TEMPERED_OUT_OF_RANGE',
-  'TEMPERED_NOT_FINITE',
-  'TEMPERED_BAD_FILE',
-  'TEMPERED_BAD_DATA',
-  'TEMPERED_INCOMPATIBLE',
-  'TEMPERED_BACKEND_UNAVAILABLE',
-]);
 
 export function buildProgram(): Command {
   const program = new Command('tempered')
@@ -51,6 +41,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     const e = err as Error & { code?: string };
     process.stderr.write(`tempered: error${e.code ? ` [${e.code}]` : ''}: ${e.message}\n`);
-    return e.code && INPUT_ERRORS.has(e.code) ? 2 : 1;
+    return exitStatus(e);
   }
 }

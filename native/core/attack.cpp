@@ -75,7 +75,8 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
     }
   }
   std::vector<uint8_t> modified(static_cast<size_t>(n) * kPixels, 0);
-  // Sets candidate c of sample i; returns false when it would modify an already modified pixel.
+  // Sets candidate c (pixel c % 784 to 1 when c < 784, else to 0) of sample i as its step-th
+  // change, marking the pixel modified; callers pick only unmodified pixels.
   auto apply = [&](int i, int c, int step) {
     const int p = c % kPixels;
     float& px = r.adversarial[static_cast<size_t>(i) * kPixels + p];

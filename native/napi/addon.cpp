@@ -10,6 +10,7 @@
 #include "args.h"
 #include "benchmarks.h"
 #include "dataset_wrap.h"
+#include "limits.h"
 #include "model_wrap.h"
 #include "tempered/network_shape.h"
 
@@ -144,6 +145,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuIsa", Napi::Function::New<CpuIsa>(env, "cpuIsa"));
   exports.Set("supportedCpuIsas", Napi::Function::New<SupportedCpuIsas>(env, "supportedCpuIsas"));
   exports.Set("setCpuIsa", Napi::Function::New<SetCpuIsa>(env, "setCpuIsa"));
+  exports.Set("limits", Napi::Function::New<LimitsObject>(env, "limits"));
   exports.Set("parameterLayout", Napi::Function::New<ParameterLayout>(env, "parameterLayout"));
   exports.Set("fmaPeak", Napi::Function::New<FmaPeak>(env, "fmaPeak"));
   exports.Set("profileTraining", Napi::Function::New<ProfileTraining>(env, "profileTraining"));

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 
@@ -77,6 +78,41 @@ inline Napi::TypedArrayOf<T> require_typed(Napi::Value v, const std::string& nam
   return v.As<Napi::TypedArrayOf<T>>();
 }
 
+// A copy of a typed array's elements, taken at once: the array may be rewritten, detached or
+// shrunk by user code that runs later in the call (getters), or by another thread when it
+// lives in a SharedArrayBuffer, so every check is made on the copy.
+template <typename T, napi_typedarray_type kType>
+inline std::vector<T> copy_typed(Napi::Value v, const std::string& name, const char* type_name) {
+  Napi::TypedArrayOf<T> a = require_typed<T, kType>(v, name, type_name);
+  const T* data = a.Data();
+  const size_t n = a.ElementLength();
+  return n == 0 || data == nullptr ? std::vector<T>() : std::vector<T>(data, data + n);
+}
+
+inline std::vector<float> copy_f32(Napi::Value v, const std::string& name) {
+  return copy_typed<float, napi_float32_array>(v, name, "Float32Array");
+}
+inline std::vector<int32_t> copy_i32(Napi::Value v, const std::string& name) {
+  return copy_typed<int32_t, napi_int32_array>(v, name, "Int32Array");
+}
+inline std::vector<uint8_t> copy_u8(Napi::Value v, const std::string& name) {
+  return copy_typed<uint8_t, napi_uint8_array>(v, name, "Uint8Array");
+}
+
+// Every element finite, else a RangeError naming the first that is not.
+inline void require_all_finite(Napi::Env env, const std::vector<float>& values, const std::string& name) {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i])) throw range_error(env, name + "[" + std::to_string(i) + "] is not finite", kNotFinite);
+}
+
+// Every label a class in 0..classes-1.
+inline void require_classes(Napi::Env env, const std::vector<int32_t>& labels, int classes, const std::string& name) {
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || labels[i] >= classes)
+      throw range_error(env, name + "[" + std::to_string(i) + "] = " + std::to_string(labels[i]) + " is not a class in 0.." +
+                                 std::to_string(classes - 1));
+}
+
 inline Napi::Float32Array require_f32(Napi::Value v, const std::string& name) {
   return require_typed<float, napi_float32_array>(v, name, "Float32Array");
 }
@@ -84,23 +120,20 @@ inline Napi::Int32Array require_i32(Napi::Value v, const std::string& name) {
   return require_typed<int32_t, napi_int32_array>(v, name, "Int32Array");
 }
 
-inline void require_length(Napi::Value v, size_t actual, size_t expected, const std::string& name) {
+inline void require_length(Napi::Env env, size_t actual, size_t expected, const std::string& name) {
   if (actual != expected)
-    throw range_error(v.Env(), name + " must have length " + std::to_string(expected) + " (got " + std::to_string(actual) + ")",
+    throw range_error(env, name + " must have length " + std::to_string(expected) + " (got " + std::to_string(actual) + ")",
                       kInvalidLength);
 }
 
 // A non-empty array whose length is a multiple of `unit`; returns length / unit.
-inline size_t require_multiple(Napi::Value v, size_t length, size_t unit, const std::string& name) {
+inline size_t require_multiple(Napi::Env env, size_t length, size_t unit, const std::string& name) {
   if (length == 0 || length % unit != 0)
-    throw range_error(v.Env(), name + " must hold a positive whole number of " + std::to_string(unit) +
-                                   "-element rows (got length " + std::to_string(length) + ")",
+    throw range_error(env, name + " must hold a positive whole number of " + std::to_string(unit) +
+                               "-element rows (got length " + std::to_string(length) + ")",
                       kInvalidLength);
   return length / unit;
 }
-
-// Optional property: undefined -> fallback.
-inline Napi::Value prop(Napi::Object o, const char* key) { return o.Get(key); }
 
 }  // namespace napi
 }  // namespace tempered

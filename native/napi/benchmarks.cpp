@@ -15,7 +15,7 @@ namespace napi {
 
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
+  return guarded_promise(env, [&]() -> Napi::Value {
     const double seconds = require_range(arg(info, 0), "seconds", 0.01, 600);
     Backend* b = nullptr;
     get_backend("cpu", &b);
@@ -38,7 +38,7 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
 
 Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
+  return guarded_promise(env, [&]() -> Napi::Value {
     const std::string backend_name = require_backend_name(arg(info, 0), "backend");
     const int batch = static_cast<int>(require_integer(arg(info, 1), "batchSize", 1, 4096));
     const int steps = static_cast<int>(require_integer(arg(info, 2), "steps", 1, 100000));

@@ -46,7 +46,13 @@ bool DatasetWrap::Is(Napi::Value v) {
 
 DatasetWrap* DatasetWrap::FromArg(Napi::Value v, const std::string& name) {
   if (!Is(v)) throw type_error(v.Env(), name + " must be a Dataset (from createDataset)");
-  DatasetWrap* d = Napi::ObjectWrap<DatasetWrap>::Unwrap(v.As<Napi::Object>());
+  DatasetWrap* d = nullptr;
+  try {
+    d = Napi::ObjectWrap<DatasetWrap>::Unwrap(v.As<Napi::Object>());
+  } catch (const Napi::Error&) {
+    // An object that inherits Dataset's prototype but is not one.
+  }
+  if (d == nullptr) throw type_error(v.Env(), name + " must be a Dataset (from createDataset)");
   d->check_usable(v.Env());
   return d;
 }
@@ -57,39 +63,32 @@ void DatasetWrap::check_usable(Napi::Env env) const {
 
 Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
+  return guarded_promise(env, [&]() -> Napi::Value {
+    // Copied first, then checked: the arrays may live in a SharedArrayBuffer.
     std::string backend_name = require_backend_name(arg(info, 0), "backend");
-    Napi::Float32Array images = require_f32(arg(info, 1), "images");
-    Napi::Int32Array labels = require_i32(arg(info, 2), "labels");
-    size_t count = require_multiple(images, images.ElementLength(), kPixels, "images");
-    if (count > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
-    require_length(labels, labels.ElementLength(), count, "labels");
-    for (size_t i = 0; i < count; ++i)
-      if (labels[i] < 0 || labels[i] >= kClasses)
-        throw range_error(env, "labels[" + std::to_string(i) + "] = " + std::to_string(labels[i]) + " is not a class in 0..9");
+    auto host_images = std::make_shared<std::vector<float>>(copy_f32(arg(info, 1), "images"));
+    auto host_labels = std::make_shared<std::vector<int32_t>>(copy_i32(arg(info, 2), "labels"));
     Napi::Value soft_v = arg(info, 3);
     const bool has_soft = !soft_v.IsUndefined() && !soft_v.IsNull();
-    std::vector<float> soft;
+    auto host_soft = std::make_shared<std::vector<float>>(has_soft ? copy_f32(soft_v, "softTargets") : std::vector<float>());
+
+    const size_t count = require_multiple(env, host_images->size(), kPixels, "images");
+    if (count > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
+    require_length(env, host_labels->size(), count, "labels");
+    require_classes(env, *host_labels, kClasses, "labels");
     if (has_soft) {
-      Napi::Float32Array s = require_f32(soft_v, "softTargets");
-      require_length(s, s.ElementLength(), count * kClasses, "softTargets");
-      soft.assign(s.Data(), s.Data() + s.ElementLength());
-      for (size_t i = 0; i < soft.size(); ++i)
-        if (!std::isfinite(soft[i])) throw range_error(env, "softTargets[" + std::to_string(i) + "] is not finite", kNotFinite);
-        else if (soft[i] < 0.0f || soft[i] > 1.0f)
-          throw range_error(env, "softTargets[" + std::to_string(i) + "] = " + std::to_string(soft[i]) + " is not a probability in [0, 1]");
+      require_length(env, host_soft->size(), count * kClasses, "softTargets");
+      require_all_finite(env, *host_soft, "softTargets");
+      for (size_t i = 0; i < host_soft->size(); ++i)
+        if ((*host_soft)[i] < 0.0f || (*host_soft)[i] > 1.0f)
+          throw range_error(env, "softTargets[" + std::to_string(i) + "] = " + std::to_string((*host_soft)[i]) + " is not a probability in [0, 1]");
     }
-    for (size_t i = 0; i < images.ElementLength(); ++i)
-      if (!std::isfinite(images[i]))
-        throw range_error(env, "images[" + std::to_string(i) + "] is not finite", kNotFinite);
+    require_all_finite(env, *host_images, "images");
 
     tempered::Backend* backend = nullptr;
     Status st = get_backend(backend_name, &backend);
     if (!st.ok()) throw status_error(env, st);
 
-    auto host_images = std::make_shared<std::vector<float>>(images.Data(), images.Data() + images.ElementLength());
-    auto host_labels = std::make_shared<std::vector<int32_t>>(labels.Data(), labels.Data() + count);
-    auto host_soft = std::make_shared<std::vector<float>>(std::move(soft));
     auto pending = std::make_shared<PendingDataset>();
     pending->backend = backend_name;
     pending->data = std::make_unique<DeviceDataset>();

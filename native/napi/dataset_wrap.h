@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../core/network.h"
+#include "in_use.h"
 
 namespace tempered {
 namespace napi {
@@ -23,9 +24,8 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
 
   DeviceDataset* data() { return data_.get(); }
   const std::string& backend_name() const { return backend_name_; }
-  // Users (models running on it) keep it from being disposed.
-  void acquire() { ++users_; }
-  void release() { --users_; }
+  // Operations running on it (any number) keep it from being disposed.
+  void hold(InUse* use) { use->hold(&users_); }
   void check_usable(Napi::Env env) const;
 
  private:

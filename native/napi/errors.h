@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include <string>
+#include <utility>
 
 #include "tempered/status.h"
 
@@ -58,6 +59,20 @@ Napi::Value guarded(Napi::Env env, Fn&& fn) {
     throw plain_error(env, "out of memory", status_code_name(StatusCode::kOutOfMemory));
   } catch (const std::exception& e) {
     throw plain_error(env, std::string("internal error: ") + e.what(), status_code_name(StatusCode::kInternal));
+  }
+}
+
+// The same for an entry point that returns a Promise: every refusal, of the arguments or of
+// the object's state (busy, disposed), rejects the promise instead of throwing, so that
+// `.catch()` sees it.
+template <typename Fn>
+Napi::Value guarded_promise(Napi::Env env, Fn&& fn) {
+  try {
+    return guarded(env, std::forward<Fn>(fn));
+  } catch (const Napi::Error& e) {
+    Napi::Promise::Deferred refused = Napi::Promise::Deferred::New(env);
+    refused.Reject(e.Value());
+    return refused.Promise();
   }
 }
 

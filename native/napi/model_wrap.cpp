@@ -7,6 +7,9 @@
 #include "addon_data.h"
 #include "args.h"
 #include "dataset_wrap.h"
+#include "in_use.h"
+#include "limits.h"
+#include "model_args.h"
 #include "task.h"
 
 namespace tempered {
@@ -23,72 +26,22 @@ struct PendingModel {
   std::string backend;
 };
 
-// Reads the training configuration object; every field optional with the paper's default.
+// Reads the training configuration object, each property once; every field optional with
+// the paper's default.
 TrainConfig parse_train_config(Napi::Value v) {
   TrainConfig c;
   if (v.IsUndefined()) return c;
   Napi::Object o = require_object(v, "config");
-  auto get = [&](const char* key) { return o.Get(key); };
-  if (!get("learningRate").IsUndefined())
-    c.learning_rate = static_cast<float>(require_range(get("learningRate"), "config.learningRate", 0, 1e6, true));
-  if (!get("momentum").IsUndefined())
-    c.momentum = static_cast<float>(require_range(get("momentum"), "config.momentum", 0, 1, false, true));
-  if (!get("temperature").IsUndefined())
-    c.temperature = static_cast<float>(require_range(get("temperature"), "config.temperature", 0, 1e6, true));
-  if (!get("lossScale").IsUndefined())
-    c.loss_scale = static_cast<float>(require_range(get("lossScale"), "config.lossScale", 0, 1e9, true));
-  if (!get("l2").IsUndefined()) c.l2_output = static_cast<float>(require_range(get("l2"), "config.l2", 0, 1e6));
-  if (!get("dropoutRate").IsUndefined())
-    c.dropout_rate = static_cast<float>(require_range(get("dropoutRate"), "config.dropoutRate", 0, 1, false, true));
-  if (!get("dropoutSeed").IsUndefined())
-    c.dropout_seed = static_cast<uint32_t>(require_integer(get("dropoutSeed"), "config.dropoutSeed", 0, 0xffffffffLL));
-  if (!get("softTargets").IsUndefined()) c.use_soft_targets = require_bool(get("softTargets"), "config.softTargets");
+  Napi::Value x;
+  if (!(x = o.Get("learningRate")).IsUndefined()) c.learning_rate = static_cast<float>(require_limit(x, "config.learningRate", kLearningRateLimit));
+  if (!(x = o.Get("momentum")).IsUndefined()) c.momentum = static_cast<float>(require_limit(x, "config.momentum", kMomentumLimit));
+  if (!(x = o.Get("temperature")).IsUndefined()) c.temperature = static_cast<float>(require_limit(x, "config.temperature", kTemperatureLimit));
+  if (!(x = o.Get("lossScale")).IsUndefined()) c.loss_scale = static_cast<float>(require_limit(x, "config.lossScale", kLossScaleLimit));
+  if (!(x = o.Get("l2")).IsUndefined()) c.l2_output = static_cast<float>(require_limit(x, "config.l2", kL2Limit));
+  if (!(x = o.Get("dropoutRate")).IsUndefined()) c.dropout_rate = static_cast<float>(require_limit(x, "config.dropoutRate", kDropoutRateLimit));
+  if (!(x = o.Get("dropoutSeed")).IsUndefined()) c.dropout_seed = static_cast<uint32_t>(require_integer(x, "config.dropoutSeed", 0, 0xffffffffLL));
+  if (!(x = o.Get("softTargets")).IsUndefined()) c.use_soft_targets = require_bool(x, "config.softTargets");
   return c;
-}
-
-// {loss: 'xent' | 'margin', precision: 'float32' | 'float64', temperature: number}, all optional.
-LossSpec parse_loss_spec(Napi::Value v, const std::string& name) {
-  LossSpec spec;
-  if (v.IsUndefined()) return spec;
-  Napi::Object o = require_object(v, name);
-  Napi::Value loss = o.Get("loss"), precision = o.Get("precision"), temperature = o.Get("temperature");
-  if (!loss.IsUndefined()) {
-    std::string l = require_string(loss, name + ".loss");
-    if (l == "xent") spec.loss = AttackLoss::kXent;
-    else if (l == "margin") spec.loss = AttackLoss::kMargin;
-    else throw range_error(v.Env(), name + ".loss must be 'xent' or 'margin' (got '" + l + "')");
-  }
-  if (!precision.IsUndefined()) {
-    std::string p = require_string(precision, name + ".precision");
-    if (p == "float32") spec.precision = LossPrecision::kFloat32;
-    else if (p == "float64") spec.precision = LossPrecision::kFloat64;
-    else throw range_error(v.Env(), name + ".precision must be 'float32' or 'float64' (got '" + p + "')");
-  }
-  if (!temperature.IsUndefined())
-    spec.temperature = static_cast<float>(require_range(temperature, name + ".temperature", 0, 1e30, true));
-  return spec;
-}
-
-// images [n * 784] (finite) and labels [n] (0..9), copied.
-void parse_images_labels(const Napi::CallbackInfo& info, size_t at, std::vector<float>* images, std::vector<int32_t>* labels) {
-  Napi::Env env = info.Env();
-  Napi::Float32Array im = require_f32(arg(info, at), "images");
-  const size_t n = require_multiple(im, im.ElementLength(), kPixels, "images");
-  Napi::Int32Array lab = require_i32(arg(info, at + 1), "labels");
-  require_length(lab, lab.ElementLength(), n, "labels");
-  for (size_t i = 0; i < im.ElementLength(); ++i)
-    if (!std::isfinite(im[i])) throw range_error(env, "images[" + std::to_string(i) + "] is not finite", kNotFinite);
-  for (size_t i = 0; i < n; ++i)
-    if (lab[i] < 0 || lab[i] >= kClasses) throw range_error(env, "labels[" + std::to_string(i) + "] is not a class in 0..9");
-  images->assign(im.Data(), im.Data() + im.ElementLength());
-  labels->assign(lab.Data(), lab.Data() + n);
-}
-
-template <typename T>
-Napi::TypedArrayOf<T> to_js(Napi::Env env, const std::vector<T>& v) {
-  auto a = Napi::TypedArrayOf<T>::New(env, v.size());
-  if (!v.empty()) std::memcpy(a.Data(), v.data(), sizeof(T) * v.size());
-  return a;
 }
 
 }  // namespace
@@ -143,14 +96,28 @@ Napi::Value ModelWrap::Create(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Promise ModelWrap::start_exclusive(Napi::Env env, Task::Work work, Task::Done done) {
-  busy_ = true;
-  return Task::Start(env, std::move(work), std::move(done), [this] { busy_ = false; }, {Value()});
-}
-
 void ModelWrap::check_idle(Napi::Env env) const {
   if (!net_) throw plain_error(env, "the model has been disposed", kDisposed);
-  if (busy_) throw plain_error(env, "the model is busy with another operation; await it first", kBusy);
+  if (in_flight_ > 0) throw plain_error(env, "the model is busy with another operation; await it first", kBusy);
+}
+
+void ModelWrap::claim(Napi::Env env, InUse* use) {
+  check_idle(env);
+  use->hold(&in_flight_);
+}
+
+DatasetWrap* ModelWrap::claim_dataset(Napi::Value v, InUse* use) {
+  DatasetWrap* ds = DatasetWrap::FromArg(v, "dataset");
+  ds->hold(use);
+  if (ds->backend_name() != backend_name_)
+    throw plain_error(v.Env(), "the dataset lives on backend '" + ds->backend_name() + "' but the model on '" + backend_name_ + "'",
+                      kBackendMismatch);
+  return ds;
+}
+
+Napi::Promise ModelWrap::start(Napi::Env env, InUse* use, Task::Work work, Task::Done done, std::vector<Napi::Object> pins) {
+  pins.push_back(Value());
+  return Task::Start(env, std::move(work), std::move(done), use->hand_over(), std::move(pins));
 }
 
 Napi::Value ModelWrap::Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend_name_); }
@@ -159,23 +126,26 @@ Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) { return N
 
 // The flat parameter and velocity arrays share their checks and copies.
 Napi::Value ModelWrap::GetFlat(Napi::Env env, Status (Network::*get)(float*)) {
-  check_idle(env);
-  Napi::Float32Array out = Napi::Float32Array::New(env, kTotalParams);
-  Status st = (net_.get()->*get)(out.Data());
-  if (!st.ok()) throw status_error(env, st);
-  return out;
+  return guarded(env, [&]() -> Napi::Value {
+    check_idle(env);
+    Napi::Float32Array out = Napi::Float32Array::New(env, kTotalParams);
+    Status st = (net_.get()->*get)(out.Data());
+    if (!st.ok()) throw status_error(env, st);
+    return out;
+  });
 }
 
 Napi::Value ModelWrap::SetFlat(const Napi::CallbackInfo& info, const char* name, Status (Network::*set)(const float*)) {
   Napi::Env env = info.Env();
-  check_idle(env);
-  Napi::Float32Array p = require_f32(arg(info, 0), name);
-  require_length(p, p.ElementLength(), kTotalParams, name);
-  for (size_t i = 0; i < p.ElementLength(); ++i)
-    if (!std::isfinite(p[i])) throw range_error(env, std::string(name) + "[" + std::to_string(i) + "] is not finite", kNotFinite);
-  Status st = (net_.get()->*set)(p.Data());
-  if (!st.ok()) throw status_error(env, st);
-  return env.Undefined();
+  return guarded(env, [&]() -> Napi::Value {
+    const std::vector<float> p = copy_f32(arg(info, 0), name);
+    check_idle(env);
+    require_length(env, p.size(), kTotalParams, name);
+    require_all_finite(env, p, name);
+    Status st = (net_.get()->*set)(p.data());
+    if (!st.ok()) throw status_error(env, st);
+    return env.Undefined();
+  });
 }
 
 Napi::Value ModelWrap::GetParameters(const Napi::CallbackInfo& info) { return GetFlat(info.Env(), &Network::get_parameters); }
@@ -183,30 +153,34 @@ Napi::Value ModelWrap::SetParameters(const Napi::CallbackInfo& info) { return Se
 Napi::Value ModelWrap::GetVelocity(const Napi::CallbackInfo& info) { return GetFlat(info.Env(), &Network::get_velocity); }
 Napi::Value ModelWrap::SetVelocity(const Napi::CallbackInfo& info) { return SetFlat(info, "velocity", &Network::set_velocity); }
 
+// Every entry point below runs in the same order: claim the model (and the data set), read
+// every argument into plain C++ values (typed arrays copied at once), check the copies,
+// then start the work. User code that runs while the arguments are read (getters) finds
+// the objects in use, and nothing it does can change what was already copied.
+
 // trainSteps(dataset, indices, batchSize, config, firstStep)
 //   -> Promise<{ lossSum: Float64Array, correct: Int32Array, samples: Int32Array }>, one entry per batch.
 Napi::Value ModelWrap::TrainSteps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    DatasetWrap* ds = DatasetWrap::FromArg(arg(info, 0), "dataset");
-    if (ds->backend_name() != backend_name_)
-      throw plain_error(env, "the dataset lives on backend '" + ds->backend_name() + "' but the model on '" + backend_name_ + "'",
-                        kBackendMismatch);
-    Napi::Int32Array idx = require_i32(arg(info, 1), "indices");
-    if (idx.ElementLength() == 0) throw range_error(env, "indices must not be empty", kInvalidLength);
-    const int count = ds->data()->count;
-    for (size_t i = 0; i < idx.ElementLength(); ++i)
-      if (idx[i] < 0 || idx[i] >= count)
-        throw range_error(env, "indices[" + std::to_string(i) + "] = " + std::to_string(idx[i]) + " is outside the dataset (0.." +
-                                   std::to_string(count - 1) + ")");
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    DatasetWrap* ds = claim_dataset(arg(info, 0), &use);
+    auto indices = std::make_shared<std::vector<int32_t>>(copy_i32(arg(info, 1), "indices"));
     const int batch = static_cast<int>(require_integer(arg(info, 2), "batchSize", 1, 1 << 16));
-    TrainConfig cfg = parse_train_config(arg(info, 3));
-    if (cfg.use_soft_targets && !ds->data()->has_soft())
-      throw range_error(env, "config.softTargets is true but the dataset has no soft targets");
+    const TrainConfig cfg = parse_train_config(arg(info, 3));
     const uint32_t first_step = static_cast<uint32_t>(require_integer(arg(info, 4), "firstStep", 0, 0xffffffffLL));
 
-    auto indices = std::make_shared<std::vector<int32_t>>(idx.Data(), idx.Data() + idx.ElementLength());
+    if (indices->empty()) throw range_error(env, "indices must not be empty", kInvalidLength);
+    if (indices->size() > 0x7fffffff) throw range_error(env, "indices: too many", kInvalidLength);
+    const int count = ds->data()->count;
+    for (size_t i = 0; i < indices->size(); ++i)
+      if ((*indices)[i] < 0 || (*indices)[i] >= count)
+        throw range_error(env, "indices[" + std::to_string(i) + "] = " + std::to_string((*indices)[i]) + " is outside the dataset (0.." +
+                                   std::to_string(count - 1) + ")");
+    if (cfg.use_soft_targets && !ds->data()->has_soft())
+      throw range_error(env, "config.softTargets is true but the dataset has no soft targets");
+
     const int batches = static_cast<int>((indices->size() + batch - 1) / batch);
     auto loss = std::make_shared<std::vector<double>>(batches);
     auto correct = std::make_shared<std::vector<int32_t>>(batches);
@@ -215,10 +189,10 @@ Napi::Value ModelWrap::TrainSteps(const Napi::CallbackInfo& info) {
     DeviceDataset* data = ds->data();
     auto work = [=]() -> Status {
       for (int b = 0; b < batches; ++b) {
-        const int start = b * batch;
-        const int n = std::min<int>(batch, static_cast<int>(indices->size()) - start);
+        const int begin = b * batch;
+        const int n = std::min<int>(batch, static_cast<int>(indices->size()) - begin);
         BatchResult r;
-        TEMPERED_TRY(net->train_step(*data, indices->data() + start, n, cfg, first_step + b, &r));
+        TEMPERED_TRY(net->train_step(*data, indices->data() + begin, n, cfg, first_step + b, &r));
         (*loss)[b] = r.loss_sum;
         (*correct)[b] = r.correct;
         (*samples)[b] = n;
@@ -227,20 +201,12 @@ Napi::Value ModelWrap::TrainSteps(const Napi::CallbackInfo& info) {
     };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object out = Napi::Object::New(e);
-      Napi::Float64Array l = Napi::Float64Array::New(e, batches);
-      Napi::Int32Array c = Napi::Int32Array::New(e, batches);
-      Napi::Int32Array s = Napi::Int32Array::New(e, batches);
-      std::memcpy(l.Data(), loss->data(), sizeof(double) * batches);
-      std::memcpy(c.Data(), correct->data(), sizeof(int32_t) * batches);
-      std::memcpy(s.Data(), samples->data(), sizeof(int32_t) * batches);
-      out.Set("lossSum", l);
-      out.Set("correct", c);
-      out.Set("samples", s);
+      out.Set("lossSum", to_js(e, *loss));
+      out.Set("correct", to_js(e, *correct));
+      out.Set("samples", to_js(e, *samples));
       return out;
     };
-    busy_ = true;
-    ds->acquire();
-    return Task::Start(env, work, done, [this, ds] { busy_ = false; ds->release(); }, {Value(), ds->Value()});
+    return start(env, &use, work, done, {ds->Value()});
   });
 }
 
@@ -248,16 +214,14 @@ Napi::Value ModelWrap::TrainSteps(const Napi::CallbackInfo& info) {
 //   -> Promise<{ lossSum: number, correct: number, count: number, logits?: Float32Array }>
 Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    DatasetWrap* ds = DatasetWrap::FromArg(arg(info, 0), "dataset");
-    if (ds->backend_name() != backend_name_)
-      throw plain_error(env, "the dataset lives on backend '" + ds->backend_name() + "' but the model on '" + backend_name_ + "'",
-                        kBackendMismatch);
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    DatasetWrap* ds = claim_dataset(arg(info, 0), &use);
     const int count = ds->data()->count;
     const int begin = static_cast<int>(require_integer(arg(info, 1), "begin", 0, count));
     const int end = static_cast<int>(require_integer(arg(info, 2), "end", begin, count));
-    const float temperature = static_cast<float>(require_range(arg(info, 3), "temperature", 0, 1e6, true));
+    const float temperature = static_cast<float>(require_limit(arg(info, 3), "temperature", kTemperatureLimit));
     const bool want_logits = require_bool(arg(info, 4), "wantLogits");
     auto result = std::make_shared<BatchResult>();
     auto logits = std::make_shared<std::vector<float>>(want_logits ? static_cast<size_t>(end - begin) * kClasses : 0);
@@ -271,101 +235,80 @@ Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
       out.Set("lossSum", result->loss_sum);
       out.Set("correct", result->correct);
       out.Set("count", end - begin);
-      if (want_logits) {
-        Napi::Float32Array l = Napi::Float32Array::New(e, logits->size());
-        if (!logits->empty()) std::memcpy(l.Data(), logits->data(), sizeof(float) * logits->size());
-        out.Set("logits", l);
-      }
+      if (want_logits) out.Set("logits", to_js(e, *logits));
       return out;
     };
-    busy_ = true;
-    ds->acquire();
-    return Task::Start(env, work, done, [this, ds] { busy_ = false; ds->release(); }, {Value(), ds->Value()});
+    return start(env, &use, work, done, {ds->Value()});
   });
 }
 
 // predict(images: Float32Array [n * 784]) -> Promise<Float32Array [n * 10]> (logits)
 Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    Napi::Float32Array images = require_f32(arg(info, 0), "images");
-    const size_t n = require_multiple(images, images.ElementLength(), kPixels, "images");
-    for (size_t i = 0; i < images.ElementLength(); ++i)
-      if (!std::isfinite(images[i])) throw range_error(env, "images[" + std::to_string(i) + "] is not finite", kNotFinite);
-    auto host = std::make_shared<std::vector<float>>(images.Data(), images.Data() + images.ElementLength());
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    auto images = std::make_shared<std::vector<float>>(copy_f32(arg(info, 0), "images"));
+    const size_t n = require_multiple(env, images->size(), kPixels, "images");
+    if (n > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
+    require_all_finite(env, *images, "images");
     auto logits = std::make_shared<std::vector<float>>(n * kClasses);
     Network* net = net_.get();
-    auto work = [=]() -> Status { return net->predict(host->data(), static_cast<int>(n), logits->data()); };
-    auto done = [=](Napi::Env e) -> Napi::Value {
-      Napi::Float32Array out = Napi::Float32Array::New(e, logits->size());
-      std::memcpy(out.Data(), logits->data(), sizeof(float) * logits->size());
-      return out;
-    };
-    return start_exclusive(env, work, done);
+    auto work = [=]() -> Status { return net->predict(images->data(), static_cast<int>(n), logits->data()); };
+    auto done = [=](Napi::Env e) -> Napi::Value { return to_js(e, *logits); };
+    return start(env, &use, work, done);
   });
 }
 
 // trace(images, labels, softTargets | null, config, step) -> Promise<Record<string, Float32Array>>
 Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    Napi::Float32Array images = require_f32(arg(info, 0), "images");
-    const size_t n = require_multiple(images, images.ElementLength(), kPixels, "images");
-    Napi::Int32Array labels = require_i32(arg(info, 1), "labels");
-    require_length(labels, labels.ElementLength(), n, "labels");
-    for (size_t i = 0; i < n; ++i)
-      if (labels[i] < 0 || labels[i] >= kClasses) throw range_error(env, "labels[" + std::to_string(i) + "] is not a class in 0..9");
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    const ImagesLabels in = copy_images_labels(info, 0);
     auto soft = std::make_shared<std::vector<float>>();
     Napi::Value soft_v = arg(info, 2);
-    if (!soft_v.IsNull() && !soft_v.IsUndefined()) {
-      Napi::Float32Array s = require_f32(soft_v, "softTargets");
-      require_length(s, s.ElementLength(), n * kClasses, "softTargets");
-      soft->assign(s.Data(), s.Data() + s.ElementLength());
-      for (size_t i = 0; i < soft->size(); ++i)
-        if (!std::isfinite((*soft)[i])) throw range_error(env, "softTargets[" + std::to_string(i) + "] is not finite", kNotFinite);
-    }
-    for (size_t i = 0; i < images.ElementLength(); ++i)
-      if (!std::isfinite(images[i])) throw range_error(env, "images[" + std::to_string(i) + "] is not finite", kNotFinite);
-    TrainConfig cfg = parse_train_config(arg(info, 3));
+    const bool has_soft = !soft_v.IsNull() && !soft_v.IsUndefined();
+    if (has_soft) *soft = copy_f32(soft_v, "softTargets");
+    const TrainConfig cfg = parse_train_config(arg(info, 3));
     const uint32_t step = static_cast<uint32_t>(require_integer(arg(info, 4), "step", 0, 0xffffffffLL));
-    auto host_images = std::make_shared<std::vector<float>>(images.Data(), images.Data() + images.ElementLength());
-    auto host_labels = std::make_shared<std::vector<int32_t>>(labels.Data(), labels.Data() + n);
+
+    check_images_labels(env, in);
+    const int n = in.count();
+    if (has_soft) {
+      require_length(env, soft->size(), static_cast<size_t>(n) * kClasses, "softTargets");
+      require_all_finite(env, *soft, "softTargets");
+    }
     auto trace = std::make_shared<tempered::Trace>();
     Network* net = net_.get();
     auto work = [=]() -> Status {
-      return net->trace(host_images->data(), host_labels->data(), soft->empty() ? nullptr : soft->data(),
-                        static_cast<int>(n), cfg, step, trace.get());
+      return net->trace(in.images->data(), in.labels->data(), soft->empty() ? nullptr : soft->data(), n, cfg, step, trace.get());
     };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object out = Napi::Object::New(e);
-      for (auto& [name, values] : trace->tensors) {
-        Napi::Float32Array a = Napi::Float32Array::New(e, values.size());
-        std::memcpy(a.Data(), values.data(), sizeof(float) * values.size());
-        out.Set(name, a);
-      }
+      for (auto& [name, values] : trace->tensors) out.Set(name, to_js(e, values));
       return out;
     };
-    return start_exclusive(env, work, done);
+    return start(env, &use, work, done);
   });
 }
 
 // inputGradient(images, labels, lossSpec) -> Promise<{ gradient: Float64Array [n*784], loss: Float64Array [n], logits: Float32Array [n*10] }>
 Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    auto images = std::make_shared<std::vector<float>>();
-    auto labels = std::make_shared<std::vector<int32_t>>();
-    parse_images_labels(info, 0, images.get(), labels.get());
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    const ImagesLabels in = copy_images_labels(info, 0);
     const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
-    const int n = static_cast<int>(labels->size());
+    check_images_labels(env, in);
+    const int n = in.count();
     auto grad = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * kPixels);
     auto loss = std::make_shared<std::vector<double>>(n);
     auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
     Network* net = net_.get();
-    auto work = [=]() { return net->input_gradient(images->data(), labels->data(), n, spec, grad->data(), loss->data(), logits->data()); };
+    auto work = [=]() { return net->input_gradient(in.images->data(), in.labels->data(), n, spec, grad->data(), loss->data(), logits->data()); };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
       o.Set("gradient", to_js(e, *grad));
@@ -373,31 +316,31 @@ Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
       o.Set("logits", to_js(e, *logits));
       return o;
     };
-    return start_exclusive(env, work, done);
+    return start(env, &use, work, done);
   });
 }
 
 // attackLosses(images, labels, lossSpec) -> Promise<{ loss: Float64Array [n], logits: Float32Array [n*10] }>
 Napi::Value ModelWrap::AttackLosses(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    auto images = std::make_shared<std::vector<float>>();
-    auto labels = std::make_shared<std::vector<int32_t>>();
-    parse_images_labels(info, 0, images.get(), labels.get());
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    const ImagesLabels in = copy_images_labels(info, 0);
     const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
-    const int n = static_cast<int>(labels->size());
+    check_images_labels(env, in);
+    const int n = in.count();
     auto loss = std::make_shared<std::vector<double>>(n);
     auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
     Network* net = net_.get();
-    auto work = [=]() { return net->attack_losses(images->data(), labels->data(), n, spec, loss->data(), logits->data()); };
+    auto work = [=]() { return net->attack_losses(in.images->data(), in.labels->data(), n, spec, loss->data(), logits->data()); };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
       o.Set("loss", to_js(e, *loss));
       o.Set("logits", to_js(e, *logits));
       return o;
     };
-    return start_exclusive(env, work, done);
+    return start(env, &use, work, done);
   });
 }
 
@@ -405,25 +348,23 @@ Napi::Value ModelWrap::AttackLosses(const Napi::CallbackInfo& info) {
 //   -> Promise<{ losses: Float64Array [n*1568], base: Float64Array [n] }>
 Napi::Value ModelWrap::Sweep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    auto images = std::make_shared<std::vector<float>>();
-    auto labels = std::make_shared<std::vector<int32_t>>();
-    parse_images_labels(info, 0, images.get(), labels.get());
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    const ImagesLabels in = copy_images_labels(info, 0);
     const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
-    const int n = static_cast<int>(labels->size());
     auto skip = std::make_shared<std::vector<uint8_t>>();
     Napi::Value sv = arg(info, 3);
-    if (!sv.IsUndefined() && !sv.IsNull()) {
-      auto s = require_typed<uint8_t, napi_uint8_array>(sv, "skip", "Uint8Array");
-      require_length(s, s.ElementLength(), static_cast<size_t>(n) * kPixels, "skip");
-      skip->assign(s.Data(), s.Data() + s.ElementLength());
-    }
+    const bool has_skip = !sv.IsUndefined() && !sv.IsNull();
+    if (has_skip) *skip = copy_u8(sv, "skip");
+    check_images_labels(env, in);
+    const int n = in.count();
+    if (has_skip) require_length(env, skip->size(), static_cast<size_t>(n) * kPixels, "skip");
     auto losses = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * 2 * kPixels);
     auto base = std::make_shared<std::vector<double>>(n);
     Network* net = net_.get();
     auto work = [=]() {
-      return net->sweep(images->data(), labels->data(), skip->empty() ? nullptr : skip->data(), n, spec, losses->data(), base->data());
+      return net->sweep(in.images->data(), in.labels->data(), skip->empty() ? nullptr : skip->data(), n, spec, losses->data(), base->data());
     };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
@@ -431,7 +372,7 @@ Napi::Value ModelWrap::Sweep(const Napi::CallbackInfo& info) {
       o.Set("base", to_js(e, *base));
       return o;
     };
-    return start_exclusive(env, work, done);
+    return start(env, &use, work, done);
   });
 }
 
@@ -439,21 +380,22 @@ Napi::Value ModelWrap::Sweep(const Napi::CallbackInfo& info) {
 //   -> Promise<NativeAttackResult> (binding.d.ts)
 Napi::Value ModelWrap::Attack(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    check_idle(env);
-    auto images = std::make_shared<std::vector<float>>();
-    auto labels = std::make_shared<std::vector<int32_t>>();
-    parse_images_labels(info, 0, images.get(), labels.get());
+  return guarded_promise(env, [&]() -> Napi::Value {
+    InUse use;
+    claim(env, &use);
+    const ImagesLabels in = copy_images_labels(info, 0);
     Napi::Object o = require_object(arg(info, 2), "config");
     AttackConfig cfg;
     cfg.algorithm = static_cast<int>(require_integer(o.Get("algorithm"), "config.algorithm", 1, 4));
     cfg.budget = static_cast<int>(require_integer(o.Get("budget"), "config.budget", 1, kPixels));
     cfg.spec = parse_loss_spec(o, "config");
-    if (!o.Get("wantSaliency").IsUndefined()) cfg.want_saliency = require_bool(o.Get("wantSaliency"), "config.wantSaliency");
-    const int n = static_cast<int>(labels->size());
+    Napi::Value want_saliency = o.Get("wantSaliency");
+    if (!want_saliency.IsUndefined()) cfg.want_saliency = require_bool(want_saliency, "config.wantSaliency");
+    check_images_labels(env, in);
+    const int n = in.count();
     auto r = std::make_shared<AttackResults>();
     Network* net = net_.get();
-    auto work = [=]() { return run_attack(*net, images->data(), labels->data(), n, cfg, r.get()); };
+    auto work = [=]() { return run_attack(*net, in.images->data(), in.labels->data(), n, cfg, r.get()); };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object out = Napi::Object::New(e);
       out.Set("attacked", to_js(e, r->attacked));
@@ -468,12 +410,13 @@ Napi::Value ModelWrap::Attack(const Napi::CallbackInfo& info) {
       if (cfg.want_saliency) out.Set("saliency", to_js(e, r->saliency));
       return out;
     };
-    return start_exclusive(env, work, done);
+    return start(env, &use, work, done);
   });
 }
 
+// Refused while an operation runs (its work still uses the network).
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
-  if (busy_) throw plain_error(info.Env(), "the model is busy with another operation; await it first", kBusy);
+  if (in_flight_ > 0) throw plain_error(info.Env(), "the model is busy with another operation; await it first", kBusy);
   net_.reset();
   return info.Env().Undefined();
 }

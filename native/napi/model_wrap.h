@@ -1,7 +1,8 @@
 // Model: the network's weights and optimiser state on a backend's device. JS holds this
 // handle; every heavy method returns a Promise and runs off the main thread. One
-// operation at a time per model: a second call while one runs is refused with
-// TEMPERED_BUSY rather than queued, so results never depend on call order.
+// operation at a time per model: a second call while one runs (including one made from a
+// getter of the first call's options) is refused with TEMPERED_BUSY rather than queued,
+// so results never depend on call order; dispose() is refused while one runs.
 #pragma once
 
 #include <napi.h>
@@ -10,6 +11,8 @@
 #include <string>
 
 #include "../core/network.h"
+#include "dataset_wrap.h"
+#include "in_use.h"
 #include "task.h"
 
 namespace tempered {
@@ -46,15 +49,18 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value GetFlat(Napi::Env env, Status (Network::*get)(float*));
   Napi::Value SetFlat(const Napi::CallbackInfo& info, const char* name, Status (Network::*set)(const float*));
 
-  // Marks the model busy and queues work on it alone (no data set involved).
-  Napi::Promise start_exclusive(Napi::Env env, Task::Work work, Task::Done done);
-
   // Throws unless the model can start an operation now.
   void check_idle(Napi::Env env) const;
+  // Holds the model for one operation (throws when disposed or busy).
+  void claim(Napi::Env env, InUse* use);
+  // The data set argument, held for the operation; on the model's backend.
+  DatasetWrap* claim_dataset(Napi::Value v, InUse* use);
+  // Queues the work; the hold ends when it does. The model itself is always pinned.
+  Napi::Promise start(Napi::Env env, InUse* use, Task::Work work, Task::Done done, std::vector<Napi::Object> pins = {});
 
   std::unique_ptr<Network> net_;
   std::string backend_name_;
-  bool busy_ = false;
+  int in_flight_ = 0;  // operations holding the model (at most one: a second is refused)
 };
 
 }  // namespace napi
