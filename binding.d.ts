@@ -181,8 +181,8 @@ export interface NativeOpProfile {
   flops: number;
 }
 
-/** The measured fp32 multiply-add peak of the CPU backend's threads with its kernels. */
-export declare function fmaPeak(seconds: number): Promise<{ gflops: number; threads: number; isa: string }>;
+/** The measured fp32 multiply-add peak of the CPU backend's threads with its kernels, and their core clock (GHz; 0 where it cannot be measured). */
+export declare function fmaPeak(seconds: number): Promise<{ gflops: number; clockGhz: number; threads: number; isa: string }>;
 /** Times every operation of `steps` training steps at `batchSize` on random data. */
 export declare function profileTraining(backend: BackendName, batchSize: number, steps: number): Promise<NativeOpProfile[]>;
 /** A model with Glorot-uniform weights drawn from `seed`. */
