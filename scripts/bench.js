@@ -241,7 +241,7 @@ async function scalingTable() {
     peer: torch.missing ? torch.missing : `PyTorch ${torch.torch} (${torch.threads} threads${torch.gpu ? `, ${torch.gpu}` : ''})`,
     onnxPeer: ort.missing
       ? ort.missing
-      : `ONNX Runtime ${ort.version} (CPU, ${ort.threads} intra-op threads, logits within ${ort.maxLogitDifference.toExponential(1)} of ours)`,
+      : `ONNX Runtime ${ort.version} (CPU, ${ort.threads} intra-op threads, logits within ${ort.maxLogitDifference.toExponential(1)} and sweep losses within ${ort.maxLossDifference.toExponential(1)} of ours)`,
     seconds,
     table,
     profile,

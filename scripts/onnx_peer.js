@@ -8,9 +8,9 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const root = path.resolve(__dirname, '..');
-// Largest |logit difference| accepted between the peer and us: both compute in fp32, in
-// different orders, on logits of order 1.
-const LOGIT_TOLERANCE = 1e-5;
+// Largest |difference| accepted between the peer's logits or sweep losses and ours: both
+// compute in fp32, in different orders, on values of order 1.
+const TOLERANCE = 1e-5;
 
 function lastLine(text) {
   return (text || '').trim().split('\n').pop();
@@ -45,7 +45,7 @@ function seededImages(n, seed) {
 /**
  * Measures ONNX Runtime's forward images/s at batch 128 and its brute-force Algorithm-2 sweeps/s
  * with the bench's `rate` (an array of timed runs each). Returns { version, threads,
- * maxLogitDifference, forward_images_per_s?, sweeps_per_s? }, or
+ * maxLogitDifference, maxLossDifference, forward_images_per_s?, sweeps_per_s? }, or
  * { missing: why } when the peer cannot run.
  */
 async function onnxPeer({ python, threads, only, rate }) {
@@ -57,7 +57,7 @@ async function onnxPeer({ python, threads, only, rate }) {
   }
   const version = require('onnxruntime-node/package.json').version;
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { missing: `ONNX Runtime ${version} needs the model in ONNX, exported with PyTorch, not found for ${python}` };
+  if (probe.status !== 0) return { missing: `ONNX Runtime ${version} not run: the model is exported to ONNX with PyTorch, not found for ${python}` };
   const { Model } = require(path.join(root, 'dist', 'lib', 'model.js'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-bench-onnx-'));
   let session;
@@ -77,33 +77,38 @@ async function onnxPeer({ python, threads, only, rate }) {
     });
     const run = async (images, n) => (await session.run({ images: new ort.Tensor('float32', images, [n, 1, 28, 28]) })).logits.data;
 
-    // The same logits as ours, or no timing: a peer that computes something else proves nothing.
-    const x128 = seededImages(128, 7);
-    const ours = await reference.predict(x128);
-    const theirs = await run(x128, 128);
-    let maxLogitDifference = 0;
-    for (let i = 0; i < ours.length; i++) maxLogitDifference = Math.max(maxLogitDifference, Math.abs(ours[i] - theirs[i]));
-    reference.dispose();
-    if (!(maxLogitDifference <= LOGIT_TOLERANCE))
-      return { missing: `ONNX Runtime ${version}: its logits differ from ours by up to ${maxLogitDifference.toExponential(2)} (> ${LOGIT_TOLERANCE})` };
+    // Algorithm 2 by brute force, as PyTorch's peer does it: one image's 1,568 perturbations
+    // (every pixel set to 1, then to 0) built and run as one batch, and the loss of each.
+    const base = seededImages(1, 11);
+    const label = 3;
+    const batch = new Float32Array(1568 * 784);
+    const sweep = async () => {
+      for (let p = 0; p < 784; p++) {
+        batch.set(base, p * 784);
+        batch[p * 784 + p] = 1;
+        batch.set(base, (784 + p) * 784);
+        batch[(784 + p) * 784 + p] = 0;
+      }
+      return crossEntropy(await run(batch, 1568), label);
+    };
 
-    const out = { version, threads, maxLogitDifference };
+    // The same logits and sweep losses as ours, or no timing: a peer that computes something
+    // else proves nothing.
+    const x128 = seededImages(128, 7);
+    const maxDifference = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    const maxLogitDifference = maxDifference(await reference.predict(x128), await run(x128, 128));
+    const ourSweep = await reference.nativeModel.sweep(base, Int32Array.of(label), { loss: 'xent', precision: 'float32' }, null);
+    const maxLossDifference = maxDifference(ourSweep.losses, await sweep());
+    reference.dispose();
+    if (!(maxLogitDifference <= TOLERANCE && maxLossDifference <= TOLERANCE))
+      return {
+        missing: `ONNX Runtime ${version} does not compute what we do: logits differ by up to ${maxLogitDifference.toExponential(2)}, ` +
+          `sweep losses by up to ${maxLossDifference.toExponential(2)} (tolerance ${TOLERANCE})`,
+      };
+
+    const out = { version, threads, maxLogitDifference, maxLossDifference };
     if (only.has('forward')) out.forward_images_per_s = await rate(() => run(x128, 128), 128);
-    if (only.has('sweep')) {
-      // Algorithm 2 by brute force, as PyTorch's peer does it: one image's 1,568 perturbations
-      // (every pixel set to 1, then to 0) built and run as one batch, and the loss of each.
-      const base = seededImages(1, 11);
-      const batch = new Float32Array(1568 * 784);
-      out.sweeps_per_s = await rate(async () => {
-        for (let p = 0; p < 784; p++) {
-          batch.set(base, p * 784);
-          batch[p * 784 + p] = 1;
-          batch.set(base, (784 + p) * 784);
-          batch[(784 + p) * 784 + p] = 0;
-        }
-        return crossEntropy(await run(batch, 1568), 3);
-      }, 1);
-    }
+    if (only.has('sweep')) out.sweeps_per_s = await rate(sweep, 1);
     return out;
   } catch (e) {
     return { missing: `ONNX Runtime ${version} failed: ${lastLine(e.message)}` };
