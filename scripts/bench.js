@@ -41,21 +41,29 @@ function median(xs) {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-async function rate(fn, units, reps = 5) {
-  for (let i = 0; i < 2; i++) await fn();
-  const out = [];
+// units/s of each [fn, units] contender, `reps` timed runs each after a warm-up; the
+// contenders take turns run by run, so a change of load hits them alike.
+async function rates(contenders, reps = 5) {
+  for (const [fn] of contenders) for (let i = 0; i < 2; i++) await fn();
+  const out = contenders.map(() => []);
   for (let r = 0; r < reps; r++) {
-    let count = 0;
-    const t0 = process.hrtime.bigint();
-    let elapsed = 0;
-    do {
-      await fn();
-      count++;
-      elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-    } while (elapsed < seconds / reps);
-    out.push((count * units) / elapsed);
+    for (const [c, [fn, units]] of contenders.entries()) {
+      let count = 0;
+      const t0 = process.hrtime.bigint();
+      let elapsed = 0;
+      do {
+        await fn();
+        count++;
+        elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+      } while (elapsed < seconds / reps);
+      out[c].push((count * units) / elapsed);
+    }
   }
   return out;
+}
+
+async function rate(fn, units) {
+  return (await rates([[fn, units]]))[0];
 }
 
 function randomImages(n) {
@@ -134,7 +142,19 @@ function peer() {
 async function ortPeer() {
   if (backend !== 'cpu') return { missing: 'the ONNX Runtime peer runs on the CPU only (--backend cpu)' };
   if (!only.has('forward') && !only.has('sweep')) return { missing: 'ONNX Runtime is measured for the forward pass and the sweep only' };
-  return onnxPeer({ python, threads, only, rate });
+  // Ours takes turns with ONNX Runtime (same process): the ratio is the median of the
+  // ratios of neighbouring runs.
+  const ours = {};
+  if (only.has('forward')) {
+    const model = native.createModel(backend, 1);
+    const x = randomImages(128);
+    ours.forward_images_per_s = [() => model.predict(x), 128];
+  }
+  if (only.has('sweep')) {
+    const s = await sweepInputs();
+    ours.sweeps_per_s = [() => s.model.sweep(s.images, s.labels, { loss: 'xent', precision: 'float32' }, null), s.count];
+  }
+  return onnxPeer({ python, threads, only, rates, ours });
 }
 
 // /proc/cpuinfo's fields for the first processor, and the number of distinct physical cores.
@@ -228,8 +248,9 @@ async function scalingTable() {
     const mine = median([...a[key], ...b[key]]);
     const theirs = torch[key];
     const onnx = ort[key] ? median(ort[key]) : null;
+    const paired = onnx ? median(ort[key].map((t, i) => ort.ours[key][i] / t)) : null;
     table.push({ measure: label, unit, tempered: mine, pytorch: theirs ?? null, ratio: theirs ? mine / theirs : null,
-      onnxruntime: onnx, ratioOnnxruntime: onnx ? mine / onnx : null });
+      onnxruntime: onnx, ratioOnnxruntime: paired });
   }
   const profile = await layerProfile();
   const scale = scaling ? await scalingTable() : undefined;
