@@ -219,8 +219,11 @@ export interface NativeLimit {
   minExclusive: boolean;
   maxExclusive: boolean;
 }
-/** The ranges the entry points enforce, by option name (lossTemperature: the loss spec's temperature). */
-export declare function limits(): Record<'temperature' | 'learningRate' | 'momentum' | 'lossScale' | 'l2' | 'dropoutRate' | 'lossTemperature', NativeLimit>;
+/** The ranges the entry points enforce, by option name (lossTemperature: the loss spec's temperature; epsilon, stepSize: PGD/FGSM). */
+export declare function limits(): Record<
+  'temperature' | 'learningRate' | 'momentum' | 'lossScale' | 'l2' | 'dropoutRate' | 'lossTemperature' | 'epsilon' | 'stepSize',
+  NativeLimit
+>;
 /** One operation of a training step, as profiled by profileTraining(). */
 export interface NativeOpProfile {
   op: string;
@@ -231,8 +234,8 @@ export interface NativeOpProfile {
   flops: number;
 }
 
-/** The measured fp32 multiply-add peak of the CPU backend's threads with its kernels. */
-export declare function fmaPeak(seconds: number): Promise<{ gflops: number; threads: number; isa: string }>;
+/** The measured fp32 multiply-add peak of the CPU backend's threads with its kernels, and their core clock (GHz; 0 where it cannot be measured). */
+export declare function fmaPeak(seconds: number): Promise<{ gflops: number; clockGhz: number; threads: number; isa: string }>;
 /** Times every operation of `steps` training steps at `batchSize` on random data. */
 export declare function profileTraining(backend: BackendName, batchSize: number, steps: number): Promise<NativeOpProfile[]>;
 /** A model with Glorot-uniform weights drawn from `seed`. */

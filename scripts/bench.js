@@ -1,15 +1,20 @@
 #!/usr/bin/env node
-// npm run bench: our throughput beside PyTorch's (Debian's python3-torch), same network,
-// same thread count, same batch sizes, measured in this one run, printed as ratios.
+// npm run bench: our throughput beside PyTorch's (Debian's python3-torch) and ONNX Runtime's
+// (onnxruntime-node, CPU), same network, same thread count, same batch sizes, measured in
+// this one run, printed as ratios.
 //
 //   node scripts/bench.js [--threads N] [--seconds S] [--backend cpu|cuda] [--json] [--only a,b]
 //
 // Each figure is the median of 5 timed runs after a warm-up; ours is measured before and
-// after PyTorch and the two medians pooled, so a noisy neighbour hurts both sides alike.
-// Install the peer with `apt-get install python3-torch`; without it our numbers print alone.
+// after the peers and the two medians pooled, so a noisy neighbour hurts every side alike.
+// Install PyTorch with `apt-get install python3-torch` (it also exports the model to ONNX
+// for ONNX Runtime); without it our numbers print alone.
 'use strict';
 const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
 const path = require('path');
+const { onnxPeer } = require('./onnx_peer');
 const root = path.resolve(__dirname, '..');
 const { native } = require(path.join(root, 'dist', 'lib', 'native.js'));
 
@@ -36,21 +41,29 @@ function median(xs) {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-async function rate(fn, units, reps = 5) {
-  for (let i = 0; i < 2; i++) await fn();
-  const out = [];
+// units/s of each [fn, units] contender, `reps` timed runs each after a warm-up; the
+// contenders take turns run by run, so a change of load hits them alike.
+async function rates(contenders, reps = 5) {
+  for (const [fn] of contenders) for (let i = 0; i < 2; i++) await fn();
+  const out = contenders.map(() => []);
   for (let r = 0; r < reps; r++) {
-    let count = 0;
-    const t0 = process.hrtime.bigint();
-    let elapsed = 0;
-    do {
-      await fn();
-      count++;
-      elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-    } while (elapsed < seconds / reps);
-    out.push((count * units) / elapsed);
+    for (const [c, [fn, units]] of contenders.entries()) {
+      let count = 0;
+      const t0 = process.hrtime.bigint();
+      let elapsed = 0;
+      do {
+        await fn();
+        count++;
+        elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+      } while (elapsed < seconds / reps);
+      out[c].push((count * units) / elapsed);
+    }
   }
   return out;
+}
+
+async function rate(fn, units) {
+  return (await rates([[fn, units]]))[0];
 }
 
 function randomImages(n) {
@@ -125,6 +138,72 @@ function peer() {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
+// ONNX Runtime on the CPU, only beside our CPU backend.
+async function ortPeer() {
+  if (backend !== 'cpu') return { missing: 'the ONNX Runtime peer runs on the CPU only (--backend cpu)' };
+  if (!only.has('forward') && !only.has('sweep')) return { missing: 'ONNX Runtime is measured for the forward pass and the sweep only' };
+  // Ours takes turns with ONNX Runtime (same process): the ratio is the median of the
+  // ratios of neighbouring runs.
+  const ours = {};
+  if (only.has('forward')) {
+    const model = native.createModel(backend, 1);
+    const x = randomImages(128);
+    ours.forward_images_per_s = [() => model.predict(x), 128];
+  }
+  if (only.has('sweep')) {
+    const s = await sweepInputs();
+    ours.sweeps_per_s = [() => s.model.sweep(s.images, s.labels, { loss: 'xent', precision: 'float32' }, null), s.count];
+  }
+  return onnxPeer({ python, threads, only, rates, ours });
+}
+
+// /proc/cpuinfo's fields for the first processor, and the number of distinct physical cores.
+function cpuinfo() {
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return { cores: os.cpus().length };
+  }
+  const blocks = text.split(/\n\s*\n/).filter((b) => b.trim());
+  const field = (block, name) => (block.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm')) || [])[1];
+  const cores = new Set(blocks.map((b) => `${field(b, 'physical id')}/${field(b, 'core id') ?? b}`)).size;
+  const first = blocks[0] || '';
+  return { vendor: field(first, 'vendor_id'), family: Number(field(first, 'cpu family')), model: Number(field(first, 'model')),
+    mhz: Number(field(first, 'cpu MHz')), cores: cores || os.cpus().length };
+}
+
+// fp32 FMA pipes per core and their width, by processor: assumed from the vendors' and
+// reviewers' descriptions, not measured (the measured peak is the check).
+function fmaUnits(info) {
+  const { vendor, family, model } = info;
+  if (vendor === 'AuthenticAMD' && family === 0x17)
+    return model < 0x30 ? { pipes: 2, bits: 128, what: 'Zen 1: two 128-bit FMA pipes' } : { pipes: 2, bits: 256, what: 'Zen 2: two 256-bit FMA pipes' };
+  if (vendor === 'AuthenticAMD' && family === 0x19) {
+    const zen4 = (model >= 0x10 && model <= 0x1f) || (model >= 0x60 && model <= 0x7f) || (model >= 0xa0 && model <= 0xaf);
+    return zen4
+      ? { pipes: 2, bits: 256, what: 'Zen 4: two 256-bit FMA pipes; a 512-bit FMA takes both' }
+      : { pipes: 2, bits: 256, what: 'Zen 3: two 256-bit FMA pipes' };
+  }
+  if (vendor === 'AuthenticAMD' && family === 0x1a) return { pipes: 2, bits: 512, what: 'Zen 5: two 512-bit FMA pipes (256-bit on some mobile parts)' };
+  if (vendor === 'GenuineIntel')
+    return { pipes: 2, bits: 512, what: 'Intel: two FMA ports, 512-bit on server parts (one on some Xeon Silver/Bronze and client parts)' };
+  return { pipes: 2, bits: 256, what: 'unknown processor: two 256-bit FMA pipes assumed' };
+}
+
+// cores x FMA pipes x lanes x 2 x clock, with the clock the peak run measured.
+function theoreticalPeak(peak) {
+  const isaBits = { avx512: 512, avx2: 256 }[peak.isa];
+  const info = cpuinfo();
+  if (!isaBits) return { missing: `the ${peak.isa} kernels have no FMA instruction`, cpuinfoMhz: info.mhz };
+  if (!(peak.clockGhz > 0)) return { missing: 'the clock could not be measured here', cpuinfoMhz: info.mhz };
+  const units = fmaUnits(info);
+  const cores = Math.min(peak.threads, info.cores);
+  const lanes = Math.min(isaBits, units.bits) / 32;
+  return { gflops: cores * units.pipes * lanes * 2 * peak.clockGhz, cores, pipes: units.pipes, lanes, clockGhz: peak.clockGhz,
+    assumed: units.what, cpuinfoMhz: info.mhz };
+}
+
 const ROWS = [
   ['train_samples_per_s', 'training, batch 128', 'samples/s'],
   ['forward_images_per_s', 'forward, batch 128', 'images/s'],
@@ -136,11 +215,12 @@ async function layerProfile() {
   if (backend !== 'cpu') return undefined;
   const peak = await native.fmaPeak(3);
   const ops = await native.profileTraining('cpu', 128, 20);
+  const theoretical = theoreticalPeak(peak);
   const total = ops.reduce((t, o) => t + o.seconds, 0);
   const convs = ops.filter((o) => o.op.startsWith('conv3x3')).sort((x, y) => y.seconds - x.seconds);
   const convFlops = convs.reduce((t, o) => t + o.flops, 0);
   const convSeconds = convs.reduce((t, o) => t + o.seconds, 0);
-  return { peak, ops, total, convs, convGflops: convFlops / convSeconds / 1e9 };
+  return { peak, theoretical, ops, total, convs, convGflops: convFlops / convSeconds / 1e9 };
 }
 
 async function scalingTable() {
@@ -160,13 +240,17 @@ async function scalingTable() {
 (async () => {
   const a = await ours();
   const torch = peer();
+  const ort = await ortPeer();
   const b = await ours();
   const table = [];
   for (const [key, label, unit] of ROWS) {
     if (!(key in a)) continue;
     const mine = median([...a[key], ...b[key]]);
     const theirs = torch[key];
-    table.push({ measure: label, unit, tempered: mine, pytorch: theirs ?? null, ratio: theirs ? mine / theirs : null });
+    const onnx = ort[key] ? median(ort[key]) : null;
+    const paired = onnx ? median(ort[key].map((t, i) => ort.ours[key][i] / t)) : null;
+    table.push({ measure: label, unit, tempered: mine, pytorch: theirs ?? null, ratio: theirs ? mine / theirs : null,
+      onnxruntime: onnx, ratioOnnxruntime: paired });
   }
   const profile = await layerProfile();
   const scale = scaling ? await scalingTable() : undefined;
@@ -176,6 +260,9 @@ async function scalingTable() {
     threads,
     cpuIsa: native.cpuIsa(),
     peer: torch.missing ? torch.missing : `PyTorch ${torch.torch} (${torch.threads} threads${torch.gpu ? `, ${torch.gpu}` : ''})`,
+    onnxPeer: ort.missing
+      ? ort.missing
+      : `ONNX Runtime ${ort.version} (CPU, ${ort.threads} intra-op threads, logits within ${ort.maxLogitDifference.toExponential(1)} and sweep losses within ${ort.maxLossDifference.toExponential(1)} of ours)`,
     seconds,
     table,
     profile,
@@ -185,17 +272,28 @@ async function scalingTable() {
     console.log(JSON.stringify(info, null, 2));
     return;
   }
-  console.log(`tempered ${native.version()} on ${info.device}; peer: ${info.peer}`);
-  console.log('| measure | unit | tempered | PyTorch | ratio |');
-  console.log('|---|---|---:|---:|---:|');
+  console.log(`tempered ${native.version()} on ${info.device}`);
+  console.log(`peers: ${info.peer}; ${info.onnxPeer}`);
+  const num = (x) => (x === null ? '-' : x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+  const times = (x) => (x === null ? '-' : x.toFixed(2) + 'x');
+  console.log('| measure | unit | tempered | PyTorch | ratio | ONNX Runtime | ratio |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const r of table)
-    console.log(`| ${r.measure} | ${r.unit} | ${r.tempered.toFixed(0)} | ${r.pytorch === null ? '-' : r.pytorch.toFixed(0)} | ${r.ratio === null ? '-' : r.ratio.toFixed(2) + 'x'} |`);
+    console.log(`| ${r.measure} | ${r.unit} | ${num(r.tempered)} | ${num(r.pytorch)} | ${times(r.ratio)} | ${num(r.onnxruntime)} | ${times(r.ratioOnnxruntime)} |`);
   if (profile) {
     const p = profile.peak.gflops;
     const fwd = table.find((r) => r.measure.startsWith('forward'));
     const trn = table.find((r) => r.measure.startsWith('training'));
     console.log('');
+    const th = profile.theoretical;
+    const mhz = th.cpuinfoMhz ? `; /proc/cpuinfo says ${th.cpuinfoMhz.toFixed(0)} MHz` : '';
     console.log(`Measured fp32 multiply-add peak: ${p.toFixed(0)} GFLOP/s (${profile.peak.threads} threads, ${profile.peak.isa} kernels)`);
+    if (th.missing) console.log(`Theoretical peak: not computed (${th.missing}${mhz})`);
+    else
+      console.log(
+        `Theoretical peak: ${th.gflops.toFixed(0)} GFLOP/s = ${th.cores} cores x ${th.pipes} FMA pipes x ${th.lanes} lanes x 2 x ${th.clockGhz.toFixed(2)} GHz ` +
+          `(clock measured with dependent adds on every thread${mhz}; pipes assumed: ${th.assumed}); measured = ${((100 * p) / th.gflops).toFixed(0)}% of it`,
+      );
     if (fwd) console.log(`Forward, batch 128: ${(fwd.tempered * FORWARD_FLOPS / 1e9).toFixed(0)} GFLOP/s = ${(100 * fwd.tempered * FORWARD_FLOPS / 1e9 / p).toFixed(0)}% of peak`);
     if (trn) console.log(`Training, batch 128: ${(trn.tempered * 3 * FORWARD_FLOPS / 1e9).toFixed(0)} GFLOP/s = ${(100 * trn.tempered * 3 * FORWARD_FLOPS / 1e9 / p).toFixed(0)}% of peak`);
     console.log(`Convolutions in a training step: ${profile.convGflops.toFixed(0)} GFLOP/s = ${(100 * profile.convGflops / p).toFixed(0)}% of peak`);

@@ -60,7 +60,8 @@ class CpuBackend final : public Backend {
 
   static ThreadPool& pool();
 
-  // The measured fp32 multiply-add peak of all pool threads with these kernels, GFLOP/s.
+  // The measured fp32 multiply-add peak of all pool threads with these kernels, GFLOP/s:
+  // the sum of each thread's best short burst (robust to other processes on the machine).
   double fma_peak_gflops(double seconds) const;
 
  private:

@@ -7,7 +7,8 @@
 namespace tempered {
 namespace napi {
 
-// fmaPeak(seconds) -> Promise<{ gflops, threads, isa }>
+// fmaPeak(seconds) -> Promise<{ gflops, clockGhz, threads, isa }>; clockGhz is the measured core clock
+// (0 where it cannot be measured).
 Napi::Value FmaPeak(const Napi::CallbackInfo& info);
 // profileTraining(backend, batchSize, steps) -> Promise<NativeOpProfile[]>
 Napi::Value ProfileTraining(const Napi::CallbackInfo& info);
