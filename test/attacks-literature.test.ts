@@ -267,20 +267,20 @@ describe('nonsense is refused with a coded error before any work', () => {
     for (const a of ATTACKS) expect(a.testedAgainst.length).toBeGreaterThan(0);
   });
 
-  test('the native entries check their copies too', () => {
+  test('the native entries check their copies too, and reject (never throw) what they refuse', async () => {
     const m = std.nativeModel;
     const img = new Float32Array(784);
     const one = Int32Array.of(1);
-    expect(() => m.jsma(img, one, Int32Array.of(10), { variant: 'logits', budget: 20 })).toThrow(/targets\[0\]/);
-    expect(() => m.jsma(img, one, Int32Array.of(2), { variant: 'z' as 'logits', budget: 20 })).toThrow(/variant/);
-    expect(() => m.jsma(img, one, Int32Array.of(2), { variant: 'logits', budget: 1 })).toThrow(/budget/);
-    expect(() => m.jsma(img, one, new Int32Array(2), { variant: 'logits', budget: 20 })).toThrow(/targets must have length 1/);
-    expect(() => m.pgd(img, one, Uint32Array.of(0), { epsilon: 0, steps: 1, stepSize: 0.1 })).toThrow(/epsilon/);
-    expect(() => m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 0, stepSize: 0.1 })).toThrow(/steps/);
-    expect(() => m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: -1 })).toThrow(/stepSize/);
-    expect(() => m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: 0.1, loss: 'hinge' as 'xent' })).toThrow(/loss/);
+    await expect(m.jsma(img, one, Int32Array.of(10), { variant: 'logits', budget: 20 })).rejects.toThrow(/targets\[0\]/);
+    await expect(m.jsma(img, one, Int32Array.of(2), { variant: 'z' as 'logits', budget: 20 })).rejects.toThrow(/variant/);
+    await expect(m.jsma(img, one, Int32Array.of(2), { variant: 'logits', budget: 1 })).rejects.toThrow(/budget/);
+    await expect(m.jsma(img, one, new Int32Array(2), { variant: 'logits', budget: 20 })).rejects.toThrow(/targets must have length 1/);
+    await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0, steps: 1, stepSize: 0.1 })).rejects.toThrow(/epsilon/);
+    await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 0, stepSize: 0.1 })).rejects.toThrow(/steps/);
+    await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: -1 })).rejects.toThrow(/stepSize/);
+    await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: 0.1, loss: 'hinge' as 'xent' })).rejects.toThrow(/loss/);
     const nan = new Float32Array(784);
     nan[5] = NaN;
-    expect(() => m.pgd(nan, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: 0.1 })).toThrow(/images\[5\]/);
+    await expect(m.pgd(nan, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: 0.1 })).rejects.toThrow(/images\[5\]/);
   });
 });
