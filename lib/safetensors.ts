@@ -9,11 +9,10 @@
 // never an out-of-bounds read. Unlike the reference implementation we accept gaps between
 // tensors and unused bytes at the end of the data section (nothing reads them); overlaps
 // are refused.
-import * as fs from 'fs';
 import * as os from 'os';
 import { TextDecoder, types } from 'util';
 import { TemperedError, rangeError, typeError } from './errors';
-import { writeFileAtomic } from './fsutil';
+import { readRegularFile, writeFileAtomic } from './fsutil';
 
 /** A float32 tensor to write: `data.length` must equal the product of `shape`. */
 export interface Tensor {
@@ -40,6 +39,10 @@ export interface SafetensorsContents {
 
 /** Headers above this are refused before anything is decoded (the reference caps at 100 MB). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+/** Files above this are refused unread: the paper's network is 13 MB in float32, so 2 GiB leaves
+ * room for any float64 export while keeping the read inside one Node Buffer. */
+export const MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024;
 
 const METADATA_KEY = '__metadata__';
 const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
@@ -315,13 +318,21 @@ export async function writeSafetensors(
   await writeFileAtomic(file, bytes);
 }
 
-/** Reads and decodes a safetensors file (see decodeSafetensors). */
+/** Reads and decodes a safetensors file (see decodeSafetensors). Only a regular file is read
+ * (a FIFO or /dev/zero is refused, never waited on), and a header length larger than the file
+ * is refused before the rest is read. */
 export async function readSafetensors(file: string): Promise<SafetensorsContents> {
-  let buf: Buffer;
-  try {
-    buf = await fs.promises.readFile(file);
-  } catch (err) {
-    throw new TemperedError('TEMPERED_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const buf = await readRegularFile(file, {
+    maxBytes: MAX_FILE_BYTES,
+    head: {
+      bytes: 8,
+      check: (head, size) => {
+        if (head.length < 8) return; // decodeSafetensors names the problem
+        const n = head.readBigUInt64LE(0);
+        if (n > BigInt(size - 8))
+          throw new TemperedError('TEMPERED_BAD_FILE', `${file}: truncated: header length ${n} runs past the end of the ${size}-byte file`);
+      },
+    },
+  });
   return decodeSafetensors(buf, file);
 }
