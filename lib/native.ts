@@ -17,7 +17,7 @@ export function packageRoot(): string {
 function load(): NativeBinding {
   const root = packageRoot();
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build ships no type declarations
     return require('node-gyp-build')(root) as NativeBinding;
   } catch (err) {
     const e = new Error(

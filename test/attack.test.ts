@@ -8,7 +8,7 @@ import { Model, parameterLayout } from '../lib/model';
 import { native } from '../lib/native';
 import { wilsonInterval } from '../lib/stats';
 import { caughtAsync, expectError } from './helpers';
-import { bruteForceAttack, bruteForceSaliency } from './reference/attacks';
+import { bruteForceAttack } from './reference/attacks';
 
 let data: MnistData;
 let std: Model; // briefly trained at T = 1

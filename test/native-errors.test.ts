@@ -7,7 +7,7 @@ import type { Dataset, Model } from '../binding';
 import { native } from '../lib/native';
 import { caught, caughtAsync, expectError } from './helpers';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { badCalls } = require('./fixtures/native-bad-calls.js') as {
   badCalls: (n: unknown, m: Model, d: Dataset) => [string, () => unknown, string, string][];
 };
@@ -71,7 +71,7 @@ test('asking for an unavailable backend is an Error with TEMPERED_BACKEND_UNAVAI
 });
 
 test('a child process runs every bad call and survives', () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const addon = (require('node-gyp-build') as { path(dir: string): string }).path(path.join(__dirname, '..'));
   const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'native-bad-calls.js'), addon], {
     encoding: 'utf8',

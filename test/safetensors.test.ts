@@ -322,7 +322,7 @@ describe('malformed files are refused with TEMPERED_BAD_FILE', () => {
   });
 
   test('shape not an array of non-negative safe integers', () => {
-    for (const shape of [3, '3', null, [-1], [1.5], ['2'], [[2]], [null], [2 ** 53], [1e400]])
+    for (const shape of [3, '3', null, [-1], [1.5], ['2'], [[2]], [null], [2 ** 53], [Infinity]])
       expectBadFile(file({ a: { dtype: 'F32', shape, data_offsets: [0, 4] } }, 4), /shape must be an array of non-negative integers/);
     expectBadFile(file({ a: { dtype: 'F32', shape: [2 ** 30, 2 ** 30, 2 ** 30], data_offsets: [0, 4] } }, 4), /too large/);
   });
