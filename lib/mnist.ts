@@ -227,12 +227,20 @@ function gunzipBounded(compressed: Buffer, file: string, expect: 'images' | 'lab
   });
 }
 
-/** Reads a file and inflates it when it starts with the gzip magic bytes (whatever its name:
- * mirrors rename freely, so the extension is not trusted). Only regular files are read. */
-async function readIdxFile(file: string, expect: 'images' | 'labels'): Promise<Buffer> {
-  const bytes = await readRegularFile(file, { maxBytes: MAX_IDX_BYTES });
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return gunzipBounded(bytes, file, expect);
-  return bytes;
+/**
+ * Decodes the bytes of one IDX file, raw or gzip (recognised by its magic bytes, whatever the
+ * file's name: mirrors rename freely), and parses it as parseIdx does. `raw` is the
+ * decompressed file. Every problem is a TEMPERED_BAD_DATA error naming `fileName`.
+ */
+export async function decodeIdx(
+  bytes: Buffer,
+  fileName: string,
+  expect: 'images' | 'labels',
+): Promise<{ raw: Buffer; count: number; data: Uint8Array }> {
+  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  const raw = gzipped ? await gunzipBounded(bytes, fileName, expect) : bytes;
+  const { count, data } = parseIdx(raw, fileName, expect);
+  return { raw, count, data };
 }
 
 /** One file: located, read, decompressed and parsed. */
@@ -245,9 +253,9 @@ interface LoadedFile {
 
 async function loadFile(dir: string, spec: (typeof FILES)[number]): Promise<LoadedFile> {
   const file = await findFile(dir, candidateNames(spec.prefix, spec.kind));
-  const raw = await readIdxFile(file, spec.kind);
-  const { count, data } = parseIdx(raw, file, spec.kind);
-  return { file, raw, count, data };
+  // Only a regular file is read (a FIFO or a device is refused, never waited on).
+  const bytes = await readRegularFile(file, { maxBytes: MAX_IDX_BYTES });
+  return { file, ...(await decodeIdx(bytes, file, spec.kind)) };
 }
 
 /** 0..255 -> [0, 1] as float32; a table keeps the 55M-pixel conversion a plain lookup. */

@@ -122,10 +122,12 @@ export function encodeSafetensors(tensors: Tensor[], metadata?: Record<string, s
 // ---------------------------------------------------------------------------------------
 // Decoding
 
-/** A JSON string that JSON.parse accepted; refuses a key repeated within one object (JSON.parse
- * silently keeps the last one, so a file could mean two different things). */
-function findDuplicateKey(json: string): string | null {
+/** Scans a JSON string that JSON.parse accepted for a key repeated within one object (JSON.parse
+ * silently keeps the last one, so a file could mean two different things), and lists the
+ * top-level keys in the order they are written (JSON.parse puts integer-like keys first). */
+function scanKeys(json: string): { duplicate: string | null; topLevel: string[] } {
   const stack: { keys: Set<string> | null; expectKey: boolean }[] = [];
+  const topLevel: string[] = [];
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
     if (c === 0x7b /* { */) stack.push({ keys: new Set(), expectKey: true });
@@ -141,12 +143,13 @@ function findDuplicateKey(json: string): string | null {
       const top = stack[stack.length - 1];
       if (top?.keys && top.expectKey) {
         const key = JSON.parse(json.slice(start, i + 1)) as string; // so "a" and "\u0061" match
-        if (top.keys.has(key)) return key;
+        if (top.keys.has(key)) return { duplicate: key, topLevel };
         top.keys.add(key);
+        if (stack.length === 1) topLevel.push(key);
       }
     }
   }
-  return null;
+  return { duplicate: null, topLevel };
 }
 
 /** A value from the file, for an error message: short, and safe even for values JSON.stringify
@@ -232,8 +235,8 @@ export function decodeSafetensors(buf: Buffer, fileName?: string): SafetensorsCo
     bad(`header is not valid JSON (${(err as Error).message})`);
   }
   if (!isPlainObject(header)) bad(`header must be a JSON object (got ${Array.isArray(header) ? 'an array' : typeof header})`);
-  const dup = findDuplicateKey(json);
-  if (dup !== null) bad(`header repeats the key ${show(dup)}`);
+  const { duplicate, topLevel } = scanKeys(json);
+  if (duplicate !== null) bad(`header repeats the key ${show(duplicate)}`);
 
   const dataStart = 8 + headerBytes;
   const dataLength = buf.length - dataStart;
@@ -285,7 +288,9 @@ export function decodeSafetensors(buf: Buffer, fileName?: string): SafetensorsCo
   }
 
   // Sorted by position, each non-empty tensor must start at or after every earlier one's end.
-  found.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  // Ties (empty tensors share offsets) keep the order the header is written in.
+  const written = new Map(topLevel.map((name, i) => [name, i]));
+  found.sort((a, b) => a.begin - b.begin || a.end - b.end || written.get(a.name)! - written.get(b.name)!);
   let reach = 0;
   let reachName = '';
   for (const t of found) {
