@@ -3,6 +3,7 @@
 // bytes). Each case must give a coded error or a load that agrees with an independent reading
 // of the bytes; anything else (another exception, a crash, a hang) fails the run. The seed is
 // fixed, so a failure reproduces; TEMPERED_FUZZ_SEED and TEMPERED_FUZZ_RUNS explore further.
+// The time limits are generous: the work is bounded by the case count, not by a clock.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -42,7 +43,10 @@ const damage: fc.Arbitrary<Damage> = fc.oneof(
       edits: fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 6 }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('random' as const), bytes: fc.uint8Array({ maxLength: 64 }) }) },
 );
 
@@ -108,7 +112,10 @@ const looseHeader = fc.oneof(
 /** Independent reading of a loaded file: each tensor's values are the bytes at its offsets. */
 function expectConsistent(buf: Buffer, loaded: ReturnType<typeof decodeSafetensors>): void {
   const headerBytes = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + headerBytes).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(buf.subarray(8, 8 + headerBytes).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   for (const [name, t] of loaded.tensors) {
     const entry = header[name];
     expect(t.shape).toEqual(entry.shape);
@@ -117,7 +124,8 @@ function expectConsistent(buf: Buffer, loaded: ReturnType<typeof decodeSafetenso
       const [begin] = entry.data_offsets;
       for (let i = 0; i < t.data.length; i++) {
         const want = buf.readFloatLE(8 + headerBytes + begin + 4 * i);
-        if (!Object.is(t.data[i], want) && !(Number.isNaN(t.data[i]) && Number.isNaN(want))) throw new Error(`${name}[${i}] differs from its bytes`);
+        if (!Object.is(t.data[i], want) && !(Number.isNaN(t.data[i]) && Number.isNaN(want)))
+          throw new Error(`${name}[${i}] differs from its bytes`);
       }
     }
   }
@@ -145,7 +153,7 @@ describe('fuzz: the safetensors reader', () => {
       }),
       { seed: SEED, numRuns: RUNS },
     );
-  });
+  }, 600_000);
 
   test(`${RUNS} hand-made headers over a data section: a coded error or a consistent load`, () => {
     fc.assert(
@@ -168,7 +176,7 @@ describe('fuzz: the safetensors reader', () => {
       }),
       { seed: SEED + 1, numRuns: RUNS },
     );
-  });
+  }, 600_000);
 
   test('through the file system: 200 damaged files read with readSafetensors', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-fuzz-st-'));
@@ -262,7 +270,7 @@ describe('fuzz: the IDX reader', () => {
       }),
       { seed: SEED + 3, numRuns: RUNS },
     );
-  });
+  }, 600_000);
 
   test('through loadMnist: 200 folders with one damaged file, a coded error every time', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-fuzz-idx-'));
