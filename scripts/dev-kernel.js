@@ -47,6 +47,6 @@ if (run('cmake', configure) !== 0 || run('cmake', ['--build', BUILD, '--target',
 let failed = 0;
 for (const kernel of name === 'all' ? Object.keys(KERNELS) : [name]) {
   const [driver, op] = KERNELS[kernel];
-  if (run(path.join(BUILD, driver), [op, ...rest]) !== 0) failed++;
+  if (run(path.join(BUILD, 'native', 'dev', driver), [op, ...rest]) !== 0) failed++;
 }
 process.exit(failed ? 1 : 0);
