@@ -285,7 +285,8 @@ describe('fuzz: the command line, in process', () => {
       '--epochs',
       '1',
       '--out',
-      'm.safetensors',
+      // Absolute: were the test to time out, the run would still finish after cwd is restored.
+      path.join(cwd, 'm.safetensors'),
       '--json',
       '--quiet',
       '--backend',
@@ -295,7 +296,7 @@ describe('fuzz: the command line, in process', () => {
     ]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const result = JSON.parse(stdout) as { model: string; testAccuracy: number; history: unknown[] };
-    expect(result.model).toBe('m.safetensors');
+    expect(result.model).toBe(path.join(cwd, 'm.safetensors'));
     expect(result.history).toHaveLength(1);
     expect(result.testAccuracy).toBeGreaterThanOrEqual(0);
     expect(result.testAccuracy).toBeLessThanOrEqual(1);
