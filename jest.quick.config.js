@@ -4,7 +4,7 @@
 // still runs everything.
 const base = require('./jest.config');
 
-const QUICK = ['safetensors', 'mnist', 'binding', 'native-errors', 'layers', 'loss-heads', 'report', 'fuzz-formats'];
+const QUICK = ['safetensors', 'mnist', 'binding', 'native-errors', 'layers', 'loss-heads', 'report'];
 
 /** @type {import('jest').Config} */
 module.exports = {
