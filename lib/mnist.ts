@@ -5,11 +5,9 @@
 import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { promisify } from 'util';
 import * as zlib from 'zlib';
 import { TemperedError, rangeError, typeError } from './errors';
-
-const gunzip = promisify(zlib.gunzip);
+import { readRegularFile } from './fsutil';
 
 export interface MnistSplit {
   images: Float32Array;
@@ -44,6 +42,10 @@ const LABELS_MAGIC = 0x00000801; // unsigned byte data, 1 dimension (count)
 const IMAGES_HEADER = 16;
 const LABELS_HEADER = 8;
 const CLASSES = 10;
+
+/** No IDX file is read or inflated past this: MNIST's largest file is 47 MB, and EMNIST's
+ * largest about 550 MB. */
+export const MAX_IDX_BYTES = 1024 * 1024 * 1024;
 
 /** Training images used for train and validation; the test split is always the whole t10k file.
  * 'paper' follows Song (2017) / Carlini & Wagner: 50,000 train, the last 10,000 for validation. */
@@ -171,23 +173,74 @@ async function findFile(dir: string, names: string[]): Promise<string> {
   throw new TemperedError('TEMPERED_IO', `${dir}: no ${names[0]} file in this folder (tried ${names.join(', ')})`);
 }
 
-/** Reads a file and inflates it when it starts with the gzip magic bytes (whatever its name:
- * mirrors rename freely, so the extension is not trusted). */
-async function readIdxFile(file: string): Promise<Buffer> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (err) {
-    throw new TemperedError('TEMPERED_IO', `${file}: cannot read file (${(err as Error).message})`, { cause: err });
-  }
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      return await gunzip(bytes);
-    } catch (err) {
-      throw badData(`${file}: corrupt gzip stream (${(err as Error).message})`, err);
-    }
-  }
-  return bytes;
+/** The size an IDX file of this kind must have according to its header (which `head` must
+ * hold whole), or undefined when the header is not a valid one of this kind (parseIdx then
+ * says what is wrong with it). */
+function statedIdxSize(head: Buffer, expect: 'images' | 'labels'): number | undefined {
+  const header = expect === 'images' ? IMAGES_HEADER : LABELS_HEADER;
+  if (head.length < header) return undefined;
+  if (head.readUInt32BE(0) !== (expect === 'images' ? IMAGES_MAGIC : LABELS_MAGIC)) return undefined;
+  if (expect === 'images' && (head.readUInt32BE(8) !== ROWS || head.readUInt32BE(12) !== COLS)) return undefined;
+  return header + head.readUInt32BE(4) * (expect === 'images' ? PIXELS : 1);
+}
+
+/**
+ * Inflates a gzip stream, never past the size the IDX header inside it states: a small
+ * compressed file that inflates to gigabytes (a gzip bomb) is refused after at most that many
+ * bytes. When the header is invalid, inflating stops there and the prefix is returned for
+ * parseIdx to report.
+ */
+function gunzipBounded(compressed: Buffer, file: string, expect: 'images' | 'labels'): Promise<Buffer> {
+  const header = expect === 'images' ? IMAGES_HEADER : LABELS_HEADER;
+  return new Promise((resolve, reject) => {
+    const gunzip = zlib.createGunzip();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let limit: number | undefined;
+    let settled = false;
+    const finish = (error: Error | null, value?: Buffer): void => {
+      if (settled) return;
+      settled = true;
+      gunzip.destroy();
+      if (error) reject(error);
+      else resolve(value!);
+    };
+    gunzip.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (limit === undefined && total >= header) {
+        const head = Buffer.concat(chunks);
+        chunks.length = 0;
+        chunks.push(head);
+        const stated = statedIdxSize(head, expect);
+        if (stated === undefined) return finish(null, head);
+        if (stated > MAX_IDX_BYTES)
+          return finish(badData(`${file}: its header states ${stated} bytes, more than the ${MAX_IDX_BYTES}-byte limit`));
+        limit = stated;
+      }
+      if (total > (limit ?? MAX_IDX_BYTES))
+        finish(badData(`${file}: the gzip data inflates to more than the ${limit ?? MAX_IDX_BYTES} bytes its IDX header states`));
+    });
+    gunzip.on('error', (err) => finish(badData(`${file}: corrupt gzip stream (${err.message})`, err)));
+    gunzip.on('end', () => finish(null, Buffer.concat(chunks)));
+    gunzip.end(compressed);
+  });
+}
+
+/**
+ * Decodes the bytes of one IDX file, raw or gzip (recognised by its magic bytes, whatever the
+ * file's name: mirrors rename freely), and parses it as parseIdx does. `raw` is the
+ * decompressed file. Every problem is a TEMPERED_BAD_DATA error naming `fileName`.
+ */
+export async function decodeIdx(
+  bytes: Buffer,
+  fileName: string,
+  expect: 'images' | 'labels',
+): Promise<{ raw: Buffer; count: number; data: Uint8Array }> {
+  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  const raw = gzipped ? await gunzipBounded(bytes, fileName, expect) : bytes;
+  const { count, data } = parseIdx(raw, fileName, expect);
+  return { raw, count, data };
 }
 
 /** One file: located, read, decompressed and parsed. */
@@ -200,9 +253,9 @@ interface LoadedFile {
 
 async function loadFile(dir: string, spec: (typeof FILES)[number]): Promise<LoadedFile> {
   const file = await findFile(dir, candidateNames(spec.prefix, spec.kind));
-  const raw = await readIdxFile(file);
-  const { count, data } = parseIdx(raw, file, spec.kind);
-  return { file, raw, count, data };
+  // Only a regular file is read (a FIFO or a device is refused, never waited on).
+  const bytes = await readRegularFile(file, { maxBytes: MAX_IDX_BYTES });
+  return { file, ...(await decodeIdx(bytes, file, spec.kind)) };
 }
 
 /** 0..255 -> [0, 1] as float32; a table keeps the 55M-pixel conversion a plain lookup. */

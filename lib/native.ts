@@ -25,7 +25,7 @@ export function addonPath(): string {
 function load(): NativeBinding {
   const root = packageRoot();
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the path is known only at run time
     return require(addonPath()) as NativeBinding;
   } catch (err) {
     const e = new Error(

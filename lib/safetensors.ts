@@ -9,11 +9,10 @@
 // never an out-of-bounds read. Unlike the reference implementation we accept gaps between
 // tensors and unused bytes at the end of the data section (nothing reads them); overlaps
 // are refused.
-import * as fs from 'fs';
 import * as os from 'os';
 import { TextDecoder, types } from 'util';
 import { TemperedError, rangeError, typeError } from './errors';
-import { writeFileAtomic } from './fsutil';
+import { readRegularFile, writeFileAtomic } from './fsutil';
 
 /** A float32 tensor to write: `data.length` must equal the product of `shape`. */
 export interface Tensor {
@@ -40,6 +39,10 @@ export interface SafetensorsContents {
 
 /** Headers above this are refused before anything is decoded (the reference caps at 100 MB). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+/** Files above this are refused unread: the paper's network is 13 MB in float32, so 2 GiB leaves
+ * room for any float64 export while keeping the read inside one Node Buffer. */
+export const MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024;
 
 const METADATA_KEY = '__metadata__';
 const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
@@ -119,10 +122,12 @@ export function encodeSafetensors(tensors: Tensor[], metadata?: Record<string, s
 // ---------------------------------------------------------------------------------------
 // Decoding
 
-/** A JSON string that JSON.parse accepted; refuses a key repeated within one object (JSON.parse
- * silently keeps the last one, so a file could mean two different things). */
-function findDuplicateKey(json: string): string | null {
+/** Scans a JSON string that JSON.parse accepted for a key repeated within one object (JSON.parse
+ * silently keeps the last one, so a file could mean two different things), and lists the
+ * top-level keys in the order they are written (JSON.parse puts integer-like keys first). */
+function scanKeys(json: string): { duplicate: string | null; topLevel: string[] } {
   const stack: { keys: Set<string> | null; expectKey: boolean }[] = [];
+  const topLevel: string[] = [];
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
     if (c === 0x7b /* { */) stack.push({ keys: new Set(), expectKey: true });
@@ -138,12 +143,13 @@ function findDuplicateKey(json: string): string | null {
       const top = stack[stack.length - 1];
       if (top?.keys && top.expectKey) {
         const key = JSON.parse(json.slice(start, i + 1)) as string; // so "a" and "\u0061" match
-        if (top.keys.has(key)) return key;
+        if (top.keys.has(key)) return { duplicate: key, topLevel };
         top.keys.add(key);
+        if (stack.length === 1) topLevel.push(key);
       }
     }
   }
-  return null;
+  return { duplicate: null, topLevel };
 }
 
 /** A value from the file, for an error message: short, and safe even for values JSON.stringify
@@ -229,8 +235,8 @@ export function decodeSafetensors(buf: Buffer, fileName?: string): SafetensorsCo
     bad(`header is not valid JSON (${(err as Error).message})`);
   }
   if (!isPlainObject(header)) bad(`header must be a JSON object (got ${Array.isArray(header) ? 'an array' : typeof header})`);
-  const dup = findDuplicateKey(json);
-  if (dup !== null) bad(`header repeats the key ${show(dup)}`);
+  const { duplicate, topLevel } = scanKeys(json);
+  if (duplicate !== null) bad(`header repeats the key ${show(duplicate)}`);
 
   const dataStart = 8 + headerBytes;
   const dataLength = buf.length - dataStart;
@@ -282,7 +288,9 @@ export function decodeSafetensors(buf: Buffer, fileName?: string): SafetensorsCo
   }
 
   // Sorted by position, each non-empty tensor must start at or after every earlier one's end.
-  found.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  // Ties (empty tensors share offsets) keep the order the header is written in.
+  const written = new Map(topLevel.map((name, i) => [name, i]));
+  found.sort((a, b) => a.begin - b.begin || a.end - b.end || written.get(a.name)! - written.get(b.name)!);
   let reach = 0;
   let reachName = '';
   for (const t of found) {
@@ -315,13 +323,21 @@ export async function writeSafetensors(
   await writeFileAtomic(file, bytes);
 }
 
-/** Reads and decodes a safetensors file (see decodeSafetensors). */
+/** Reads and decodes a safetensors file (see decodeSafetensors). Only a regular file is read
+ * (a FIFO or /dev/zero is refused, never waited on), and a header length larger than the file
+ * is refused before the rest is read. */
 export async function readSafetensors(file: string): Promise<SafetensorsContents> {
-  let buf: Buffer;
-  try {
-    buf = await fs.promises.readFile(file);
-  } catch (err) {
-    throw new TemperedError('TEMPERED_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const buf = await readRegularFile(file, {
+    maxBytes: MAX_FILE_BYTES,
+    head: {
+      bytes: 8,
+      check: (head, size) => {
+        if (head.length < 8) return; // decodeSafetensors names the problem
+        const n = head.readBigUInt64LE(0);
+        if (n > BigInt(size - 8))
+          throw new TemperedError('TEMPERED_BAD_FILE', `${file}: truncated: header length ${n} runs past the end of the ${size}-byte file`);
+      },
+    },
+  });
   return decodeSafetensors(buf, file);
 }

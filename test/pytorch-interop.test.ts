@@ -89,6 +89,7 @@ function compare(ours: Float32Array, reference: Float32Array): { maxDiff: number
 function expectClose(label: string, ours: Float32Array, reference: Float32Array): void {
   const { maxDiff, scale } = compare(ours, reference);
   expect(scale).toBeGreaterThan(0); // all-zero logits would compare equal whatever the weights
+  // eslint-disable-next-line no-console -- the measured agreement, for the CI log
   console.log(`${label}: max |logit diff| ${maxDiff.toExponential(2)}, scale ${scale.toExponential(2)}, ` +
     `tolerance ${(REL_TOLERANCE * scale).toExponential(2)}`);
   expect(maxDiff).toBeLessThanOrEqual(REL_TOLERANCE * scale);

@@ -1,7 +1,9 @@
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { TemperedError } from '../lib/errors';
+import { ensureWritableDir } from '../lib/fsutil';
 import { Random } from '../lib/rng';
 import {
   MAX_HEADER_BYTES,
@@ -141,6 +143,16 @@ describe('encode/decode round trip', () => {
       }
     }
     expect(() => encodeSafetensors([], { a: 1 } as unknown as Record<string, string>)).toThrow(/metadata "a" must be a string/);
+  });
+});
+
+describe('tensor order', () => {
+  // Found by test/fuzz-formats: JSON.parse lists integer-like keys first, and empty tensors
+  // share their offsets, so the header's written order must break the tie.
+  test('empty tensors keep the order they were written in, integer-like names included', () => {
+    const empty = (name: string) => ({ name, shape: [0], data: new Float32Array(0) });
+    const out = decodeSafetensors(encodeSafetensors([empty('w'), empty('0'), { name: '1', shape: [1], data: Float32Array.of(5) }, empty('b')]));
+    expect([...out.tensors.keys()]).toEqual(['w', '0', '1', 'b']);
   });
 });
 
@@ -320,7 +332,7 @@ describe('malformed files are refused with TEMPERED_BAD_FILE', () => {
   });
 
   test('shape not an array of non-negative safe integers', () => {
-    for (const shape of [3, '3', null, [-1], [1.5], ['2'], [[2]], [null], [2 ** 53], [1e400]])
+    for (const shape of [3, '3', null, [-1], [1.5], ['2'], [[2]], [null], [2 ** 53], [Infinity]])
       expectBadFile(file({ a: { dtype: 'F32', shape, data_offsets: [0, 4] } }, 4), /shape must be an array of non-negative integers/);
     expectBadFile(file({ a: { dtype: 'F32', shape: [2 ** 30, 2 ** 30, 2 ** 30], data_offsets: [0, 4] } }, 4), /too large/);
   });
@@ -441,6 +453,69 @@ describe('files', () => {
     fs.mkdirSync(path.join(target, 'child'), { recursive: true });
     await expect(writeSafetensors(target, t1)).rejects.toMatchObject({ code: 'TEMPERED_IO', message: expect.stringContaining(target) });
     expect(fs.readdirSync(sub)).toEqual(['is-a-folder']);
+  });
+
+  test('a temporary file left by a run killed before its rename is removed by the next write', async () => {
+    const sub = path.join(dir, 'stale');
+    fs.mkdirSync(sub);
+    const target = path.join(sub, 'model.safetensors');
+    // A process that has exited: its pid names the leftover, as a killed writer's would.
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const stale = path.join(sub, `.model.safetensors.${deadPid}.0123456789ab.tmp`);
+    const otherTarget = path.join(sub, `.other.safetensors.${deadPid}.0123456789ab.tmp`);
+    const live = path.join(sub, `.model.safetensors.${process.pid}.ba9876543210.tmp`); // a write in flight
+    const userFile = path.join(sub, '.model.safetensors.notes.tmp'); // not ours: a different shape
+    for (const f of [stale, otherTarget, live, userFile]) fs.writeFileSync(f, 'partial');
+    await writeSafetensors(target, t1);
+    expect(fs.readdirSync(sub).sort()).toEqual(
+      [path.basename(otherTarget), path.basename(live), path.basename(userFile), 'model.safetensors'].sort(),
+    );
+  });
+
+  test('reading anything but a regular file is refused with TEMPERED_IO, never waited on', async () => {
+    await expect(readSafetensors(dir)).rejects.toMatchObject({ code: 'TEMPERED_IO', message: expect.stringMatching(/a folder, not a regular file/) });
+    if (fs.existsSync('/dev/zero'))
+      await expect(readSafetensors('/dev/zero')).rejects.toMatchObject({
+        code: 'TEMPERED_IO',
+        message: expect.stringMatching(/a character device, not a regular file/),
+      });
+    if (process.platform !== 'win32') {
+      const fifo = path.join(dir, 'fifo.safetensors');
+      execFileSync('mkfifo', [fifo]);
+      // More than libuv's four pool threads: a blocking open or read would starve the rest.
+      const results = await Promise.allSettled(Array.from({ length: 5 }, () => readSafetensors(fifo)));
+      for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'TEMPERED_IO', message: expect.stringMatching(/a FIFO/) } });
+      fs.rmSync(fifo);
+    }
+  });
+
+  test('a header length beyond the file is refused after reading 8 bytes', async () => {
+    const huge = path.join(dir, 'huge-header.safetensors');
+    const head = Buffer.alloc(16);
+    head.writeBigUInt64LE(2n ** 40n, 0);
+    fs.writeFileSync(huge, head);
+    await expect(readSafetensors(huge)).rejects.toMatchObject({
+      code: 'TEMPERED_BAD_FILE',
+      message: expect.stringContaining('header length 1099511627776 runs past the end of the 16-byte file'),
+    });
+  });
+
+  test('ensureWritableDir: a folder that cannot be written is a TEMPERED_IO error naming the option', async () => {
+    const ok = path.join(dir, 'out', 'deeper');
+    await ensureWritableDir(ok, '--out');
+    expect(fs.readdirSync(ok)).toEqual([]); // the probe file is gone
+    const blocker = path.join(dir, 'a-file');
+    fs.writeFileSync(blocker, 'x');
+    await expect(ensureWritableDir(path.join(blocker, 'sub'), '--out')).rejects.toMatchObject({
+      code: 'TEMPERED_IO',
+      message: expect.stringMatching(/^--out: cannot write in /),
+    });
+    if (process.getuid?.() !== 0) {
+      // root writes anywhere, so a read-only folder only refuses other users
+      const ro = path.join(dir, 'read-only');
+      fs.mkdirSync(ro, { mode: 0o555 });
+      await expect(ensureWritableDir(ro, '--out')).rejects.toMatchObject({ code: 'TEMPERED_IO' });
+    }
   });
 
   test('argument errors are raised before anything touches the disk', async () => {

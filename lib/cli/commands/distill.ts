@@ -1,6 +1,7 @@
 // tempered distill: a student trained at T on a teacher's soft labels.
 import * as fs from 'fs';
 import { Command } from 'commander';
+import { ensureWritableFile } from '../../fsutil';
 import { distill } from '../../distill';
 import { Model } from '../../model';
 import { describeBackend } from '../../backends';
@@ -22,6 +23,7 @@ export function distillCommand(): Command {
   addRuntimeOptions(cmd);
   return cmd.action(async (o: DistillCliOptions) => {
     const { backend } = setUpRuntime(o);
+    await ensureWritableFile(o.out, '--out'); // before training, not after the first epoch
     const teacher = await Model.load(o.teacher, { backend });
     const data = await loadData(o);
     const checkpoint = `${o.out}.checkpoint`;

@@ -2,6 +2,7 @@
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command } from 'commander';
+import { ensureWritableDir } from '../../fsutil';
 import { ExperimentProfile, ProfileName, reproduce } from '../../experiment';
 import { createProgress } from '../progress';
 import { addRuntimeOptions, output, parseChoice, parseInteger, percent, RuntimeOptions, setUpRuntime } from '../common';
@@ -37,6 +38,7 @@ export function reproduceCommand(): Command {
   addRuntimeOptions(cmd);
   return cmd.action(async (o: ReproduceCliOptions) => {
     const { backend } = setUpRuntime(o);
+    await ensureWritableDir(o.out ?? `runs/reproduce-${o.profile}`, '--out'); // a coded error now, not a bare errno later
     const overrides: Partial<ExperimentProfile> = {};
     if (o.epochs !== undefined) overrides.epochs = o.epochs;
     if (o.trainLimit !== undefined) overrides.trainLimit = o.trainLimit;

@@ -1,6 +1,7 @@
 // tempered train: one model at one temperature, resumable, with a live progress line.
 import * as fs from 'fs';
 import { Command } from 'commander';
+import { ensureWritableFile } from '../../fsutil';
 import { Model } from '../../model';
 import { train } from '../../train';
 import { describeBackend } from '../../backends';
@@ -19,6 +20,7 @@ export function trainCommand(): Command {
   addRuntimeOptions(cmd);
   return cmd.action(async (o: TrainCliOptions) => {
     const { backend } = setUpRuntime(o);
+    await ensureWritableFile(o.out, '--out'); // before training, not after the first epoch
     const data = await loadData(o);
     const checkpoint = `${o.out}.checkpoint`;
     if (o.restart && fs.existsSync(checkpoint)) fs.unlinkSync(checkpoint);

@@ -1,0 +1,127 @@
+// conv3x3_driver: the 3x3 'valid' convolution (NHWC, weights [out][in][3][3]) forward,
+// backward data and backward weights on the network's second layer's shape (26x26x32 ->
+// 24x24x32), checked against a naive double-precision loop and timed. See driver.h.
+#include "driver.h"
+
+using namespace tempered;
+
+namespace {
+
+struct Problem {
+  Conv3x3Shape s;
+  std::vector<float> x, w, b, dy;
+};
+
+double at_x(const Problem& p, int img, int y, int x, int c) {
+  return p.x[((static_cast<size_t>(img) * p.s.in_h + y) * p.s.in_w + x) * p.s.in_c + c];
+}
+double at_w(const Problem& p, int o, int i, int ky, int kx) {
+  return p.w[((static_cast<size_t>(o) * p.s.in_c + i) * 3 + ky) * 3 + kx];
+}
+double at_dy(const Problem& p, int img, int y, int x, int o) {
+  return p.dy[((static_cast<size_t>(img) * p.s.out_h() + y) * p.s.out_w() + x) * p.s.out_c + o];
+}
+
+std::vector<double> reference_forward(const Problem& p) {
+  const auto& s = p.s;
+  std::vector<double> y(static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c);
+  size_t k = 0;
+  for (int img = 0; img < s.n; ++img)
+    for (int oy = 0; oy < s.out_h(); ++oy)
+      for (int ox = 0; ox < s.out_w(); ++ox)
+        for (int o = 0; o < s.out_c; ++o) {
+          double acc = p.b[o];
+          for (int i = 0; i < s.in_c; ++i)
+            for (int ky = 0; ky < 3; ++ky)
+              for (int kx = 0; kx < 3; ++kx) acc += at_w(p, o, i, ky, kx) * at_x(p, img, oy + ky, ox + kx, i);
+          y[k++] = acc;
+        }
+  return y;
+}
+
+std::vector<double> reference_backward_data(const Problem& p) {
+  const auto& s = p.s;
+  std::vector<double> dx(static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c, 0.0);
+  for (int img = 0; img < s.n; ++img)
+    for (int oy = 0; oy < s.out_h(); ++oy)
+      for (int ox = 0; ox < s.out_w(); ++ox)
+        for (int o = 0; o < s.out_c; ++o) {
+          const double g = at_dy(p, img, oy, ox, o);
+          for (int i = 0; i < s.in_c; ++i)
+            for (int ky = 0; ky < 3; ++ky)
+              for (int kx = 0; kx < 3; ++kx)
+                dx[((static_cast<size_t>(img) * s.in_h + oy + ky) * s.in_w + ox + kx) * s.in_c + i] +=
+                    g * at_w(p, o, i, ky, kx);
+        }
+  return dx;
+}
+
+std::vector<double> reference_backward_weights(const Problem& p, std::vector<double>* db) {
+  const auto& s = p.s;
+  std::vector<double> dw(static_cast<size_t>(s.out_c) * s.in_c * 9, 0.0);
+  db->assign(s.out_c, 0.0);
+  for (int img = 0; img < s.n; ++img)
+    for (int oy = 0; oy < s.out_h(); ++oy)
+      for (int ox = 0; ox < s.out_w(); ++ox)
+        for (int o = 0; o < s.out_c; ++o) {
+          const double g = at_dy(p, img, oy, ox, o);
+          (*db)[o] += g;
+          for (int i = 0; i < s.in_c; ++i)
+            for (int ky = 0; ky < 3; ++ky)
+              for (int kx = 0; kx < 3; ++kx)
+                dw[((static_cast<size_t>(o) * s.in_c + i) * 3 + ky) * 3 + kx] += g * at_x(p, img, oy + ky, ox + kx, i);
+        }
+  return dw;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> ops = {"forward", "backward_data", "backward_weights"};
+  dev::Options o;
+  if (!dev::parse(argc, argv, ops, &o)) return dev::usage(argv[0], ops);
+  cpu::CpuBackend b;
+  if (!dev::make_backend(o, &b)) return 2;
+
+  std::mt19937_64 rng(o.seed);
+  Problem p;
+  p.s = {o.n > 0 ? o.n : 32, 26, 26, 32, 32};
+  const auto& s = p.s;
+  p.x = dev::random_floats(static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c, rng, 0.0f, 1.0f);
+  p.w = dev::random_floats(static_cast<size_t>(s.out_c) * s.in_c * 9, rng, -0.1f, 0.1f);
+  p.b = dev::random_floats(s.out_c, rng, -0.1f, 0.1f);
+  p.dy = dev::random_floats(static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c, rng);
+  const double macs = static_cast<double>(s.n) * s.out_h() * s.out_w() * s.out_c * s.in_c * 9;
+  std::printf("conv3x3 %s: n %d, %dx%dx%d -> %dx%dx%d\n", o.op.c_str(), s.n, s.in_h, s.in_w, s.in_c, s.out_h(),
+              s.out_w(), s.out_c);
+
+  dev::DeviceArray<float> x(&b, p.x), w(&b, p.w), bias(&b, p.b), dy(&b, p.dy);
+  bool ok = true;
+  // Float32 sums of K terms: allow K float32 roundings of the terms' size.
+  if (o.op == "forward") {
+    dev::DeviceArray<float> y(&b, static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c);
+    auto run = [&] { dev::require_ok(b.conv3x3_forward(s, x.get(), w.get(), bias.get(), y.get(), false), "forward"); };
+    run();
+    ok = dev::check("y", y.host(), reference_forward(p), 1e-5, s.in_c * 9 * 6e-8 * 4);
+    dev::time_it("forward", o.reps, 2 * macs, run);
+  } else if (o.op == "backward_data") {
+    dev::DeviceArray<float> dx(&b, p.x.size());
+    auto run = [&] { dev::require_ok(b.conv3x3_backward_data(s, dy.get(), w.get(), dx.get()), "backward_data"); };
+    run();
+    ok = dev::check("dx", dx.host(), reference_backward_data(p), 1e-5, s.out_c * 9 * 6e-8 * 4);
+    dev::time_it("backward_data", o.reps, 2 * macs, run);
+  } else {
+    dev::DeviceArray<float> dw(&b, p.w.size()), db(&b, p.b.size());
+    auto run = [&] {
+      dev::require_ok(b.conv3x3_backward_weights(s, x.get(), dy.get(), dw.get(), db.get()), "backward_weights");
+    };
+    run();
+    std::vector<double> want_db;
+    const auto want_dw = reference_backward_weights(p, &want_db);
+    const double terms = static_cast<double>(s.n) * s.out_h() * s.out_w();
+    ok = dev::check("dw", dw.host(), want_dw, 1e-5, terms * 6e-8 * 4);
+    ok = dev::check("db", db.host(), want_db, 1e-5, terms * 6e-8 * 4) && ok;
+    dev::time_it("backward_weights", o.reps, 2 * macs, run);
+  }
+  return ok ? 0 : 1;
+}
