@@ -8,8 +8,8 @@ import { Model } from './model';
 import { Random, sampleWithoutReplacement } from './rng';
 import { median, mean, wilsonInterval } from './stats';
 import {
-  ATTACK_ALGORITHMS, ATTACKS, AttackAlgorithm, AttackBatch, AttackDescriptor, AttackLoss, AttackParameterName, AttackParameters,
-  JsmaTarget, LossPrecision, NativeBatchResult, OptionRule, ResolvedParameters, attackDescriptor,
+  ATTACK_ALGORITHMS, AttackAlgorithm, AttackBatch, AttackDescriptor, AttackLoss, AttackParameterName, AttackParameters,
+  LossPrecision, NativeBatchResult, OptionRule, ResolvedParameters, attackDescriptor,
 } from './attacks/registry';
 
 export { ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, LOSS_PRECISIONS, attackDescriptor } from './attacks/registry';
@@ -191,8 +191,9 @@ function rowsOf(o: ResolvedAttackOptions, split: MnistSplit): Row[] {
     const label = split.labels[index];
     if (o.target === undefined) rows.push({ index, target: -1 });
     else if (o.target === 'random') rows.push({ index, target: randomTarget(label, index, o.seed) });
-    else if (o.target === 'all') for (let t = 0; t < 10; t++) t !== label && rows.push({ index, target: t });
-    else rows.push({ index, target: o.target });
+    else if (o.target === 'all') {
+      for (let t = 0; t < 10; t++) if (t !== label) rows.push({ index, target: t });
+    } else rows.push({ index, target: o.target });
   }
   return rows;
 }

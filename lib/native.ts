@@ -18,7 +18,7 @@ export function packageRoot(): string {
  * else the one node-gyp-build finds (prebuilds/, build/Release). */
 export function addonPath(): string {
   if (process.env.TEMPERED_ADDON_PATH) return path.resolve(process.env.TEMPERED_ADDON_PATH);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build ships no type declarations
   return (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot());
 }
 

@@ -63,6 +63,8 @@ const NATIVE_CHECK: Record<LimitName, (x: number) => Promise<unknown>> = {
   l2: (x) => native.createModel('cpu', 0).trace(new Float32Array(784), Int32Array.of(0), null, { l2: x }, 0),
   dropoutRate: (x) => native.createModel('cpu', 0).trace(new Float32Array(784), Int32Array.of(0), null, { dropoutRate: x }, 0),
   lossTemperature: (x) => native.createModel('cpu', 0).attackLosses(new Float32Array(784), Int32Array.of(0), { temperature: x }),
+  epsilon: (x) => native.createModel('cpu', 0).pgd(new Float32Array(784), Int32Array.of(0), Uint32Array.of(0), { epsilon: x, steps: 1, stepSize: 0.01 }),
+  stepSize: (x) => native.createModel('cpu', 0).pgd(new Float32Array(784), Int32Array.of(0), Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: x }),
 };
 const PREFIX: Record<LimitName, string> = {
   temperature: 'config.temperature',
@@ -72,6 +74,8 @@ const PREFIX: Record<LimitName, string> = {
   l2: 'config.l2',
   dropoutRate: 'config.dropoutRate',
   lossTemperature: 'lossSpec.temperature',
+  epsilon: 'config.epsilon',
+  stepSize: 'config.stepSize',
 };
 
 test('TypeScript refuses exactly the values the engine refuses, with the same message', async () => {

@@ -24,7 +24,7 @@ class Task : public Napi::AsyncWorker {
 
   // Queues the task and returns its promise. `finally` runs when the work ends, also when
   // the task cannot be queued (then the error propagates to the caller).
-  static Napi::Promise Start(Napi::Env env, Work work, Done done, Finally finally, std::vector<Napi::Object> pins) {
+  static Napi::Promise Start(Napi::Env env, Work work, Done done, Finally finally, const std::vector<Napi::Object>& pins) {
     Task* task = nullptr;
     try {
       task = new Task(env, std::move(work), std::move(done), finally, pins);
