@@ -25,7 +25,8 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
   ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1:handle_segv=0" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     npx jest --runInBand test/native-errors.test.ts test/native-hostile.test.ts test/native-codes.test.ts \
-      test/native-model-load.test.ts test/worker-threads.test.ts test/fuzz-native.test.ts test/binding.test.ts
+      test/native-model-load.test.ts test/worker-threads.test.ts test/fuzz-native.test.ts test/binding.test.ts \
+      test/attacks-literature.test.ts
   echo "sanitize: native tests clean under ASan+UBSan"
 fi
 
