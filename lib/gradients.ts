@@ -2,6 +2,7 @@
 // the paper's frameworks computed) and float64, and how many samples' float32 gradient is
 // exactly zero: the paper's "factor of 1e10" and "only ~30% usable", made measurable.
 import { checkNumber, rangeError, typeError } from './errors';
+import { checkLimit } from './limits';
 import type { MnistSplit } from './mnist';
 import { Model } from './model';
 import type { AttackLoss, LossPrecision } from './attack';
@@ -42,7 +43,7 @@ export async function gradientStats(model: Model, split: MnistSplit, opts: Gradi
   if (!(model instanceof Model)) throw typeError('model must be a Model');
   if (!Array.isArray(opts.indices) || opts.indices.length === 0) throw rangeError('indices must be a non-empty array', 'TEMPERED_INVALID_LENGTH');
   const temperatures = opts.temperatures ?? [1];
-  temperatures.forEach((t, k) => checkNumber(t, `temperatures[${k}]`, { min: 0, minExclusive: true }));
+  temperatures.forEach((t, k) => checkLimit(t, `temperatures[${k}]`, 'lossTemperature'));
   const loss = opts.loss ?? 'xent';
   const n = opts.indices.length;
   const images = new Float32Array(n * 784);

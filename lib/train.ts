@@ -12,7 +12,7 @@ import { Model, ModelMetadata } from './model';
 import { epochPermutation } from './rng';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
-/** Training hyper-parameters. Defaults are the paper's (PAPER-NOTES.md). */
+/** Training hyper-parameters. Defaults are the paper's (docs/algorithms.md). */
 export interface TrainConfig {
   /** Passes over the training set (paper: 50). */
   epochs: number;

@@ -29,7 +29,7 @@ const json = process.argv.includes('--json');
 const only = new Set(arg('only', 'train,forward,input_gradient,sweep').split(','));
 const modelFile = arg('model', undefined);
 const scaling = process.argv.includes('--scaling');
-// Multiply-adds of one forward pass (PAPER-NOTES: 9.95 M); a training step costs three
+// Multiply-adds of one forward pass (docs/algorithms.md: 9.95 M); a training step costs three
 // passes' worth (forward, backward data, backward weights).
 const FORWARD_FLOPS = 2 * (26 * 26 * 32 * 9 + 24 * 24 * 32 * 288 + 10 * 10 * 64 * 288 + 8 * 8 * 64 * 576 + 1024 * 200 + 200 * 200 + 200 * 10);
 const python = arg('python', '/usr/bin/python3');

@@ -1,5 +1,5 @@
 // The attack losses (float32 / float64 cross-entropy, logit margin) against float64
-// references computed from the same logits, the numerical cliffs PAPER-NOTES.md describes,
+// references computed from the same logits, the numerical cliffs docs/algorithms.md describes,
 // and the input gradients against the float64 reference network.
 import { native } from '../lib/native';
 import { makeImages, makeLabels, makeParameters } from './reference/fixtures';

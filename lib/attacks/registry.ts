@@ -80,7 +80,8 @@ export interface AttackDescriptor {
   testedAgainst: string;
 }
 
-const TEMPERATURE: OptionRule = { kind: 'number', min: 0, minExclusive: true, default: 1 };
+// Limits as the engine's table (native/napi/limits.h: lossTemperature, epsilon, stepSize), so both refuse alike.
+const TEMPERATURE: OptionRule = { kind: 'number', min: 0, max: 1e30, minExclusive: true, default: 1 };
 const LOSS: OptionRule = { kind: 'choice', values: ATTACK_LOSSES, default: 'xent' };
 const PRECISION: OptionRule = { kind: 'choice', values: LOSS_PRECISIONS, default: 'float32' };
 const EPSILON: OptionRule = { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.3 };

@@ -2,6 +2,7 @@
 // settings, and the keys that identify a model's training. Depends on nothing else in
 // lib/experiment, so every other part (pieces, run, render) can import it.
 import { ATTACK_ALGORITHMS, AttackAlgorithm, AttackLoss, LossPrecision } from '../attack';
+import { checkLimit } from '../limits';
 import { checkNumber, rangeError } from '../errors';
 
 export type ProfileName = 'quick' | 'paper';
@@ -133,7 +134,7 @@ export function resolveProfile(opts: ResolveProfileOptions): ExperimentProfile {
   checkNumber(p.samples, 'samples', { min: 1, max: 10000, integer: true });
   checkNumber(p.alg4Samples, 'alg4Samples', { min: 0, max: p.samples, integer: true });
   checkNumber(p.budget, 'budget', { min: 1, max: 784, integer: true });
-  checkNumber(p.temperature, 'temperature', { min: 0, minExclusive: true });
+  checkLimit(p.temperature, 'temperature', 'temperature');
   checkNumber(p.hotLossScale, 'hotLossScale', { min: 0, minExclusive: true });
   checkNumber(p.pictures, 'pictures', { min: 0, integer: true });
   return p;
