@@ -43,7 +43,10 @@ t0=$(date +%s)
 set +e
 # Inside: node, npm and npx must fail to run before run.sh starts.
 hidden_check='for n in node npm npx; do if env -i PATH=/usr/bin:/bin $n --version >/dev/null 2>&1; then echo "gpu:rehearse: $n still runs inside the rehearsal"; exit 97; fi; done; '
-unshare -n -m --propagation private sh -c "${binds} ${hidden_check} exec env -i PATH=/usr/bin:/bin HOME='$stage' TMPDIR='$stage' OUT='$stage/out' \
+# As root directly; otherwise in a user namespace of our own (-r), where the binds are allowed.
+userns=""
+[ "$(id -u)" = 0 ] || userns="-r"
+unshare $userns -n -m --propagation private sh -c "${binds} ${hidden_check} cd '$stage' && exec env -i PATH=/usr/bin:/bin HOME='$stage' TMPDIR='$stage' OUT='$stage/out' \
   TEMPERED_GPU_CHECK_SECONDS='${TEMPERED_GPU_CHECK_SECONDS:-900}' bash '$stage/bundle/run.sh'"
 status=$?
 set -e
