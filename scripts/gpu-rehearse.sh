@@ -25,7 +25,7 @@ empty="$stage/empty"
 # Every node / npm / npx this machine has, wherever PATH or the usual folders put them.
 hide=()
 for name in node nodejs npm npx corepack; do
-  for p in $(command -v -a "$name" 2>/dev/null) /usr/bin/$name /usr/local/bin/$name /bin/$name; do
+  for p in $(type -a -P "$name" 2>/dev/null) /usr/bin/$name /usr/local/bin/$name /bin/$name; do
     [ -e "$p" ] || continue
     real="$(readlink -f "$p")"
     for f in "$p" "$real"; do
@@ -41,7 +41,12 @@ echo "gpu:rehearse: hiding ${hide[*]:-nothing}"
 
 t0=$(date +%s)
 set +e
-unshare -n -m --propagation private sh -c "${binds} exec env -i PATH=/usr/bin:/bin HOME='$stage' TMPDIR='$stage' OUT='$stage/out' \
+# Inside: node, npm and npx must fail to run before run.sh starts.
+hidden_check='for n in node npm npx; do if env -i PATH=/usr/bin:/bin $n --version >/dev/null 2>&1; then echo "gpu:rehearse: $n still runs inside the rehearsal"; exit 97; fi; done; '
+# As root directly; otherwise in a user namespace of our own (-r), where the binds are allowed.
+userns=""
+[ "$(id -u)" = 0 ] || userns="-r"
+unshare $userns -n -m --propagation private sh -c "${binds} ${hidden_check} cd '$stage' && exec env -i PATH=/usr/bin:/bin HOME='$stage' TMPDIR='$stage' OUT='$stage/out' \
   TEMPERED_GPU_CHECK_SECONDS='${TEMPERED_GPU_CHECK_SECONDS:-900}' bash '$stage/bundle/run.sh'"
 status=$?
 set -e
