@@ -178,12 +178,12 @@ describe('nonsense is refused with a clear message', () => {
     expectError(await caughtAsync(fn), name, code, message);
   });
 
-  test('native attack arguments are checked too', () => {
+  test('native attack arguments are checked too (refusals are rejections)', async () => {
     const m: NativeModel = std.nativeModel;
     const img = new Float32Array(784);
-    expect(() => m.attack(img, Int32Array.of(1), { algorithm: 5 as 1, budget: 10 })).toThrow(/algorithm/);
-    expect(() => m.attack(img, Int32Array.of(1), { algorithm: 1, budget: 0 })).toThrow(/budget/);
-    expect(() => m.attack(img, Int32Array.of(1), { algorithm: 1, budget: 10, loss: 'x' as 'xent' })).toThrow(/loss/);
-    expect(() => m.sweep(img, Int32Array.of(1), {}, new Uint8Array(3))).toThrow(/skip/);
+    await expect(m.attack(img, Int32Array.of(1), { algorithm: 5 as 1, budget: 10 })).rejects.toThrow(/algorithm/);
+    await expect(m.attack(img, Int32Array.of(1), { algorithm: 1, budget: 0 })).rejects.toThrow(/budget/);
+    await expect(m.attack(img, Int32Array.of(1), { algorithm: 1, budget: 10, loss: 'x' as 'xent' })).rejects.toThrow(/loss/);
+    await expect(m.sweep(img, Int32Array.of(1), {}, new Uint8Array(3))).rejects.toThrow(/skip/);
   });
 });
