@@ -8,6 +8,7 @@ import { gradientsCommand } from './commands/gradients';
 import { infoCommand } from './commands/info';
 import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
+import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
 
 const INPUT_ERRORS = new Set([
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(attackCommand());
   program.addCommand(gradientsCommand());
   program.addCommand(reproduceCommand());
+  program.addCommand(studyCommand());
   program.addCommand(reportCommand());
   program.addCommand(infoCommand());
   return program;
