@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { study, STUDY_ATTACK_IDS, StudyProfile, StudyProfileName } from '../../experiment';
 import { loadMnist } from '../../mnist';
 import { createProgress } from '../progress';
-import { addRuntimeOptions, output, parseChoice, parseInteger, percent, RuntimeOptions, setUpRuntime } from '../common';
+import { addRuntimeOptions, output, parseChoice, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
 
 interface StudyCliOptions extends RuntimeOptions {
   profile: StudyProfileName;
@@ -16,6 +16,7 @@ interface StudyCliOptions extends RuntimeOptions {
   epochs?: number;
   seeds?: number;
   trainLimit?: number;
+  nearChance?: number;
   reuseOtherCommits?: boolean;
 }
 
@@ -40,6 +41,7 @@ export function studyCommand(): Command {
     .option('--epochs <n>', 'override: epochs per model', parseInteger('--epochs'))
     .option('--seeds <n>', 'override: train with seeds 0..n-1', parseInteger('--seeds'))
     .option('--train-limit <n>', 'override: train on the first N training images', parseInteger('--train-limit'))
+    .option('--near-chance <fraction>', 'override: a model below this test accuracy (at T = 1) is near chance and never attacked (default 0.5)', parseNumber('--near-chance'))
     .option('--reuse-other-commits', 'reuse attacks and gradients computed by another commit (models are always reused)');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: StudyCliOptions) => {
@@ -51,6 +53,7 @@ export function studyCommand(): Command {
       epochs: o.epochs,
       seeds: o.seeds,
       trainLimit: o.trainLimit,
+      nearChance: o.nearChance,
     };
     const progress = createProgress({ quiet: o.quiet, label: 'study' });
     const data = o.data || o.split !== 'paper' ? await loadMnist({ dir: o.data, split: o.split }) : undefined;

@@ -35,9 +35,10 @@ function reading(r: StudyResults): string[] {
   const trained = r.models.filter((m) => m.testAccuracy !== undefined);
   const failed = r.models.filter((m) => m.status !== 'ok');
   const accs = trained.filter((m) => m.status === 'ok').map((m) => m.testAccuracy!);
+  const epochs = r.profile.epochs < 50 ? `, after ${r.profile.epochs} epoch${r.profile.epochs === 1 ? '' : 's'}` : '';
   out.push(
-    `**Accuracy.** ${accs.length} of ${r.models.length} models learned (test accuracy at T = 1 from ${pct(Math.min(...accs), 2)} to ${pct(Math.max(...accs), 2)}` +
-      `${r.profile.epochs < 50 ? `, after ${r.profile.epochs} epoch${r.profile.epochs === 1 ? '' : 's'}` : ''}). ` +
+    `**Accuracy.** ${accs.length} of ${r.models.length} models learned` +
+      (accs.length ? ` (test accuracy at T = 1 from ${pct(Math.min(...accs), 2)} to ${pct(Math.max(...accs), 2)}${epochs}). ` : '. ') +
       (failed.length
         ? `Near chance or not trained, left out of every rate: ${failed.map((m) => `${m.name} seed ${m.seed} (${m.status === 'near-chance' ? pct(m.testAccuracy, 1) : 'teacher near chance'})`).join(', ')}.`
         : 'None ended near chance.'),

@@ -66,7 +66,7 @@ interface StoredGradients extends Piece {
   rows: GradientStatsRow[];
 }
 
-/** What a folder's pieces depend on besides their own keys: a folder made with other values is refused. */
+/** What a folder's pieces depend on besides their own keys: a folder made with other values is refused (the near-chance threshold is not: it only decides what is attacked). */
 function folderSettings(p: StudyProfile, fingerprint: string) {
   return {
     epochs: p.epochs,
@@ -74,7 +74,6 @@ function folderSettings(p: StudyProfile, fingerprint: string) {
     samples: p.samples,
     coldLearningRate: p.coldLearningRate,
     hotLearningRate: p.hotLearningRate,
-    nearChance: p.nearChance,
     data: fingerprint,
   };
 }
