@@ -8,6 +8,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+// Trainings and attacks run in child processes on a shared machine: generous time, never a failure on wall time.
+jest.setTimeout(1800000);
+
 const cli = path.join(__dirname, '..', 'bin', 'tempered.js');
 const ATTACKS = 'alg2-xent32,alg2-xent32-T,pgd-0.1,fgsm-0.3,transfer-pgd-0.3';
 const TINY = ['--temperatures', '1,20', '--epochs', '1', '--train-limit', '1000', '--samples', '8', '--attacks', ATTACKS, '--quiet', '--near-chance', '0'];

@@ -67,14 +67,19 @@ function reading(r: StudyResults): string[] {
     const paperFalls = paper.some(falls);
     const others = [...margin, ...pgd].filter((x) => x[0] && x[1]);
     const othersFall = others.some(falls);
-    out.push(
-      `**The temperature effect.** ${paperFalls ? `The paper's attack (float32 cross-entropy at T = 1) loses strength as T grows` : `The paper's attack does not lose strength between T = ${lo} and T = ${hi} here`}` +
-        (others.length
-          ? othersFall
-            ? '; some attacks on the logit margin lose strength too, so part of the effect survives a well-conditioned loss.'
-            : '; the attacks on the logit margin (Algorithm 2, PGD) do not, so the robustness at high T is a property of the float32 loss the attack follows, not of the model.'
-          : '.'),
-    );
+    const lead = paperFalls
+      ? `The paper's attack (float32 cross-entropy at T = 1) loses strength between T = ${lo} and T = ${hi}`
+      : `The paper's attack (float32 cross-entropy at T = 1) does not clearly lose strength between T = ${lo} and T = ${hi} here`;
+    const rest = !others.length
+      ? '.'
+      : paperFalls && !othersFall
+        ? '; the attacks on the logit margin (Algorithm 2, PGD ε = 0.3) do not, so the robustness at high T belongs to the float32 loss the attack follows, not to the model.'
+        : paperFalls
+          ? '; some attacks on the logit margin lose strength too, so part of the effect survives a well-conditioned loss.'
+          : othersFall
+            ? ', while some attacks on the logit margin do.'
+            : ', nor do the attacks on the logit margin (Algorithm 2, PGD ε = 0.3).';
+    out.push(`**The temperature effect.** ${lead}${rest}`);
   }
   // Distillation against the temperature alone.
   let differ = 0;
