@@ -209,8 +209,7 @@ export function studyDocument(r: StudyResults): ReportDocument {
   });
   figure('success-vs-temperature');
   for (const id of p.attacks) {
-    const a = studyAttack(id);
-    h3(a.label);
+    h3(`${studyAttack(id).label} (\`${id}\`)`);
     const common = r.attacks.some((x) => x.attack === id && x.common);
     const rows = ts.map((T) => [
       String(T),

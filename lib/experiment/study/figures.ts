@@ -23,7 +23,8 @@ function successFigure(r: StudyResults): FigureRecord | undefined {
   const alt: string[] = [];
   const labels: string[] = [];
   for (const id of r.profile.attacks) {
-    const label = studyAttack(id).label;
+    // The legend names attacks by their short ids (the tables give each id's full description).
+    const label = id;
     labels.push(label);
     for (const kind of KINDS) {
       const points: string[] = [];
@@ -33,7 +34,7 @@ function successFigure(r: StudyResults): FigureRecord | undefined {
         values.push({ attack: label, model: KIND_NAMES[kind], T, rate: p.rate, low: p.interval.low, high: p.interval.high, successes: p.successes, attacked: p.attacked });
         points.push(`T=${T} ${pct(p.rate)}`);
       }
-      if (points.length) alt.push(`${label}, ${KIND_NAMES[kind]}: ${points.join(', ')}.`);
+      if (points.length) alt.push(`${studyAttack(id).label}, ${KIND_NAMES[kind]}: ${points.join(', ')}.`);
     }
   }
   if (values.length === 0) return undefined;
@@ -43,7 +44,7 @@ function successFigure(r: StudyResults): FigureRecord | undefined {
     title: 'Attack success against the training temperature',
     caption:
       'Success rate of each attack (pooled over the seeds) on the models trained at T (left) and distilled at T (right), evaluated at T = 1; ' +
-      'the band is the 95% Wilson interval. Models near chance are left out; a missing point means no model of that kind and T was attacked.',
+      'the band is the 95% Wilson interval; attacks by their ids, as in the tables. Models near chance are left out; a missing point means no model of that kind and T was attacked.',
     alt: `Attack success against T. ${alt.join(' ')}`,
     spec: {
       $schema: VEGA_LITE_SCHEMA,
