@@ -105,7 +105,7 @@ export function parseAnyResults(text: string, file = 'results.json'): AnyResults
       throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file} has formatVersion ${JSON.stringify(raw.formatVersion)}; this version of tempered reads a study's ${RESULTS_FORMAT_VERSION}`);
     return checkStudyResults(raw, (why) => damaged(file, why));
   }
-  return parseAnyResults(text, file);
+  return parseResults(text, file);
 }
 
 export async function readResults(file: string): Promise<AnyResults> {
