@@ -21,5 +21,7 @@ export type { GradientStatsOptions, GradientStatsRow } from './gradients';
 export { distill, softLabels, parametersHash } from './distill';
 export type { DistillOptions } from './distill';
 export { reproduce, PROFILES, ATTACK_SETTINGS, readResults, parseResults, renderReport, writeRendered, RESULTS_FORMAT_VERSION } from './experiment';
+export { study, STUDY_ATTACKS, STUDY_PROFILES } from './experiment';
+export type { StudyOptions, StudyProfile, StudyResults } from './experiment';
 export type { ExperimentProfile, ExperimentResults, ReproduceOptions, ProfileName, RenderedReport } from './experiment';
 export { wilsonInterval } from './stats';

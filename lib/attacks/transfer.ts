@@ -62,7 +62,16 @@ export async function runTransfer(source: Model, target: Model, alg: AttackAlgor
     opts = { ...opts, data: await loadMnist() };
   }
   const crafted = await runAttack(source, alg, opts);
-  const split = (opts.split ?? opts.data?.test) as MnistSplit;
+  return classifyTransfer(crafted, target, (opts.split ?? opts.data?.test) as MnistSplit, started);
+}
+
+/**
+ * The transfer of attack records already crafted on a source model (each with its
+ * adversarial image) to `target`: counted and scored as runTransfer does.
+ */
+export async function classifyTransfer(crafted: AttackResult, target: Model, split: MnistSplit, started = Date.now()): Promise<TransferResult> {
+  if (!(target instanceof Model)) throw typeError('target must be a Model');
+  const alg = crafted.summary.algorithm;
   const n = crafted.records.length;
   const originals = new Float32Array(n * 784);
   const adversarials = new Float32Array(n * 784);

@@ -9,6 +9,7 @@ import { gradientsCommand } from './commands/gradients';
 import { infoCommand } from './commands/info';
 import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
+import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.addCommand(attackCommand());
   program.addCommand(gradientsCommand());
   program.addCommand(reproduceCommand());
+  program.addCommand(studyCommand());
   program.addCommand(reportCommand());
   program.addCommand(infoCommand());
   return program;

@@ -3,7 +3,8 @@
 import * as fs from 'fs';
 import { TemperedError } from '../errors';
 import { reproduceFigures } from './figures';
-import { ExperimentResults, ModelResult, RESULTS_FORMAT_VERSION, StageTime } from './results';
+import { AnyResults, ExperimentResults, ModelResult, RESULTS_FORMAT_VERSION, StageTime } from './results';
+import { checkStudyResults } from './study/load';
 
 function damaged(file: string, why: string): TemperedError {
   return new TemperedError('TEMPERED_BAD_FILE', `${file} is not a valid results.json: ${why}`);
@@ -91,12 +92,28 @@ export function parseResults(text: string, file = 'results.json'): ExperimentRes
   return r;
 }
 
-export async function readResults(file: string): Promise<ExperimentResults> {
+/** Any experiment's results.json: a study's (kind 'study') is checked by its own rules. */
+export function parseAnyResults(text: string, file = 'results.json'): AnyResults {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw damaged(file, (e as Error).message);
+  }
+  if (isObject(raw) && raw.kind === 'study') {
+    if (raw.formatVersion !== RESULTS_FORMAT_VERSION)
+      throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file} has formatVersion ${JSON.stringify(raw.formatVersion)}; this version of tempered reads a study's ${RESULTS_FORMAT_VERSION}`);
+    return checkStudyResults(raw, (why) => damaged(file, why));
+  }
+  return parseResults(text, file);
+}
+
+export async function readResults(file: string): Promise<AnyResults> {
   let text: string;
   try {
     text = await fs.promises.readFile(file, 'utf8');
   } catch (e) {
     throw new TemperedError('TEMPERED_IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
-  return parseResults(text, file);
+  return parseAnyResults(text, file);
 }

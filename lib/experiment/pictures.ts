@@ -116,6 +116,11 @@ function fromBase64<T extends Float32Array | Float64Array>(s: string, make: (b: 
   return make(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
+/** The adversarial image a stored record keeps (undefined when it keeps none). */
+export function storedAdversarial(rec: StoredRecord): Float32Array | undefined {
+  return rec.picture ? fromBase64(rec.picture.adversarial, (b) => new Float32Array(b)) : undefined;
+}
+
 /** A record as stored: the images only for the picture samples. */
 export function storedRecord({ adversarial, saliency, ...rest }: AttackRecord, keepPicture: boolean): StoredRecord {
   if (!keepPicture) return rest;

@@ -5,6 +5,7 @@ import type { GradientStatsRow } from '../gradients';
 import type { EpochRecord } from '../train';
 import type { CodeVersion } from './pieces';
 import type { AttackSettingId, ExperimentProfile, ModelId } from './profiles';
+import type { StudyResults } from './study/results';
 
 export const RESULTS_FORMAT_VERSION = 2;
 
@@ -111,3 +112,6 @@ export interface ExperimentResults {
   pictures: PictureGrid[];
   seconds: number;
 }
+
+/** Any experiment's results.json, told apart by `kind`. */
+export type AnyResults = ExperimentResults | StudyResults;

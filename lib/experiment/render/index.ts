@@ -3,14 +3,16 @@
 // the writing out is shared.
 import * as path from 'path';
 import { writeFileAtomic } from '../../fsutil';
-import type { ExperimentResults } from '../results';
+import type { AnyResults } from '../results';
+import { studyDocument } from '../study/document';
 import { figureFile, ReportDocument, Table, tableFile, toCsv, toHtml, toMarkdown } from './document';
 import { reproduceDocument } from './reproduce';
 import { specToSvg } from './vega';
 
 /** The document builder of each experiment kind (`results.kind`). */
-const DOCUMENTS: Record<ExperimentResults['kind'], (r: ExperimentResults) => ReportDocument> = {
+const DOCUMENTS: { [K in AnyResults['kind']]: (r: Extract<AnyResults, { kind: K }>) => ReportDocument } = {
   reproduce: reproduceDocument,
+  study: studyDocument,
 };
 
 export interface RenderedReport {
@@ -20,8 +22,8 @@ export interface RenderedReport {
   files: Map<string, string>;
 }
 
-export async function renderReport(r: ExperimentResults): Promise<RenderedReport> {
-  const doc = DOCUMENTS[r.kind](r);
+export async function renderReport(r: AnyResults): Promise<RenderedReport> {
+  const doc = (DOCUMENTS[r.kind] as (r: AnyResults) => ReportDocument)(r);
   const svgs = new Map<string, string>();
   const files = new Map<string, string>();
   for (const b of doc.blocks) {
