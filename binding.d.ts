@@ -169,16 +169,25 @@ export declare class Model {
   getVelocity(): Float32Array;
   setVelocity(velocity: Float32Array): void;
   /** SGD steps over consecutive batches of `indices`; step numbers (dropout masks) start at firstStep. */
-  trainSteps(dataset: Dataset, indices: Int32Array, batchSize: number, config: NativeTrainConfig,
-             firstStep: number): Promise<NativeTrainResult>;
+  trainSteps(
+    dataset: Dataset,
+    indices: Int32Array,
+    batchSize: number,
+    config: NativeTrainConfig,
+    firstStep: number,
+  ): Promise<NativeTrainResult>;
   /** Deterministic forward pass over dataset rows [begin, end) at the given temperature. */
-  evaluate(dataset: Dataset, begin: number, end: number, temperature: number,
-           wantLogits: boolean): Promise<NativeEvaluation>;
+  evaluate(dataset: Dataset, begin: number, end: number, temperature: number, wantLogits: boolean): Promise<NativeEvaluation>;
   /** Logits [n * 10] for images [n * 784]. */
   predict(images: Float32Array): Promise<Float32Array>;
   /** One forward and backward pass without an update; every activation and gradient (for tests). */
-  trace(images: Float32Array, labels: Int32Array, softTargets: Float32Array | null, config: NativeTrainConfig,
-        step: number): Promise<Record<string, Float32Array>>;
+  trace(
+    images: Float32Array,
+    labels: Int32Array,
+    softTargets: Float32Array | null,
+    config: NativeTrainConfig,
+    step: number,
+  ): Promise<Record<string, Float32Array>>;
   /** Per image: the attack loss, its gradient w.r.t. the input pixels, and the logits. */
   inputGradient(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec): Promise<NativeInputGradient>;
   /** Per image: the attack loss from a full forward pass, and the logits. */
@@ -196,7 +205,12 @@ export declare class Model {
    * PGD / FGSM; keys [n] (the samples' indices in their data set) select each sample's random start.
    * iterations = steps taken (0: the random start alone succeeded); path is empty.
    */
-  pgd(images: Float32Array, labels: Int32Array, keys: Uint32Array, config: NativePgdConfig): Promise<NativeAttackResult & { linf: Float32Array }>;
+  pgd(
+    images: Float32Array,
+    labels: Int32Array,
+    keys: Uint32Array,
+    config: NativePgdConfig,
+  ): Promise<NativeAttackResult & { linf: Float32Array }>;
   dispose(): void;
   isDisposed(): boolean;
 }
@@ -240,5 +254,9 @@ export declare function fmaPeak(seconds: number): Promise<{ gflops: number; cloc
 export declare function profileTraining(backend: BackendName, batchSize: number, steps: number): Promise<NativeOpProfile[]>;
 /** A model with Glorot-uniform weights drawn from `seed`. */
 export declare function createModel(backend: BackendName, seed: number): Model;
-export declare function createDataset(backend: BackendName, images: Float32Array, labels: Int32Array,
-                                      softTargets?: Float32Array | null): Promise<Dataset>;
+export declare function createDataset(
+  backend: BackendName,
+  images: Float32Array,
+  labels: Int32Array,
+  softTargets?: Float32Array | null,
+): Promise<Dataset>;

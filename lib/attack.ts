@@ -8,8 +8,18 @@ import { Model } from './model';
 import { Random, sampleWithoutReplacement } from './rng';
 import { median, mean, wilsonInterval } from './stats';
 import {
-  ATTACK_ALGORITHMS, AttackAlgorithm, AttackBatch, AttackDescriptor, AttackLoss, AttackParameterName, AttackParameters,
-  LossPrecision, NativeBatchResult, OptionRule, ResolvedParameters, attackDescriptor,
+  ATTACK_ALGORITHMS,
+  AttackAlgorithm,
+  AttackBatch,
+  AttackDescriptor,
+  AttackLoss,
+  AttackParameterName,
+  AttackParameters,
+  LossPrecision,
+  NativeBatchResult,
+  OptionRule,
+  ResolvedParameters,
+  attackDescriptor,
 } from './attacks/registry';
 
 export { ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, LOSS_PRECISIONS, attackDescriptor } from './attacks/registry';
@@ -133,7 +143,17 @@ function checkOption(name: AttackParameterName, value: unknown, rule: OptionRule
   }
 }
 
-const PARAMETER_NAMES: readonly AttackParameterName[] = ['budget', 'temperature', 'loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'];
+const PARAMETER_NAMES: readonly AttackParameterName[] = [
+  'budget',
+  'temperature',
+  'loss',
+  'precision',
+  'epsilon',
+  'steps',
+  'stepSize',
+  'randomStart',
+  'target',
+];
 
 /**
  * The attack and its own options, checked and completed with the registry's defaults;
@@ -149,7 +169,8 @@ export function checkAttackOptions(alg: unknown, opts: AttackParameters = {}): R
     const rule = d.options[name];
     const given = opts[name];
     if (!rule) {
-      if (given !== undefined) throw rangeError(`option '${name}' does not apply to ${d.name} (it takes ${Object.keys(d.options).join(', ')})`);
+      if (given !== undefined)
+        throw rangeError(`option '${name}' does not apply to ${d.name} (it takes ${Object.keys(d.options).join(', ')})`);
       resolved[name] = undefined;
     } else {
       resolved[name] = checkOption(name, given ?? rule.default, rule);
@@ -270,11 +291,15 @@ export async function runAttack(model: Model, alg: AttackAlgorithm, opts: Attack
     });
     opts.onProgress?.(Math.min(rows.length, at + chunk), rows.length);
   }
-  return { summary: summarize({ ...o, budget, temperature: o.temperature ?? 1, budgetUnit: d.budgetUnit }, records, (Date.now() - started) / 1000), records };
+  return {
+    summary: summarize({ ...o, budget, temperature: o.temperature ?? 1, budgetUnit: d.budgetUnit }, records, (Date.now() - started) / 1000),
+    records,
+  };
 }
 
 /** What a summary reports besides the records: the attack and its settings. */
-export type SummaryContext = Pick<AttackSummary, 'algorithm' | 'budget' | 'temperature'> & Partial<Omit<ResolvedAttackOptions, 'algorithm' | 'budget' | 'temperature' | 'indices' | 'seed'>> & { budgetUnit?: 'pixels' | 'steps' };
+export type SummaryContext = Pick<AttackSummary, 'algorithm' | 'budget' | 'temperature'> &
+  Partial<Omit<ResolvedAttackOptions, 'algorithm' | 'budget' | 'temperature' | 'indices' | 'seed'>> & { budgetUnit?: 'pixels' | 'steps' };
 
 export function summarize(o: SummaryContext, records: AttackRecord[], seconds: number): AttackSummary {
   const attacked = records.filter((r) => r.attacked);

@@ -40,11 +40,17 @@ export async function softLabels(teacher: Model, split: MnistSplit, temperature:
 /** SHA-256 of a model's parameters: identifies a teacher without its file. */
 export function parametersHash(model: Model): string {
   const p = model.getParameters();
-  return createHash('sha256').update(Buffer.from(p.buffer, p.byteOffset, p.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(p.buffer, p.byteOffset, p.byteLength))
+    .digest('hex');
 }
 
 /** Trains a fresh student on the teacher's soft labels at temperature T. */
-export async function distill(teacher: Model, data: MnistData, opts: DistillOptions = {}): Promise<{ student: Model; result: TrainResult }> {
+export async function distill(
+  teacher: Model,
+  data: MnistData,
+  opts: DistillOptions = {},
+): Promise<{ student: Model; result: TrainResult }> {
   if (!(teacher instanceof Model)) throw typeError('teacher must be a Model');
   const temperature = opts.temperature ?? 20;
   const trainSplit = limitSplit(data.train, opts.trainLimit);

@@ -41,7 +41,8 @@ const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
 /** One row per (temperature, precision). Samples are taken as given (no filtering). */
 export async function gradientStats(model: Model, split: MnistSplit, opts: GradientStatsOptions): Promise<GradientStatsRow[]> {
   if (!(model instanceof Model)) throw typeError('model must be a Model');
-  if (!Array.isArray(opts.indices) || opts.indices.length === 0) throw rangeError('indices must be a non-empty array', 'TEMPERED_INVALID_LENGTH');
+  if (!Array.isArray(opts.indices) || opts.indices.length === 0)
+    throw rangeError('indices must be a non-empty array', 'TEMPERED_INVALID_LENGTH');
   const temperatures = opts.temperatures ?? [1];
   temperatures.forEach((t, k) => checkLimit(t, `temperatures[${k}]`, 'lossTemperature'));
   const loss = opts.loss ?? 'xent';

@@ -11,16 +11,48 @@ export { train, resolveTrainConfig, DEFAULT_TRAIN_CONFIG } from './train';
 export type { TrainConfig, TrainOptions, TrainProgress, TrainResult, EpochRecord } from './train';
 export { readSafetensors, writeSafetensors } from './safetensors';
 export { Random, epochPermutation, sampleWithoutReplacement } from './rng';
-export { runAttack, runTransfer, checkAttackOptions, ATTACK_ALGORITHMS, ATTACK_LOSSES, LOSS_PRECISIONS, ATTACKS, attackDescriptor, randomTarget, summarize } from './attack';
+export {
+  runAttack,
+  runTransfer,
+  checkAttackOptions,
+  ATTACK_ALGORITHMS,
+  ATTACK_LOSSES,
+  LOSS_PRECISIONS,
+  ATTACKS,
+  attackDescriptor,
+  randomTarget,
+  summarize,
+} from './attack';
 export type {
-  AttackAlgorithm, AttackDescriptor, AttackLoss, AttackParameters, JsmaTarget, LossPrecision, AttackOptions, AttackRecord, AttackSummary, AttackResult,
-  SkipReason, TransferRecord, TransferResult, TransferSummary,
+  AttackAlgorithm,
+  AttackDescriptor,
+  AttackLoss,
+  AttackParameters,
+  JsmaTarget,
+  LossPrecision,
+  AttackOptions,
+  AttackRecord,
+  AttackSummary,
+  AttackResult,
+  SkipReason,
+  TransferRecord,
+  TransferResult,
+  TransferSummary,
 } from './attack';
 export { gradientStats } from './gradients';
 export type { GradientStatsOptions, GradientStatsRow } from './gradients';
 export { distill, softLabels, parametersHash } from './distill';
 export type { DistillOptions } from './distill';
-export { reproduce, PROFILES, ATTACK_SETTINGS, readResults, parseResults, renderReport, writeRendered, RESULTS_FORMAT_VERSION } from './experiment';
+export {
+  reproduce,
+  PROFILES,
+  ATTACK_SETTINGS,
+  readResults,
+  parseResults,
+  renderReport,
+  writeRendered,
+  RESULTS_FORMAT_VERSION,
+} from './experiment';
 export { study, STUDY_ATTACKS, STUDY_PROFILES } from './experiment';
 export type { StudyOptions, StudyProfile, StudyResults } from './experiment';
 export type { ExperimentProfile, ExperimentResults, ReproduceOptions, ProfileName, RenderedReport } from './experiment';

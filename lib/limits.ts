@@ -5,15 +5,7 @@ import { rangeError, typeError } from './errors';
 import { native } from './native';
 
 export type LimitName =
-  | 'temperature'
-  | 'learningRate'
-  | 'momentum'
-  | 'lossScale'
-  | 'l2'
-  | 'dropoutRate'
-  | 'lossTemperature'
-  | 'epsilon'
-  | 'stepSize';
+  'temperature' | 'learningRate' | 'momentum' | 'lossScale' | 'l2' | 'dropoutRate' | 'lossTemperature' | 'epsilon' | 'stepSize';
 
 let table: Record<LimitName, NativeLimit> | undefined;
 export function limits(): Record<LimitName, NativeLimit> {

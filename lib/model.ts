@@ -107,7 +107,10 @@ export class Model {
     const expected = new Set(parameterLayout().map((p) => p.name));
     for (const name of tensors.keys()) {
       if (!expected.has(name))
-        throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file}: tensor '${name}' is not part of this network (expected ${[...expected].join(', ')})`);
+        throw new TemperedError(
+          'TEMPERED_INCOMPATIBLE',
+          `${file}: tensor '${name}' is not part of this network (expected ${[...expected].join(', ')})`,
+        );
     }
     for (const p of parameterLayout()) {
       const t = tensors.get(p.name);
@@ -229,13 +232,17 @@ function isRecord(x: unknown): x is Record<string, unknown> {
  * types (what train, distill and attack read back from it). */
 function checkMetadata(file: string, parsed: unknown): Partial<ModelMetadata> {
   const bad = (what: string) => new TemperedError('TEMPERED_BAD_FILE', `${file}: __metadata__.tempered ${what}`);
-  if (!isRecord(parsed)) throw bad(`must be a JSON object (got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
+  if (!isRecord(parsed))
+    throw bad(`must be a JSON object (got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
   const m = parsed;
   if (m.format !== undefined && m.format !== MODEL_FORMAT) throw bad(`.format must be '${MODEL_FORMAT}'`);
   if (m.formatVersion !== undefined) {
     if (!Number.isInteger(m.formatVersion) || (m.formatVersion as number) < 1) throw bad('.formatVersion must be a positive integer');
     if ((m.formatVersion as number) > MODEL_FORMAT_VERSION)
-      throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file}: model format version ${m.formatVersion} is newer than this package reads (${MODEL_FORMAT_VERSION})`);
+      throw new TemperedError(
+        'TEMPERED_INCOMPATIBLE',
+        `${file}: model format version ${m.formatVersion} is newer than this package reads (${MODEL_FORMAT_VERSION})`,
+      );
   }
   for (const key of ['packageVersion', 'createdAt'])
     if (m[key] !== undefined && typeof m[key] !== 'string') throw bad(`.${key} must be a string`);

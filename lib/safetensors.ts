@@ -95,9 +95,7 @@ export function encodeSafetensors(tensors: Tensor[], metadata?: Record<string, s
         'TEMPERED_INVALID_LENGTH',
       );
     const end = offset + 4 * count;
-    entries.push(
-      `${JSON.stringify(t.name)}:{"dtype":"F32","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${end}]}`,
-    );
+    entries.push(`${JSON.stringify(t.name)}:{"dtype":"F32","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${end}]}`);
     offset = end;
   }
   const json = `{${entries.join(',')}}`;
@@ -219,8 +217,7 @@ export function decodeSafetensors(buf: Buffer, fileName?: string): SafetensorsCo
   if (n64 === 0n) bad('not a safetensors file: header length is 0');
   if (n64 > BigInt(MAX_HEADER_BYTES)) bad(`header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   const headerBytes = Number(n64);
-  if (8 + headerBytes > buf.length)
-    bad(`truncated: header length ${headerBytes} runs past the end of the ${buf.length}-byte file`);
+  if (8 + headerBytes > buf.length) bad(`truncated: header length ${headerBytes} runs past the end of the ${buf.length}-byte file`);
 
   let json: string;
   let header: unknown;
@@ -295,8 +292,7 @@ export function decodeSafetensors(buf: Buffer, fileName?: string): SafetensorsCo
   let reachName = '';
   for (const t of found) {
     if (t.begin === t.end) continue; // empty tensors read nothing, so cannot overlap
-    if (t.begin < reach)
-      bad(`tensors ${show(reachName)} and ${show(t.name)} overlap in the data section`);
+    if (t.begin < reach) bad(`tensors ${show(reachName)} and ${show(t.name)} overlap in the data section`);
     reach = t.end;
     reachName = t.name;
   }
@@ -314,11 +310,7 @@ export function decodeSafetensors(buf: Buffer, fileName?: string): SafetensorsCo
 
 /** Writes a safetensors file atomically: a temporary file in the same folder, fsync'd, then
  * renamed over `file`, so readers see the old file or the new one, never a partial one. */
-export async function writeSafetensors(
-  file: string,
-  tensors: Tensor[],
-  metadata?: Record<string, string>,
-): Promise<void> {
+export async function writeSafetensors(file: string, tensors: Tensor[], metadata?: Record<string, string>): Promise<void> {
   const bytes = encodeSafetensors(tensors, metadata); // argument errors before touching the disk
   await writeFileAtomic(file, bytes);
 }

@@ -120,7 +120,9 @@ interface CheckpointState {
   metadata: ModelMetadata;
 }
 
-async function readCheckpoint(file: string): Promise<{ state: CheckpointState; parameters: Float32Array; velocity: Float32Array } | undefined> {
+async function readCheckpoint(
+  file: string,
+): Promise<{ state: CheckpointState; parameters: Float32Array; velocity: Float32Array } | undefined> {
   if (!fs.existsSync(file)) return undefined;
   const { tensors, metadata } = await readSafetensors(file);
   const p = tensors.get('parameters');

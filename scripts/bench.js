@@ -31,7 +31,8 @@ const modelFile = arg('model', undefined);
 const scaling = process.argv.includes('--scaling');
 // Multiply-adds of one forward pass (docs/algorithms.md: 9.95 M); a training step costs three
 // passes' worth (forward, backward data, backward weights).
-const FORWARD_FLOPS = 2 * (26 * 26 * 32 * 9 + 24 * 24 * 32 * 288 + 10 * 10 * 64 * 288 + 8 * 8 * 64 * 576 + 1024 * 200 + 200 * 200 + 200 * 10);
+const FORWARD_FLOPS =
+  2 * (26 * 26 * 32 * 9 + 24 * 24 * 32 * 288 + 10 * 10 * 64 * 288 + 8 * 8 * 64 * 576 + 1024 * 200 + 200 * 200 + 200 * 10);
 const python = arg('python', '/usr/bin/python3');
 
 native.setThreads(threads);
@@ -89,7 +90,13 @@ async function sweepInputs() {
     model = native.createModel(backend, 2);
     const n = 10000;
     const ds = await native.createDataset(backend, data.train.images.subarray(0, n * 784), data.train.labels.subarray(0, n));
-    await model.trainSteps(ds, Int32Array.from({ length: n }, (_, i) => i), 128, { temperature: 1 }, 0);
+    await model.trainSteps(
+      ds,
+      Int32Array.from({ length: n }, (_, i) => i),
+      128,
+      { temperature: 1 },
+      0,
+    );
   }
   const count = 16;
   sweepSetup = { model, images: data.test.images.slice(0, count * 784), labels: data.test.labels.slice(0, count), count };
@@ -101,7 +108,11 @@ async function ours() {
   const model = native.createModel(backend, 1);
   if (only.has('train')) {
     const n = 128 * 16;
-    const ds = await native.createDataset(backend, randomImages(n), Int32Array.from({ length: n }, (_, i) => i % 10));
+    const ds = await native.createDataset(
+      backend,
+      randomImages(n),
+      Int32Array.from({ length: n }, (_, i) => i % 10),
+    );
     const idx = Int32Array.from({ length: n }, (_, i) => i);
     let step = 0;
     results.train_samples_per_s = await rate(async () => {
@@ -130,8 +141,17 @@ function peer() {
   if (probe.status !== 0) return { missing: `PyTorch not found for ${python} (install it with: apt-get install python3-torch)` };
   const r = spawnSync(
     python,
-    [path.join(__dirname, 'torch_bench.py'), '--threads', String(threads), '--seconds', String(seconds), '--device', backend,
-      '--only', [...only].join(',')],
+    [
+      path.join(__dirname, 'torch_bench.py'),
+      '--threads',
+      String(threads),
+      '--seconds',
+      String(seconds),
+      '--device',
+      backend,
+      '--only',
+      [...only].join(','),
+    ],
     { encoding: 'utf8' },
   );
   if (r.status !== 0) return { missing: `the PyTorch benchmark failed: ${r.stderr.trim().split('\n').pop()}` };
@@ -169,8 +189,13 @@ function cpuinfo() {
   const field = (block, name) => (block.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm')) || [])[1];
   const cores = new Set(blocks.map((b) => `${field(b, 'physical id')}/${field(b, 'core id') ?? b}`)).size;
   const first = blocks[0] || '';
-  return { vendor: field(first, 'vendor_id'), family: Number(field(first, 'cpu family')), model: Number(field(first, 'model')),
-    mhz: Number(field(first, 'cpu MHz')), cores: cores || os.cpus().length };
+  return {
+    vendor: field(first, 'vendor_id'),
+    family: Number(field(first, 'cpu family')),
+    model: Number(field(first, 'model')),
+    mhz: Number(field(first, 'cpu MHz')),
+    cores: cores || os.cpus().length,
+  };
 }
 
 // fp32 FMA pipes per core and their width, by processor: assumed from the vendors' and
@@ -178,14 +203,17 @@ function cpuinfo() {
 function fmaUnits(info) {
   const { vendor, family, model } = info;
   if (vendor === 'AuthenticAMD' && family === 0x17)
-    return model < 0x30 ? { pipes: 2, bits: 128, what: 'Zen 1: two 128-bit FMA pipes' } : { pipes: 2, bits: 256, what: 'Zen 2: two 256-bit FMA pipes' };
+    return model < 0x30
+      ? { pipes: 2, bits: 128, what: 'Zen 1: two 128-bit FMA pipes' }
+      : { pipes: 2, bits: 256, what: 'Zen 2: two 256-bit FMA pipes' };
   if (vendor === 'AuthenticAMD' && family === 0x19) {
     const zen4 = (model >= 0x10 && model <= 0x1f) || (model >= 0x60 && model <= 0x7f) || (model >= 0xa0 && model <= 0xaf);
     return zen4
       ? { pipes: 2, bits: 256, what: 'Zen 4: two 256-bit FMA pipes; a 512-bit FMA takes both' }
       : { pipes: 2, bits: 256, what: 'Zen 3: two 256-bit FMA pipes' };
   }
-  if (vendor === 'AuthenticAMD' && family === 0x1a) return { pipes: 2, bits: 512, what: 'Zen 5: two 512-bit FMA pipes (256-bit on some mobile parts)' };
+  if (vendor === 'AuthenticAMD' && family === 0x1a)
+    return { pipes: 2, bits: 512, what: 'Zen 5: two 512-bit FMA pipes (256-bit on some mobile parts)' };
   if (vendor === 'GenuineIntel')
     return { pipes: 2, bits: 512, what: 'Intel: two FMA ports, 512-bit on server parts (one on some Xeon Silver/Bronze and client parts)' };
   return { pipes: 2, bits: 256, what: 'unknown processor: two 256-bit FMA pipes assumed' };
@@ -200,8 +228,15 @@ function theoreticalPeak(peak) {
   const units = fmaUnits(info);
   const cores = Math.min(peak.threads, info.cores);
   const lanes = Math.min(isaBits, units.bits) / 32;
-  return { gflops: cores * units.pipes * lanes * 2 * peak.clockGhz, cores, pipes: units.pipes, lanes, clockGhz: peak.clockGhz,
-    assumed: units.what, cpuinfoMhz: info.mhz };
+  return {
+    gflops: cores * units.pipes * lanes * 2 * peak.clockGhz,
+    cores,
+    pipes: units.pipes,
+    lanes,
+    clockGhz: peak.clockGhz,
+    assumed: units.what,
+    cpuinfoMhz: info.mhz,
+  };
 }
 
 const ROWS = [
@@ -249,8 +284,15 @@ async function scalingTable() {
     const theirs = torch[key];
     const onnx = ort[key] ? median(ort[key]) : null;
     const paired = onnx ? median(ort[key].map((t, i) => ort.ours[key][i] / t)) : null;
-    table.push({ measure: label, unit, tempered: mine, pytorch: theirs ?? null, ratio: theirs ? mine / theirs : null,
-      onnxruntime: onnx, ratioOnnxruntime: paired });
+    table.push({
+      measure: label,
+      unit,
+      tempered: mine,
+      pytorch: theirs ?? null,
+      ratio: theirs ? mine / theirs : null,
+      onnxruntime: onnx,
+      ratioOnnxruntime: paired,
+    });
   }
   const profile = await layerProfile();
   const scale = scaling ? await scalingTable() : undefined;
@@ -279,7 +321,9 @@ async function scalingTable() {
   console.log('| measure | unit | tempered | PyTorch | ratio | ONNX Runtime | ratio |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const r of table)
-    console.log(`| ${r.measure} | ${r.unit} | ${num(r.tempered)} | ${num(r.pytorch)} | ${times(r.ratio)} | ${num(r.onnxruntime)} | ${times(r.ratioOnnxruntime)} |`);
+    console.log(
+      `| ${r.measure} | ${r.unit} | ${num(r.tempered)} | ${num(r.pytorch)} | ${times(r.ratio)} | ${num(r.onnxruntime)} | ${times(r.ratioOnnxruntime)} |`,
+    );
   if (profile) {
     const p = profile.peak.gflops;
     const fwd = table.find((r) => r.measure.startsWith('forward'));
@@ -294,23 +338,52 @@ async function scalingTable() {
         `Theoretical peak: ${th.gflops.toFixed(0)} GFLOP/s = ${th.cores} cores x ${th.pipes} FMA pipes x ${th.lanes} lanes x 2 x ${th.clockGhz.toFixed(2)} GHz ` +
           `(clock measured with dependent adds on every thread${mhz}; pipes assumed: ${th.assumed}); measured = ${((100 * p) / th.gflops).toFixed(0)}% of it`,
       );
-    if (fwd) console.log(`Forward, batch 128: ${(fwd.tempered * FORWARD_FLOPS / 1e9).toFixed(0)} GFLOP/s = ${(100 * fwd.tempered * FORWARD_FLOPS / 1e9 / p).toFixed(0)}% of peak`);
-    if (trn) console.log(`Training, batch 128: ${(trn.tempered * 3 * FORWARD_FLOPS / 1e9).toFixed(0)} GFLOP/s = ${(100 * trn.tempered * 3 * FORWARD_FLOPS / 1e9 / p).toFixed(0)}% of peak`);
-    console.log(`Convolutions in a training step: ${profile.convGflops.toFixed(0)} GFLOP/s = ${(100 * profile.convGflops / p).toFixed(0)}% of peak`);
+    if (fwd)
+      console.log(
+        `Forward, batch 128: ${((fwd.tempered * FORWARD_FLOPS) / 1e9).toFixed(0)} GFLOP/s = ${((100 * fwd.tempered * FORWARD_FLOPS) / 1e9 / p).toFixed(0)}% of peak`,
+      );
+    if (trn)
+      console.log(
+        `Training, batch 128: ${((trn.tempered * 3 * FORWARD_FLOPS) / 1e9).toFixed(0)} GFLOP/s = ${((100 * trn.tempered * 3 * FORWARD_FLOPS) / 1e9 / p).toFixed(0)}% of peak`,
+      );
+    console.log(
+      `Convolutions in a training step: ${profile.convGflops.toFixed(0)} GFLOP/s = ${((100 * profile.convGflops) / p).toFixed(0)}% of peak`,
+    );
     console.log('');
     console.log('| operation (training step, batch 128) | shape | ms per step | GFLOP/s | % of peak |');
     console.log('|---|---|---:|---:|---:|');
     for (const o of [...profile.ops].sort((x, y) => y.seconds - x.seconds).slice(0, 16)) {
       const g = o.flops ? o.flops / o.seconds / 1e9 : 0;
-      console.log(`| ${o.op} | ${o.shape} | ${((1000 * o.seconds) / 20).toFixed(2)} | ${g ? g.toFixed(0) : '-'} | ${g ? ((100 * g) / p).toFixed(0) + '%' : '-'} |`);
+      console.log(
+        `| ${o.op} | ${o.shape} | ${((1000 * o.seconds) / 20).toFixed(2)} | ${g ? g.toFixed(0) : '-'} | ${g ? ((100 * g) / p).toFixed(0) + '%' : '-'} |`,
+      );
     }
     console.log(`| all operations | | ${((1000 * profile.total) / 20).toFixed(2)} | | |`);
   }
   if (scale) {
     console.log('');
-    console.log('| threads | ' + ROWS.filter(([k]) => k in scale[0]).map(([, l]) => l).join(' | ') + ' |');
-    console.log('|---:|' + ROWS.filter(([k]) => k in scale[0]).map(() => '---:').join('|') + '|');
-    for (const r of scale) console.log(`| ${r.threads} | ` + ROWS.filter(([k]) => k in r).map(([k]) => r[k].toFixed(1)).join(' | ') + ' |');
+    console.log(
+      '| threads | ' +
+        ROWS.filter(([k]) => k in scale[0])
+          .map(([, l]) => l)
+          .join(' | ') +
+        ' |',
+    );
+    console.log(
+      '|---:|' +
+        ROWS.filter(([k]) => k in scale[0])
+          .map(() => '---:')
+          .join('|') +
+        '|',
+    );
+    for (const r of scale)
+      console.log(
+        `| ${r.threads} | ` +
+          ROWS.filter(([k]) => k in r)
+            .map(([k]) => r[k].toFixed(1))
+            .join(' | ') +
+          ' |',
+      );
   }
 })().catch((e) => {
   console.error(e);

@@ -50,7 +50,9 @@ function ensureBuild() {
   let buildDir = dev;
   if (!fs.existsSync(path.join(dev, 'Release', 'libtempered_cuda.so')) || (!userArchs && !pluginArchitectures(dev).isDefault)) {
     buildDir = path.join(root, 'build-bundle');
-    console.log(`gpu:bundle: building the addon and the CUDA plugin for the default architecture list in ${buildDir} (build/ has ${pluginArchitectures(dev).archs || 'no plugin'})`);
+    console.log(
+      `gpu:bundle: building the addon and the CUDA plugin for the default architecture list in ${buildDir} (build/ has ${pluginArchitectures(dev).archs || 'no plugin'})`,
+    );
     const env = { ...process.env, TEMPERED_CUDA: 'ON' };
     delete env.CMAKE_CUDA_ARCHITECTURES;
     delete env.npm_config_tempered_cuda_architectures;
@@ -134,7 +136,8 @@ function stage(release) {
 
 function sizeOf(dir) {
   let total = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) total += e.isDirectory() ? sizeOf(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }))
+    total += e.isDirectory() ? sizeOf(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size;
   return total;
 }
 
@@ -145,7 +148,9 @@ function main() {
   fs.mkdirSync(out);
   fs.copyFileSync(node, path.join(out, 'node.xz'));
   const { dir, modules } = stage(release);
-  console.log(`gpu:bundle: runtime modules: ${modules.length} (${modules.filter((m) => !m.startsWith('d3-') && !m.startsWith('vega-')).join(', ')} and d3-* / vega-* parts)`);
+  console.log(
+    `gpu:bundle: runtime modules: ${modules.length} (${modules.filter((m) => !m.startsWith('d3-') && !m.startsWith('vega-')).join(', ')} and d3-* / vega-* parts)`,
+  );
   run('sh', ['-c', `tar -C "${dir}" -cf - . | xz -T2 -6 > "${path.join(out, 'app.tar.xz')}"`]);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.copyFileSync(path.join(__dirname, 'gpu-bundle', 'run.sh'), path.join(out, 'run.sh'));

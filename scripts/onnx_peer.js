@@ -58,7 +58,8 @@ async function onnxPeer({ python, threads, rates, ours }) {
   }
   const version = require('onnxruntime-node/package.json').version;
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { missing: `ONNX Runtime ${version} not run: the model is exported to ONNX with PyTorch, not found for ${python}` };
+  if (probe.status !== 0)
+    return { missing: `ONNX Runtime ${version} not run: the model is exported to ONNX with PyTorch, not found for ${python}` };
   const { Model } = require(path.join(root, 'dist', 'lib', 'model.js'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-bench-onnx-'));
   let session;
@@ -106,7 +107,8 @@ async function onnxPeer({ python, threads, rates, ours }) {
     reference.dispose();
     if (!(maxLogitDifference <= TOLERANCE && maxLossDifference <= TOLERANCE))
       return {
-        missing: `ONNX Runtime ${version} does not compute what we do: logits differ by up to ${maxLogitDifference.toExponential(2)}, ` +
+        missing:
+          `ONNX Runtime ${version} does not compute what we do: logits differ by up to ${maxLogitDifference.toExponential(2)}, ` +
           `sweep losses by up to ${maxLossDifference.toExponential(2)} (tolerance ${TOLERANCE})`,
       };
 

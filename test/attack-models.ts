@@ -9,7 +9,13 @@ export async function briefModels(data: MnistData): Promise<{ std: Model; hot: M
   const std = Model.create({ seed: 5 });
   const n = 10000;
   const ds = await native.createDataset('cpu', data.train.images.subarray(0, n * 784), data.train.labels.subarray(0, n));
-  await std.nativeModel.trainSteps(ds, Int32Array.from({ length: n }, (_, i) => i), 64, { temperature: 1 }, 0);
+  await std.nativeModel.trainSteps(
+    ds,
+    Int32Array.from({ length: n }, (_, i) => i),
+    64,
+    { temperature: 1 },
+    0,
+  );
   const p = std.getParameters();
   for (const t of parameterLayout()) if (t.name.startsWith('fc3.')) for (let i = 0; i < t.size; i++) p[t.offset + i] *= 40;
   return { std, hot: Model.fromParameters(p) };

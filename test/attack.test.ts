@@ -149,10 +149,24 @@ describe('summaries', () => {
   });
 
   test('success rate by budget is the cumulative distribution of the pixels needed', () => {
-    const rec = (attacked: boolean, success: boolean, pixels: number) =>
-      ({ index: 0, label: 0, attacked, success, pixels, l0: pixels, initialPrediction: 0, finalPrediction: 0, saliencyAllZero: !success, path: [], adversarial: new Float32Array(784) });
-    const s = summarize({ algorithm: 'alg2', budget: 5, temperature: 1, loss: 'xent', precision: 'float32' },
-      [rec(true, true, 1), rec(true, true, 3), rec(true, false, 5), rec(false, false, 0), rec(true, true, 3)], 0);
+    const rec = (attacked: boolean, success: boolean, pixels: number) => ({
+      index: 0,
+      label: 0,
+      attacked,
+      success,
+      pixels,
+      l0: pixels,
+      initialPrediction: 0,
+      finalPrediction: 0,
+      saliencyAllZero: !success,
+      path: [],
+      adversarial: new Float32Array(784),
+    });
+    const s = summarize(
+      { algorithm: 'alg2', budget: 5, temperature: 1, loss: 'xent', precision: 'float32' },
+      [rec(true, true, 1), rec(true, true, 3), rec(true, false, 5), rec(false, false, 0), rec(true, true, 3)],
+      0,
+    );
     expect(s.attacked).toBe(4);
     expect(s.successes).toBe(3);
     expect(s.successRate).toBe(0.75);
@@ -165,14 +179,32 @@ describe('summaries', () => {
 
 describe('nonsense is refused with a clear message', () => {
   const cases: [string, () => Promise<unknown>, string, string, RegExp][] = [
-    ['unknown algorithm', () => runAttack(std, 'alg9' as AttackAlgorithm, { data }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /unknown algorithm 'alg9'/],
+    [
+      'unknown algorithm',
+      () => runAttack(std, 'alg9' as AttackAlgorithm, { data }),
+      'RangeError',
+      'TEMPERED_OUT_OF_RANGE',
+      /unknown algorithm 'alg9'/,
+    ],
     ['budget 0', () => runAttack(std, 'alg1', { data, budget: 0 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /budget/],
     ['budget 785', () => runAttack(std, 'alg1', { data, budget: 785 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /budget/],
-    ['non-finite temperature', () => runAttack(std, 'alg1', { data, temperature: Infinity }), 'RangeError', 'TEMPERED_NOT_FINITE', /temperature/],
+    [
+      'non-finite temperature',
+      () => runAttack(std, 'alg1', { data, temperature: Infinity }),
+      'RangeError',
+      'TEMPERED_NOT_FINITE',
+      /temperature/,
+    ],
     ['index out of range', () => runAttack(std, 'alg1', { data, samples: [10000] }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /samples\[0\]/],
     ['negative index', () => runAttack(std, 'alg1', { data, samples: [-1] }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /samples\[0\]/],
     ['unknown loss', () => runAttack(std, 'alg1', { data, loss: 'hinge' as 'xent' }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /loss/],
-    ['unknown precision', () => runAttack(std, 'alg1', { data, precision: 'float16' as 'float32' }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /precision/],
+    [
+      'unknown precision',
+      () => runAttack(std, 'alg1', { data, precision: 'float16' as 'float32' }),
+      'RangeError',
+      'TEMPERED_OUT_OF_RANGE',
+      /precision/,
+    ],
   ];
   test.each(cases)('%s', async (_name, fn, name, code, message) => {
     expectError(await caughtAsync(fn), name, code, message);

@@ -7,9 +7,7 @@ import { loadMnist, MnistData } from '../lib/mnist';
 import { Model } from '../lib/model';
 import { briefModels } from './attack-models';
 import { caughtAsync, expectError } from './helpers';
-import {
-  JsmaVariant, referenceInputGradient, referenceJsmaIteration, referenceRandomStart, referenceSignStep,
-} from './reference/attacks';
+import { JsmaVariant, referenceInputGradient, referenceJsmaIteration, referenceRandomStart, referenceSignStep } from './reference/attacks';
 import { Params, splitParameters } from './reference/network';
 
 let data: MnistData;
@@ -94,7 +92,12 @@ describe('JSMA equals the float64 reference iteration by iteration along its pat
     const r = await runAttack(std, 'jsma-z', { data, samples: [0, 1], target: 'all', budget: 20 });
     expect(r.records.length).toBe(18);
     for (const idx of [0, 1])
-      expect(r.records.filter((x) => x.index === idx).map((x) => x.target).sort()).toEqual([...Array(10).keys()].filter((t) => t !== data.test.labels[idx]));
+      expect(
+        r.records
+          .filter((x) => x.index === idx)
+          .map((x) => x.target)
+          .sort(),
+      ).toEqual([...Array(10).keys()].filter((t) => t !== data.test.labels[idx]));
     const any = new Set(r.records.filter((x) => x.success).map((x) => x.index)).size;
     const attackedSamples = new Set(r.records.filter((x) => x.attacked).map((x) => x.index)).size;
     expect(attackedSamples).toBeGreaterThan(0);
@@ -102,12 +105,13 @@ describe('JSMA equals the float64 reference iteration by iteration along its pat
     expect(r.summary.successRate).toBeCloseTo(r.records.filter((x) => x.success).length / r.records.filter((x) => x.attacked).length, 12);
   });
 
-  test('a fixed target equal to a sample\'s label skips that sample and says why', async () => {
+  test("a fixed target equal to a sample's label skips that sample and says why", async () => {
     const idx = [0, 1, 2, 3, 4, 5, 6, 7];
     const fixed = data.test.labels[0];
     const r = await runAttack(std, 'jsma', { data, samples: idx, target: fixed, budget: 10 });
     for (const rec of r.records) {
-      if (rec.label === fixed) expect(rec).toEqual(expect.objectContaining({ attacked: false, skipReason: 'target-is-label', success: false }));
+      if (rec.label === fixed)
+        expect(rec).toEqual(expect.objectContaining({ attacked: false, skipReason: 'target-is-label', success: false }));
       else if (rec.initialPrediction !== rec.label) expect(rec.skipReason).toBe('misclassified');
       else expect(rec.attacked).toBe(true);
     }
@@ -140,7 +144,16 @@ describe('PGD and FGSM equal the float64 reference step by step', () => {
       const label = data.test.labels[index];
       let previous = referenceRandomStart(x, epsilon, 11, index);
       for (let k = 1; k <= 3; k++) {
-        const r = await runAttack(std, 'pgd', { data, samples: [index], epsilon, stepSize, steps: k, loss, precision: 'float64', seed: 11 });
+        const r = await runAttack(std, 'pgd', {
+          data,
+          samples: [index],
+          epsilon,
+          stepSize,
+          steps: k,
+          loss,
+          precision: 'float64',
+          seed: 11,
+        });
         const rec = r.records[0];
         if (!rec.attacked || rec.pixels !== k) break; // misclassified, or stopped early
         const { gradient } = referenceInputGradient(params, previous, label, loss, 1);
@@ -159,7 +172,10 @@ describe('PGD and FGSM equal the float64 reference step by step', () => {
     expect(illConditioned).toBeLessThan(5 * compared);
   });
 
-  test.each([['margin', 0.3], ['xent', 0.1]] as const)('FGSM on %s (float64 head), eps %d: the reference gradient sign gives the reference image', async (loss, epsilon) => {
+  test.each([
+    ['margin', 0.3],
+    ['xent', 0.1],
+  ] as const)('FGSM on %s (float64 head), eps %d: the reference gradient sign gives the reference image', async (loss, epsilon) => {
     const r = await runAttack(std, 'fgsm', { data, samples: [0, 1, 2, 3, 4, 5], epsilon, loss, precision: 'float64' });
     let identical = 0;
     for (const rec of r.records.filter((x) => x.attacked)) {
@@ -231,7 +247,13 @@ describe('transfer', () => {
 
 describe('nonsense is refused with a coded error before any work', () => {
   const cases: [string, () => Promise<unknown>, string, string, RegExp][] = [
-    ['unknown attack', () => runAttack(std, 'cw' as AttackAlgorithm, { data }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /unknown algorithm 'cw'/],
+    [
+      'unknown attack',
+      () => runAttack(std, 'cw' as AttackAlgorithm, { data }),
+      'RangeError',
+      'TEMPERED_OUT_OF_RANGE',
+      /unknown algorithm 'cw'/,
+    ],
     ['eps 0', () => runAttack(std, 'pgd', { data, epsilon: 0 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /epsilon/],
     ['eps 1.5', () => runAttack(std, 'fgsm', { data, epsilon: 1.5 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /epsilon/],
     ['eps NaN', () => runAttack(std, 'pgd', { data, epsilon: NaN }), 'RangeError', 'TEMPERED_NOT_FINITE', /epsilon/],
@@ -244,9 +266,21 @@ describe('nonsense is refused with a coded error before any work', () => {
     ['target 2.5', () => runAttack(std, 'jsma', { data, target: 2.5 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
     ['target word', () => runAttack(std, 'jsma', { data, target: 'some' as 'all' }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
     ['JSMA budget 1', () => runAttack(std, 'jsma', { data, budget: 1 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /budget/],
-    ['an option the attack does not take', () => runAttack(std, 'alg2', { data, epsilon: 0.3 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /epsilon.*alg2/],
+    [
+      'an option the attack does not take',
+      () => runAttack(std, 'alg2', { data, epsilon: 0.3 }),
+      'RangeError',
+      'TEMPERED_OUT_OF_RANGE',
+      /epsilon.*alg2/,
+    ],
     ['loss for JSMA', () => runAttack(std, 'jsma', { data, loss: 'margin' }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /loss.*jsma/],
-    ['transfer of an unknown attack', () => runTransfer(std, hot, 'cw' as AttackAlgorithm, { data }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /unknown algorithm/],
+    [
+      'transfer of an unknown attack',
+      () => runTransfer(std, hot, 'cw' as AttackAlgorithm, { data }),
+      'RangeError',
+      'TEMPERED_OUT_OF_RANGE',
+      /unknown algorithm/,
+    ],
   ];
   test.each(cases)('%s', async (_name, fn, name, code, message) => {
     let progressed = false;
@@ -278,7 +312,9 @@ describe('nonsense is refused with a coded error before any work', () => {
     await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0, steps: 1, stepSize: 0.1 })).rejects.toThrow(/epsilon/);
     await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 0, stepSize: 0.1 })).rejects.toThrow(/steps/);
     await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: -1 })).rejects.toThrow(/stepSize/);
-    await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: 0.1, loss: 'hinge' as 'xent' })).rejects.toThrow(/loss/);
+    await expect(m.pgd(img, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: 0.1, loss: 'hinge' as 'xent' })).rejects.toThrow(
+      /loss/,
+    );
     const nan = new Float32Array(784);
     nan[5] = NaN;
     await expect(m.pgd(nan, one, Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: 0.1 })).rejects.toThrow(/images\[5\]/);

@@ -15,14 +15,12 @@ function readDeclaration(): Declared {
   const file = path.join(__dirname, '..', 'binding.d.ts');
   const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
   const out: Declared = { functions: new Set(), classes: new Map() };
-  const exported = (n: ts.Node) =>
-    (ts.getCombinedModifierFlags(n as ts.Declaration) & ts.ModifierFlags.Export) !== 0;
+  const exported = (n: ts.Node) => (ts.getCombinedModifierFlags(n as ts.Declaration) & ts.ModifierFlags.Export) !== 0;
   source.forEachChild((node) => {
     if (ts.isFunctionDeclaration(node) && node.name && exported(node)) out.functions.add(node.name.text);
     if (ts.isClassDeclaration(node) && node.name && exported(node)) {
       const methods = new Set<string>();
-      for (const m of node.members)
-        if (ts.isMethodDeclaration(m) && m.name && ts.isIdentifier(m.name)) methods.add(m.name.text);
+      for (const m of node.members) if (ts.isMethodDeclaration(m) && m.name && ts.isIdentifier(m.name)) methods.add(m.name.text);
       out.classes.set(node.name.text, methods);
     }
     if (ts.isVariableStatement(node) && exported(node))
@@ -63,6 +61,14 @@ test('the classes have exactly the declared methods', () => {
 });
 
 test('the native classes cannot be constructed directly', () => {
-  expectError(caught(() => new (native.Model as unknown as new () => unknown)()), 'TypeError', 'TEMPERED_INVALID_TYPE');
-  expectError(caught(() => new (native.Dataset as unknown as new () => unknown)()), 'TypeError', 'TEMPERED_INVALID_TYPE');
+  expectError(
+    caught(() => new (native.Model as unknown as new () => unknown)()),
+    'TypeError',
+    'TEMPERED_INVALID_TYPE',
+  );
+  expectError(
+    caught(() => new (native.Dataset as unknown as new () => unknown)()),
+    'TypeError',
+    'TEMPERED_INVALID_TYPE',
+  );
 });

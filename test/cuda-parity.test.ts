@@ -66,8 +66,7 @@ function tol(ref: ArrayLike<number>, atolScale: number, rtol: number): Tolerance
 }
 
 /** Compares, records the worst ratio, and returns the comparison. */
-function check(name: string, cudaValues: ArrayLike<number>, cpuValues: ArrayLike<number>, t: Tolerance,
-               shape?: number[]): Comparison {
+function check(name: string, cudaValues: ArrayLike<number>, cpuValues: ArrayLike<number>, t: Tolerance, shape?: number[]): Comparison {
   const c = compare(name, cudaValues, cpuValues, t, shape);
   worst.set(name, Math.max(worst.get(name) ?? 0, c.worst?.ratio ?? 0));
   return c;
@@ -85,8 +84,10 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
 function assertAll(label: string, comparisons: Comparison[]): void {
   const failed = comparisons.filter((c) => !c.ok);
   if (failed.length > 0) {
-    throw new Error(`${label} on ${cudaInfo?.device}: ${failed.length} of ${comparisons.length} tensors out of tolerance ` +
-      `(|cuda - cpu| <= atol + rtol*|cpu|)\n${failed.map(formatComparison).join('\n')}`);
+    throw new Error(
+      `${label} on ${cudaInfo?.device}: ${failed.length} of ${comparisons.length} tensors out of tolerance ` +
+        `(|cuda - cpu| <= atol + rtol*|cpu|)\n${failed.map(formatComparison).join('\n')}`,
+    );
   }
 }
 
@@ -108,9 +109,25 @@ const SOFT = makeSoftTargets(N, 103);
 const PARAMS = makeParameters(104, { logitScale: 8 });
 
 const TRACE_SHAPES: Record<string, number[]> = {
-  conv1: [26, 26, 32], conv2: [24, 24, 32], pool1: [12, 12, 32], conv3: [10, 10, 64], conv4: [8, 8, 64],
-  pool2: [4, 4, 64], flat: [1024], fc1: [200], fc2: [200], logits: [10], loss: [], dlogits: [10], dinput: [784],
-  d_fc2: [200], d_fc1: [200], d_flat: [1024], d_conv4: [8, 8, 64], d_conv3: [10, 10, 64], d_conv2: [24, 24, 32],
+  conv1: [26, 26, 32],
+  conv2: [24, 24, 32],
+  pool1: [12, 12, 32],
+  conv3: [10, 10, 64],
+  conv4: [8, 8, 64],
+  pool2: [4, 4, 64],
+  flat: [1024],
+  fc1: [200],
+  fc2: [200],
+  logits: [10],
+  loss: [],
+  dlogits: [10],
+  dinput: [784],
+  d_fc2: [200],
+  d_fc1: [200],
+  d_flat: [1024],
+  d_conv4: [8, 8, 64],
+  d_conv3: [10, 10, 64],
+  d_conv2: [24, 24, 32],
   d_conv1: [26, 26, 32],
 };
 
@@ -164,30 +181,34 @@ describe(`CUDA vs CPU parity${skipped}`, () => {
   });
 
   const traceCases: Array<[number, boolean, number]> = [];
-  for (const temperature of [1, 20]) for (const soft of [false, true]) for (const dropout of [0, 0.5]) traceCases.push([temperature, soft, dropout]);
+  for (const temperature of [1, 20])
+    for (const soft of [false, true]) for (const dropout of [0, 0.5]) traceCases.push([temperature, soft, dropout]);
   for (const [temperature, soft, dropoutRate] of traceCases) {
-    gpuTest(`trace: every activation and gradient at T=${temperature}, ${soft ? 'soft targets' : 'labels'}, ` +
-      `dropout ${dropoutRate}${skipped}`, async () => {
-      const { cpu, cuda } = pair(PARAMS);
-      const cfg = { temperature, lossScale: temperature, dropoutRate, dropoutSeed: 77 };
-      const a = await cpu.trace(IMAGES, LABELS, soft ? SOFT : null, cfg, 3);
-      const b = await cuda.trace(IMAGES, LABELS, soft ? SOFT : null, cfg, 3);
-      expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
-      const comparisons: Comparison[] = [];
-      for (const name of Object.keys(a)) {
-        if (name === 'grad') continue;
-        comparisons.push(check(name, b[name], a[name], tol(a[name], TRACE_ATOL, TRACE_RTOL), TRACE_SHAPES[name]));
-      }
-      // The parameter gradient tensor by tensor, each against its own scale.
-      for (const t of LAYOUT) {
-        const ref = a.grad.subarray(t.offset, t.offset + t.size);
-        const got = b.grad.subarray(t.offset, t.offset + t.size);
-        comparisons.push(check(`grad ${t.name}`, got, ref, tol(ref, TRACE_ATOL, TRACE_RTOL)));
-      }
-      assertAll(`trace T=${temperature} soft=${soft} dropout=${dropoutRate}`, comparisons);
-      cpu.dispose();
-      cuda.dispose();
-    });
+    gpuTest(
+      `trace: every activation and gradient at T=${temperature}, ${soft ? 'soft targets' : 'labels'}, ` +
+        `dropout ${dropoutRate}${skipped}`,
+      async () => {
+        const { cpu, cuda } = pair(PARAMS);
+        const cfg = { temperature, lossScale: temperature, dropoutRate, dropoutSeed: 77 };
+        const a = await cpu.trace(IMAGES, LABELS, soft ? SOFT : null, cfg, 3);
+        const b = await cuda.trace(IMAGES, LABELS, soft ? SOFT : null, cfg, 3);
+        expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+        const comparisons: Comparison[] = [];
+        for (const name of Object.keys(a)) {
+          if (name === 'grad') continue;
+          comparisons.push(check(name, b[name], a[name], tol(a[name], TRACE_ATOL, TRACE_RTOL), TRACE_SHAPES[name]));
+        }
+        // The parameter gradient tensor by tensor, each against its own scale.
+        for (const t of LAYOUT) {
+          const ref = a.grad.subarray(t.offset, t.offset + t.size);
+          const got = b.grad.subarray(t.offset, t.offset + t.size);
+          comparisons.push(check(`grad ${t.name}`, got, ref, tol(ref, TRACE_ATOL, TRACE_RTOL)));
+        }
+        assertAll(`trace T=${temperature} soft=${soft} dropout=${dropoutRate}`, comparisons);
+        cpu.dispose();
+        cuda.dispose();
+      },
+    );
   }
 
   gpuTest(`a batch large enough for several reduction chunks (n = 300): weight gradients${skipped}`, async () => {
@@ -201,8 +222,7 @@ describe(`CUDA vs CPU parity${skipped}`, () => {
     const comparisons: Comparison[] = [check('n300 logits', b.logits, a.logits, tol(a.logits, TRACE_ATOL, TRACE_RTOL))];
     for (const t of LAYOUT) {
       const ref = a.grad.subarray(t.offset, t.offset + t.size);
-      comparisons.push(check(`n300 grad ${t.name}`, b.grad.subarray(t.offset, t.offset + t.size), ref,
-        tol(ref, TRACE_ATOL, TRACE_RTOL)));
+      comparisons.push(check(`n300 grad ${t.name}`, b.grad.subarray(t.offset, t.offset + t.size), ref, tol(ref, TRACE_ATOL, TRACE_RTOL)));
     }
     assertAll('trace n=300', comparisons);
     // Reductions are deterministic: the same inputs give the same bits.
@@ -295,8 +315,18 @@ describe(`CUDA vs CPU parity${skipped}`, () => {
       const fromSweep = Float64Array.from(picks, ([i, c]) => b.losses[i * 1568 + c]);
       const base = await cuda.attackLosses(images, labels, spec);
       assertAll(`sweep ${label} vs full forward passes on CUDA`, [
-        check(`sweep vs full forward ${label}`, fromSweep, full.loss, ownKernelsOnly ? tol(full.loss, 0, 0) : tol(full.loss, LOSS_ATOL, LOSS_RTOL)),
-        check(`sweep base vs full forward ${label}`, b.base, base.loss, ownKernelsOnly ? tol(base.loss, 0, 0) : tol(base.loss, LOSS_ATOL, LOSS_RTOL)),
+        check(
+          `sweep vs full forward ${label}`,
+          fromSweep,
+          full.loss,
+          ownKernelsOnly ? tol(full.loss, 0, 0) : tol(full.loss, LOSS_ATOL, LOSS_RTOL),
+        ),
+        check(
+          `sweep base vs full forward ${label}`,
+          b.base,
+          base.loss,
+          ownKernelsOnly ? tol(base.loss, 0, 0) : tol(base.loss, LOSS_ATOL, LOSS_RTOL),
+        ),
       ]);
       cpu.dispose();
       cuda.dispose();
@@ -323,8 +353,10 @@ describe(`CUDA vs CPU parity${skipped}`, () => {
     worst.set('training loss, steps 1-10 (rel. diff / 1e-3)', early / 1e-3);
     worst.set('training loss, step 30 (rel. diff / 5e-2)', last / 5e-2);
     if (early >= 1e-3 || last >= 5e-2) {
-      throw new Error(`per-batch losses diverge: relative differences ${rel.map((r) => r.toExponential(1)).join(' ')}\n` +
-        `cpu  ${Array.from(a.lossSum, (v) => v.toFixed(3)).join(' ')}\ncuda ${Array.from(b.lossSum, (v) => v.toFixed(3)).join(' ')}`);
+      throw new Error(
+        `per-batch losses diverge: relative differences ${rel.map((r) => r.toExponential(1)).join(' ')}\n` +
+          `cpu  ${Array.from(a.lossSum, (v) => v.toFixed(3)).join(' ')}\ncuda ${Array.from(b.lossSum, (v) => v.toFixed(3)).join(' ')}`,
+      );
     }
     // The loss went down on both (the run trained).
     expect(a.lossSum[29]).toBeLessThan(a.lossSum[0]);

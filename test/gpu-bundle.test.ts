@@ -15,7 +15,10 @@ function sizeOf(dir: string): number {
 }
 
 const maybe = present ? test : test.skip;
-maybe(`gpu-bundle/ is at most 56 MiB and holds node.xz, app.tar.xz and run.sh${present ? '' : ' (skipped: no gpu-bundle/; run npm run gpu:bundle)'}`, () => {
-  for (const f of ['node.xz', 'app.tar.xz', 'run.sh']) expect(fs.existsSync(path.join(bundle, f))).toBe(true);
-  expect(sizeOf(bundle)).toBeLessThanOrEqual(56 * 1024 * 1024);
-});
+maybe(
+  `gpu-bundle/ is at most 56 MiB and holds node.xz, app.tar.xz and run.sh${present ? '' : ' (skipped: no gpu-bundle/; run npm run gpu:bundle)'}`,
+  () => {
+    for (const f of ['node.xz', 'app.tar.xz', 'run.sh']) expect(fs.existsSync(path.join(bundle, f))).toBe(true);
+    expect(sizeOf(bundle)).toBeLessThanOrEqual(56 * 1024 * 1024);
+  },
+);

@@ -28,8 +28,19 @@ import { native } from '../lib/native';
 import { maxAbs } from './reference/compare';
 import { makeImages, makeLabels, makeParameters, makeSoftTargets } from './reference/fixtures';
 import {
-  Activations, backward, dropoutMasks, forward, LAYOUT, Masks, NetConfig, objective, Params,
-  sameActivationPattern, splitParameters, Stage, stageOfParameter,
+  Activations,
+  backward,
+  dropoutMasks,
+  forward,
+  LAYOUT,
+  Masks,
+  NetConfig,
+  objective,
+  Params,
+  sameActivationPattern,
+  splitParameters,
+  Stage,
+  stageOfParameter,
 } from './reference/network';
 import { FixtureRandom } from './reference/rng';
 
@@ -57,8 +68,16 @@ interface GradCase {
 const CASES: GradCase[] = [
   { name: 'T=1 hard, no dropout', soft: false, cfg: { temperature: 1, lossScale: 1, dropoutRate: 0, dropoutSeed: 0, step: 0 } },
   { name: 'T=1 soft, dropout 0.5', soft: true, cfg: { temperature: 1, lossScale: 1, dropoutRate: 0.5, dropoutSeed: 99, step: 3 } },
-  { name: 'T=20 hard, dropout 0.5, lossScale 20', soft: false, cfg: { temperature: 20, lossScale: 20, dropoutRate: 0.5, dropoutSeed: 5, step: 11 } },
-  { name: 'T=20 soft, no dropout, lossScale 1', soft: true, cfg: { temperature: 20, lossScale: 1, dropoutRate: 0, dropoutSeed: 0, step: 0 } },
+  {
+    name: 'T=20 hard, dropout 0.5, lossScale 20',
+    soft: false,
+    cfg: { temperature: 20, lossScale: 20, dropoutRate: 0.5, dropoutSeed: 5, step: 11 },
+  },
+  {
+    name: 'T=20 soft, no dropout, lossScale 1',
+    soft: true,
+    cfg: { temperature: 20, lossScale: 1, dropoutRate: 0, dropoutSeed: 0, step: 0 },
+  },
 ];
 
 const report: string[] = [];
@@ -124,9 +143,13 @@ describe.each(CASES)('finite differences vs the native gradient: $name', ({ name
     const model = native.createModel('cpu', 21);
     try {
       model.setParameters(params);
-      const tr = await model.trace(images, labels, softTargets,
+      const tr = await model.trace(
+        images,
+        labels,
+        softTargets,
         { temperature: cfg.temperature, lossScale: cfg.lossScale, dropoutRate: cfg.dropoutRate, dropoutSeed: cfg.dropoutSeed },
-        cfg.step);
+        cfg.step,
+      );
       nativeGrad = tr.grad;
       nativeDinput = tr.dinput;
     } finally {
@@ -169,14 +192,18 @@ describe.each(CASES)('finite differences vs the native gradient: $name', ({ name
         worst.native = Math.max(worst.native, eNative);
         worst.reference = Math.max(worst.reference, eRef);
         if (!(eNative < REL_TOL_NATIVE)) {
-          failures.push(`${t.name}[${i}]: native ${nat[i]} vs finite difference ${fd} (relative error ${eNative.toExponential(2)}, scale ${scale.toExponential(2)})`);
+          failures.push(
+            `${t.name}[${i}]: native ${nat[i]} vs finite difference ${fd} (relative error ${eNative.toExponential(2)}, scale ${scale.toExponential(2)})`,
+          );
         }
         if (!(eRef < REL_TOL_REFERENCE)) {
           failures.push(`${t.name}[${i}]: REFERENCE ${ref[i]} vs finite difference ${fd} (relative error ${eRef.toExponential(2)})`);
         }
       }
       if (checked < MIN_CHECKED_PER_TENSOR) failures.push(`${t.name}: only ${checked} coordinates away from kinks`);
-      report.push(`${name.padEnd(38)} ${t.name.padEnd(14)} checked ${checked}/${tried}  native ${worst.native.toExponential(2)}  reference ${worst.reference.toExponential(2)}  scale ${scale.toExponential(2)}`);
+      report.push(
+        `${name.padEnd(38)} ${t.name.padEnd(14)} checked ${checked}/${tried}  native ${worst.native.toExponential(2)}  reference ${worst.reference.toExponential(2)}  scale ${scale.toExponential(2)}`,
+      );
     }
     if (failures.length > 0) throw new Error(`${name}:\n${failures.join('\n')}`);
   });
@@ -209,14 +236,18 @@ describe.each(CASES)('finite differences vs the native gradient: $name', ({ name
       worst.reference = Math.max(worst.reference, eRef);
       const where = `sample ${Math.floor(i / 784)} pixel (${Math.floor((i % 784) / 28)}, ${i % 28})`;
       if (!(eNative < REL_TOL_NATIVE)) {
-        failures.push(`dinput ${where}: native ${nativeDinput[i]} vs finite difference ${fd} (relative error ${eNative.toExponential(2)}, scale ${scale.toExponential(2)})`);
+        failures.push(
+          `dinput ${where}: native ${nativeDinput[i]} vs finite difference ${fd} (relative error ${eNative.toExponential(2)}, scale ${scale.toExponential(2)})`,
+        );
       }
       if (!(eRef < REL_TOL_REFERENCE)) {
         failures.push(`dinput ${where}: REFERENCE ${refDinput[i]} vs finite difference ${fd} (relative error ${eRef.toExponential(2)})`);
       }
     }
     if (checked < MIN_CHECKED_PIXELS) failures.push(`dinput: only ${checked} pixels away from kinks`);
-    report.push(`${name.padEnd(38)} ${'dinput'.padEnd(14)} checked ${checked}/${tried}  native ${worst.native.toExponential(2)}  reference ${worst.reference.toExponential(2)}  scale ${scale.toExponential(2)}`);
+    report.push(
+      `${name.padEnd(38)} ${'dinput'.padEnd(14)} checked ${checked}/${tried}  native ${worst.native.toExponential(2)}  reference ${worst.reference.toExponential(2)}  scale ${scale.toExponential(2)}`,
+    );
     if (failures.length > 0) throw new Error(`${name}:\n${failures.join('\n')}`);
   });
 });

@@ -22,21 +22,28 @@
 // Set REF_REPORT=1 to print the worst error/allowance ratio seen per tensor.
 
 import { native } from '../lib/native';
-import {
-  assertAllClose, compare, Comparison, formatComparison, Tolerance, scaled,
-} from './reference/compare';
-import {
-  makeImages, makeLabels, makeParameters, makeSoftTargets,
-} from './reference/fixtures';
+import { assertAllClose, compare, Comparison, formatComparison, Tolerance, scaled } from './reference/compare';
+import { makeImages, makeLabels, makeParameters, makeSoftTargets } from './reference/fixtures';
 import { glorotParameters } from './reference/init';
 import {
-  applyMask, conv3x3BackwardData, conv3x3BackwardWeights, conv3x3Forward, denseBackwardData,
-  denseBackwardWeights, denseForward, flattenNhwcToChw, maxPool2x2Backward, maxPool2x2Forward,
-  Numbers, relu, reluBackward, softmaxCrossEntropy, unflattenChwToNhwc, dropoutMask,
+  applyMask,
+  conv3x3BackwardData,
+  conv3x3BackwardWeights,
+  conv3x3Forward,
+  denseBackwardData,
+  denseBackwardWeights,
+  denseForward,
+  flattenNhwcToChw,
+  maxPool2x2Backward,
+  maxPool2x2Forward,
+  Numbers,
+  relu,
+  reluBackward,
+  softmaxCrossEntropy,
+  unflattenChwToNhwc,
+  dropoutMask,
 } from './reference/layers';
-import {
-  dropoutMasks, LAYOUT, NetConfig, PARAMETER_COUNT, referenceTrace, splitParameters, TRACE_SHAPES,
-} from './reference/network';
+import { dropoutMasks, LAYOUT, NetConfig, PARAMETER_COUNT, referenceTrace, splitParameters, TRACE_SHAPES } from './reference/network';
 import { counterBits, mix32 } from './reference/rng';
 
 type Trace = Record<string, Float32Array>;
@@ -135,9 +142,13 @@ function perLayerComparisons(tr: Trace, c: Case, params: Float32Array = PARAMS):
   check('d_flat', applyMask(denseBackwardData(tr.d_fc1, n, 1024, p['fc1.weight'], 200), masks.flat));
   check('d_conv4', reluBackward(maxPool2x2Backward(unflattenChwToNhwc(tr.d_flat, n, 4, 4, 64), tr.conv4, n, 8, 8, 64), tr.conv4));
   check('d_conv3', reluBackward(conv3x3BackwardData(tr.d_conv4, n, 10, 10, 64, p['conv4.weight'], 64), tr.conv3));
-  check('d_conv2', reluBackward(
-    maxPool2x2Backward(conv3x3BackwardData(tr.d_conv3, n, 12, 12, 32, p['conv3.weight'], 64), tr.conv2, n, 24, 24, 32),
-    tr.conv2));
+  check(
+    'd_conv2',
+    reluBackward(
+      maxPool2x2Backward(conv3x3BackwardData(tr.d_conv3, n, 12, 12, 32, p['conv3.weight'], 64), tr.conv2, n, 24, 24, 32),
+      tr.conv2,
+    ),
+  );
   check('d_conv1', reluBackward(conv3x3BackwardData(tr.d_conv2, n, 26, 26, 32, p['conv2.weight'], 32), tr.conv1));
   check('dinput', conv3x3BackwardData(tr.d_conv1, n, 28, 28, 1, p['conv1.weight'], 32));
 
@@ -151,23 +162,33 @@ function perLayerComparisons(tr: Trace, c: Case, params: Float32Array = PARAMS):
     fc2: denseBackwardWeights(applyMask(tr.fc1, masks.fc1), tr.d_fc2, n, 200, 200),
     fc3: denseBackwardWeights(applyMask(tr.fc2, masks.fc2), tr.dlogits, n, 200, 10),
   };
-  out.push(...gradientComparisons(tr.grad, (name) => {
-    const [layer, kind] = name.split('.');
-    return kind === 'weight' ? perLayer[layer].weight : perLayer[layer].bias;
-  }, PER_LAYER_ATOL, PER_LAYER_RTOL));
+  out.push(
+    ...gradientComparisons(
+      tr.grad,
+      (name) => {
+        const [layer, kind] = name.split('.');
+        return kind === 'weight' ? perLayer[layer].weight : perLayer[layer].bias;
+      },
+      PER_LAYER_ATOL,
+      PER_LAYER_RTOL,
+    ),
+  );
   return out;
 }
 
 /** One comparison per parameter tensor (each with its own scale). */
-function gradientComparisons(grad: Float32Array | undefined, ref: (name: string) => Numbers,
-                             atolScale: number, rtol: number): Comparison[] {
+function gradientComparisons(
+  grad: Float32Array | undefined,
+  ref: (name: string) => Numbers,
+  atolScale: number,
+  rtol: number,
+): Comparison[] {
   if (!grad || grad.length !== PARAMETER_COUNT) {
     return [compare('grad', grad ?? new Float32Array(0), new Float64Array(PARAMETER_COUNT), EXACT)];
   }
   return LAYOUT.map((t) => {
     const r = ref(t.name);
-    return compare(`grad ${t.name}`, grad.subarray(t.offset, t.offset + t.size), r, scaled(r, atolScale, rtol),
-      t.shape.slice(1));
+    return compare(`grad ${t.name}`, grad.subarray(t.offset, t.offset + t.size), r, scaled(r, atolScale, rtol), t.shape.slice(1));
   });
 }
 
@@ -176,8 +197,9 @@ function endToEndComparisons(tr: Trace, c: Case, params: Float32Array = PARAMS):
   const ref = referenceTrace(params, c.images, c.labels, c.soft, c.n, c.cfg);
   const out: Comparison[] = [];
   for (const name of Object.keys(TRACE_SHAPES)) {
-    out.push(compare(name, tr[name] ?? new Float32Array(0), ref[name],
-      scaled(ref[name], END_TO_END_ATOL, END_TO_END_RTOL), TRACE_SHAPES[name]));
+    out.push(
+      compare(name, tr[name] ?? new Float32Array(0), ref[name], scaled(ref[name], END_TO_END_ATOL, END_TO_END_RTOL), TRACE_SHAPES[name]),
+    );
   }
   const p = splitParameters(ref.grad);
   out.push(...gradientComparisons(tr.grad, (name) => p[name], END_TO_END_ATOL, END_TO_END_RTOL));
@@ -242,8 +264,10 @@ describe('reference RNG, layout and initialisation', () => {
     }
     if (mismatches > 0) {
       const t = LAYOUT.find((x) => first >= x.offset && first < x.offset + x.size)!;
-      throw new Error(`seed ${seed}: ${mismatches} parameters differ; first ${t.name}[${first - t.offset}]: ` +
-        `native ${got[first]} reference ${want[first]}`);
+      throw new Error(
+        `seed ${seed}: ${mismatches} parameters differ; first ${t.name}[${first - t.offset}]: ` +
+          `native ${got[first]} reference ${want[first]}`,
+      );
     }
     // Sanity: the weights are not all zero and lie within the Glorot limit.
     expect(got[0]).not.toBe(0);
@@ -256,8 +280,12 @@ describe('reference RNG, layout and initialisation', () => {
       model.setParameters(PARAMS);
       await model.trace(c.images, c.labels, null, { temperature: 1, lossScale: 1, dropoutRate: 0.5, dropoutSeed: 3 }, 1);
       const after = model.getParameters();
-      expect(Buffer.compare(Buffer.from(after.buffer, after.byteOffset, after.byteLength),
-        Buffer.from(PARAMS.buffer, PARAMS.byteOffset, PARAMS.byteLength))).toBe(0);
+      expect(
+        Buffer.compare(
+          Buffer.from(after.buffer, after.byteOffset, after.byteLength),
+          Buffer.from(PARAMS.buffer, PARAMS.byteOffset, PARAMS.byteLength),
+        ),
+      ).toBe(0);
     } finally {
       model.dispose();
     }
@@ -434,8 +462,7 @@ describe('the checks can fail: realistic bugs exceed the tolerance by >= 100x', 
   });
 
   test('flatten in NHWC order instead of (C, H, W)', () => {
-    const ref = relu(denseForward(applyMask(tr.pool2, dropoutMasks(c.n, c.cfg).flat), c.n, 1024,
-      p['fc1.weight'], p['fc1.bias'], 200));
+    const ref = relu(denseForward(applyMask(tr.pool2, dropoutMasks(c.n, c.cfg).flat), c.n, 1024, p['fc1.weight'], p['fc1.bias'], 200));
     expectFailure(compare('fc1 (NHWC flatten)', tr.fc1, ref, tol(ref)));
   });
 

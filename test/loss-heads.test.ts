@@ -132,7 +132,8 @@ test('input gradients: float64 matches the float64 reference network even where 
       expect(scale).toBeGreaterThan(0);
       for (let q = 0; q < 784; q++) {
         const err = Math.abs(g64.gradient[i * 784 + q] - ref[i * 784 + q]);
-        if (err > 1e-3 * scale) throw new Error(`k=${k} sample ${i} pixel ${q}: native ${g64.gradient[i * 784 + q]} ref ${ref[i * 784 + q]} (scale ${scale})`);
+        if (err > 1e-3 * scale)
+          throw new Error(`k=${k} sample ${i} pixel ${q}: native ${g64.gradient[i * 784 + q]} ref ${ref[i * 784 + q]} (scale ${scale})`);
       }
       let all0 = true;
       for (let q = 0; q < 784; q++) all0 = all0 && g32.gradient[i * 784 + q] === 0;
@@ -142,7 +143,8 @@ test('input gradients: float64 matches the float64 reference network even where 
         for (let q = 0; q < 784; q++) expect(Math.abs(g32.gradient[i * 784 + q] - ref[i * 784 + q])).toBeLessThanOrEqual(1e-3 * scale);
       }
     }
-    if (k === 5000) expect(zero32).toBeGreaterThan(0); // gradient masking in float32, not in float64
+    if (k === 5000)
+      expect(zero32).toBeGreaterThan(0); // gradient masking in float32, not in float64
     else expect(zero32).toBe(0);
   }
 });

@@ -242,20 +242,12 @@ describe('parseIdx', () => {
 describe('malformed files are refused with TEMPERED_BAD_DATA', () => {
   test('bad magic number in an images file (says what was found)', async () => {
     const dir = syntheticDir({ 'train-images-idx3-ubyte': idxImages(3, { magic: 0x00000801 }) });
-    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
-      path.join(dir, 'train-images-idx3-ubyte'),
-      /bad magic number 0x00000801/,
-      /0x00000803/,
-    ]);
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 'train-images-idx3-ubyte'), /bad magic number 0x00000801/, /0x00000803/]);
   });
 
   test('bad magic number in a labels file', async () => {
     const dir = syntheticDir({ 't10k-labels-idx1-ubyte': idxLabels([7, 2], { magic: 0x12345678 }) });
-    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
-      path.join(dir, 't10k-labels-idx1-ubyte'),
-      /bad magic number 0x12345678/,
-      /0x00000801/,
-    ]);
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 't10k-labels-idx1-ubyte'), /bad magic number 0x12345678/, /0x00000801/]);
   });
 
   test('wrong image dimensions', async () => {
@@ -297,11 +289,7 @@ describe('malformed files are refused with TEMPERED_BAD_DATA', () => {
 
   test('a label outside 0..9 (its index and value)', async () => {
     const dir = syntheticDir({ 't10k-labels-idx1-ubyte': idxLabels([7, 10]) });
-    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
-      path.join(dir, 't10k-labels-idx1-ubyte'),
-      /label at index 1 is 10/,
-      /0\.\.9/,
-    ]);
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 't10k-labels-idx1-ubyte'), /label at index 1 is 10/, /0\.\.9/]);
   });
 
   test('a corrupt gzip stream', async () => {
@@ -355,7 +343,11 @@ describe('a gzip bomb is refused without being inflated whole', () => {
     let inflated = 0;
     const gunzipPrototype = Object.getPrototypeOf(zlib.createGunzip()) as zlib.Gunzip;
     const realPush = gunzipPrototype.push;
-    const spy = jest.spyOn(gunzipPrototype, 'push').mockImplementation(function (this: zlib.Gunzip, chunk: unknown, encoding?: BufferEncoding) {
+    const spy = jest.spyOn(gunzipPrototype, 'push').mockImplementation(function (
+      this: zlib.Gunzip,
+      chunk: unknown,
+      encoding?: BufferEncoding,
+    ) {
       if (Buffer.isBuffer(chunk)) inflated += chunk.length;
       return realPush.call(this, chunk, encoding);
     });
@@ -422,7 +414,9 @@ describe('missing or unreadable data gives TEMPERED_IO', () => {
     fs.rmSync(fifo);
     execFileSync('mkfifo', [fifo]);
     // Five at once: more than libuv's four pool threads, so a blocking read would starve the rest.
-    const errors = await Promise.all(Array.from({ length: 5 }, () => loadMnist({ dir }).catch((e: unknown) => e as Error & { code?: string })));
+    const errors = await Promise.all(
+      Array.from({ length: 5 }, () => loadMnist({ dir }).catch((e: unknown) => e as Error & { code?: string })),
+    );
     for (const err of errors) {
       expect(err).toMatchObject({ code: 'TEMPERED_IO' });
       expect((err as Error).message).toMatch(/a FIFO, not a regular file/);
@@ -443,9 +437,7 @@ const fashionPresent = NAMES.every((name) => {
   return [name, dotted, `${name}.gz`, `${dotted}.gz`].some((n) => fs.existsSync(path.join(FASHION_DIR, n)));
 });
 if (!fashionPresent)
-  console.warn(
-    `Fashion-MNIST test skipped: no IDX files in ${FASHION_DIR} (install them with: apt-get install dataset-fashion-mnist)`,
-  );
+  console.warn(`Fashion-MNIST test skipped: no IDX files in ${FASHION_DIR} (install them with: apt-get install dataset-fashion-mnist)`);
 
 describe('Fashion-MNIST (Debian dataset-fashion-mnist)', () => {
   (fashionPresent ? test : test.skip)(

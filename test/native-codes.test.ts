@@ -25,7 +25,9 @@ test('every code in native/napi/errors.h and status.h is in the list, and the li
   const fromStatusH = [...statusH.matchAll(/return "(TEMPERED_[A-Z_]+)"/g)].map((m) => m[1]).filter((c) => c !== 'TEMPERED_OK');
   expect(fromErrorsH.length).toBeGreaterThanOrEqual(7);
   expect(new Set(fromStatusH).size).toBe(5);
-  const lib = filesUnder(path.join(root, 'lib'), /\.ts$/).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+  const lib = filesUnder(path.join(root, 'lib'), /\.ts$/)
+    .map((f) => fs.readFileSync(f, 'utf8'))
+    .join('\n');
   const fromLib = [...lib.matchAll(/'(TEMPERED_[A-Z_]+)'/g)].map((m) => m[1]);
   const raised = new Set([...fromErrorsH, ...fromStatusH, ...fromLib.filter((c) => !/^TEMPERED_(ISA|CUDA)/.test(c))]);
   expect([...raised].filter((c) => !(c in TEMPERED_ERRORS)).sort()).toEqual([]);
@@ -63,8 +65,10 @@ const NATIVE_CHECK: Record<LimitName, (x: number) => Promise<unknown>> = {
   l2: (x) => native.createModel('cpu', 0).trace(new Float32Array(784), Int32Array.of(0), null, { l2: x }, 0),
   dropoutRate: (x) => native.createModel('cpu', 0).trace(new Float32Array(784), Int32Array.of(0), null, { dropoutRate: x }, 0),
   lossTemperature: (x) => native.createModel('cpu', 0).attackLosses(new Float32Array(784), Int32Array.of(0), { temperature: x }),
-  epsilon: (x) => native.createModel('cpu', 0).pgd(new Float32Array(784), Int32Array.of(0), Uint32Array.of(0), { epsilon: x, steps: 1, stepSize: 0.01 }),
-  stepSize: (x) => native.createModel('cpu', 0).pgd(new Float32Array(784), Int32Array.of(0), Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: x }),
+  epsilon: (x) =>
+    native.createModel('cpu', 0).pgd(new Float32Array(784), Int32Array.of(0), Uint32Array.of(0), { epsilon: x, steps: 1, stepSize: 0.01 }),
+  stepSize: (x) =>
+    native.createModel('cpu', 0).pgd(new Float32Array(784), Int32Array.of(0), Uint32Array.of(0), { epsilon: 0.1, steps: 1, stepSize: x }),
 };
 const PREFIX: Record<LimitName, string> = {
   temperature: 'config.temperature',

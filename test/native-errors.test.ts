@@ -55,8 +55,16 @@ test('a second operation while one runs is refused with TEMPERED_BUSY, then the 
   const first = model.predict(new Float32Array(64 * 784));
   const second = model.predict(new Float32Array(784));
   expectError(await caughtAsync(() => second), 'Error', 'TEMPERED_BUSY');
-  expectError(caught(() => model.getParameters()), 'Error', 'TEMPERED_BUSY');
-  expectError(caught(() => model.dispose()), 'Error', 'TEMPERED_BUSY');
+  expectError(
+    caught(() => model.getParameters()),
+    'Error',
+    'TEMPERED_BUSY',
+  );
+  expectError(
+    caught(() => model.dispose()),
+    'Error',
+    'TEMPERED_BUSY',
+  );
   await first;
   expect((await model.predict(new Float32Array(784))).length).toBe(10);
 });
@@ -65,15 +73,27 @@ test('a dataset in use cannot be disposed; a disposed one is refused', async () 
   const ds = await native.createDataset('cpu', new Float32Array(2 * 784), Int32Array.of(0, 1));
   const m = native.createModel('cpu', 2);
   const run = m.trainSteps(ds, Int32Array.of(0, 1), 2, {}, 0);
-  expectError(caught(() => ds.dispose()), 'Error', 'TEMPERED_BUSY');
+  expectError(
+    caught(() => ds.dispose()),
+    'Error',
+    'TEMPERED_BUSY',
+  );
   await run;
   ds.dispose();
   expect(ds.isDisposed()).toBe(true);
   expectError(await caughtAsync(() => m.trainSteps(ds, Int32Array.of(0), 1, {}, 0)), 'Error', 'TEMPERED_DISPOSED');
   m.dispose();
-  expectError(caught(() => m.getParameters()), 'Error', 'TEMPERED_DISPOSED');
+  expectError(
+    caught(() => m.getParameters()),
+    'Error',
+    'TEMPERED_DISPOSED',
+  );
   expectError(await caughtAsync(() => m.predict(new Float32Array(784))), 'Error', 'TEMPERED_DISPOSED');
-  expectError(caught(() => m.setParameters(new Float32Array(m.parameterCount()))), 'Error', 'TEMPERED_DISPOSED');
+  expectError(
+    caught(() => m.setParameters(new Float32Array(m.parameterCount()))),
+    'Error',
+    'TEMPERED_DISPOSED',
+  );
 });
 
 test('asking for an unavailable backend is an Error with TEMPERED_BACKEND_UNAVAILABLE and the reason', async () => {
@@ -89,7 +109,7 @@ test('asking for an unavailable backend is an Error with TEMPERED_BACKEND_UNAVAI
   expectError(e2, 'Error', 'TEMPERED_BACKEND_UNAVAILABLE');
 });
 
-test('a refusal from a promise-returning call carries the caller\'s stack', async () => {
+test("a refusal from a promise-returning call carries the caller's stack", async () => {
   async function callerWithAName(): Promise<unknown> {
     return native.createModel('cpu', 3).predict(new Float32Array(5));
   }

@@ -40,7 +40,8 @@ test('inputs rewritten by a getter after they were passed do not reach the engin
 
 test('buffers detached by a getter after they were passed do not reach the engine', () => {
   const r = run('getter-detaches-buffers');
-  for (const m of ['trace', 'attack', 'inputGradient', 'attackLosses', 'sweep']) expect([m, r[m]]).toEqual([m, { call: 'ok', detached: true }]);
+  for (const m of ['trace', 'attack', 'inputGradient', 'attackLosses', 'sweep'])
+    expect([m, r[m]]).toEqual([m, { call: 'ok', detached: true }]);
 });
 
 test('a getter that starts another call on the model gets TEMPERED_BUSY; dispose stays refused until the first call ends', () => {

@@ -90,8 +90,10 @@ function expectClose(label: string, ours: Float32Array, reference: Float32Array)
   const { maxDiff, scale } = compare(ours, reference);
   expect(scale).toBeGreaterThan(0); // all-zero logits would compare equal whatever the weights
   // eslint-disable-next-line no-console -- the measured agreement, for the CI log
-  console.log(`${label}: max |logit diff| ${maxDiff.toExponential(2)}, scale ${scale.toExponential(2)}, ` +
-    `tolerance ${(REL_TOLERANCE * scale).toExponential(2)}`);
+  console.log(
+    `${label}: max |logit diff| ${maxDiff.toExponential(2)}, scale ${scale.toExponential(2)}, ` +
+      `tolerance ${(REL_TOLERANCE * scale).toExponential(2)}`,
+  );
   expect(maxDiff).toBeLessThanOrEqual(REL_TOLERANCE * scale);
 }
 
@@ -145,8 +147,7 @@ describe('PyTorch interoperability (scripts/torch_interop.py)', () => {
       const fc1 = layout.find((p) => p.name === 'fc1.weight')!;
       const [rows, cols] = fc1.shape;
       const swapped = params.slice();
-      for (let r = 0; r < rows; r++)
-        for (let c = 0; c < cols; c++) swapped[fc1.offset + r * cols + c] = params[fc1.offset + c * rows + r];
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) swapped[fc1.offset + r * cols + c] = params[fc1.offset + c * rows + r];
       model.setParameters(swapped);
       const { maxDiff, scale } = compare(await model.predict(images), theirs);
       expect(maxDiff).toBeGreaterThan(100 * REL_TOLERANCE * scale);

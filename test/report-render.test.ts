@@ -74,7 +74,19 @@ function fixture(): ExperimentResults {
     attack('stdT', 'margin', [1, 2, 3, 4], 8),
     attack('distill', 'margin', [1], 9),
   ];
-  const row = { loss: 'xent' as const, temperature: 1, precision: 'float32' as const, samples: 7, meanAbs: 1.5e-5, maxAbs: 2e-3, medianSampleMax: 1e-4, zeroSamples: 1, zeroFraction: 1 / 7, subnormalSamples: 0, meanLoss: 0.05 };
+  const row = {
+    loss: 'xent' as const,
+    temperature: 1,
+    precision: 'float32' as const,
+    samples: 7,
+    meanAbs: 1.5e-5,
+    maxAbs: 2e-3,
+    medianSampleMax: 1e-4,
+    zeroSamples: 1,
+    zeroFraction: 1 / 7,
+    subnormalSamples: 0,
+    meanLoss: 0.05,
+  };
   const base = { attacks, models, profile };
   return {
     formatVersion: RESULTS_FORMAT_VERSION,
@@ -93,7 +105,13 @@ function fixture(): ExperimentResults {
     gradients: models.map((m) => ({ model: m.id, rows: [row], producedBy: { commit: 'a'.repeat(40), dirty: false } })),
     stages: [
       { stage: 'train', label: 'train M_std', seconds: 12.5, reused: true, producedBy: { commit: 'b'.repeat(40), dirty: true } },
-      { stage: 'attack', label: 'alg2 xent32 on M_std', seconds: 1.25, reused: false, producedBy: { commit: 'a'.repeat(40), dirty: false } },
+      {
+        stage: 'attack',
+        label: 'alg2 xent32 on M_std',
+        seconds: 1.25,
+        reused: false,
+        producedBy: { commit: 'a'.repeat(40), dirty: false },
+      },
     ],
     figures: reproduceFigures(base),
     pictures: [
@@ -104,7 +122,15 @@ function fixture(): ExperimentResults {
         file: 'pictures/saliency-stdT.png',
         caption: 'fixture saliency',
         columns: ['S1, xent32', 'S2, xent32'],
-        rows: [{ label: 'test image 3 (label 1)', cells: [{ png: PNG, note: 'zero everywhere (masked)', allZero: true }, { png: PNG, note: 'max 1.00e-3' }] }],
+        rows: [
+          {
+            label: 'test image 3 (label 1)',
+            cells: [
+              { png: PNG, note: 'zero everywhere (masked)', allZero: true },
+              { png: PNG, note: 'max 1.00e-3' },
+            ],
+          },
+        ],
       },
     ],
     seconds: 60,
@@ -153,7 +179,9 @@ test('results.md, report.html and the CSVs hold the numbers of the results objec
     expect(out.html).toContain(`id="figure-${f.id}"`);
   }
   expect(r.figures[0].alt).toContain('M_std 44.4% [');
-  expect(r.figures[1].alt).toContain('M_std: training loss 0.900 after epoch 1, 0.400 after epoch 2; validation accuracy 91.0% then 95.0%.');
+  expect(r.figures[1].alt).toContain(
+    'M_std: training loss 0.900 after epoch 1, 0.400 after epoch 2; validation accuracy 91.0% then 95.0%.',
+  );
   // Self-contained: no script, nothing fetched from elsewhere; the masked map is marked.
   expect(out.html).not.toMatch(/<script/i);
   expect(out.html).not.toMatch(/(src|href)="(?!data:)/);
@@ -192,7 +220,8 @@ test('tempered report DIR renders from results.json alone, and refuses a damaged
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain(`file://${path.join(dir, 'report.html')}`);
-    for (const f of ['report.html', 'results.md', 'figures/training-curves.svg', 'tables/stages.csv']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
+    for (const f of ['report.html', 'results.md', 'figures/training-curves.svg', 'tables/stages.csv'])
+      expect(fs.existsSync(path.join(dir, f))).toBe(true);
     const before = fs.readFileSync(path.join(dir, 'report.html'), 'utf8');
     fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ ...fixture(), formatVersion: 7 }));
     const refused = spawnSync(process.execPath, [cli, 'report', dir], { encoding: 'utf8' });

@@ -7,7 +7,23 @@ import * as os from 'os';
 import * as path from 'path';
 
 const cli = path.join(__dirname, '..', 'bin', 'tempered.js');
-const TINY = ['--epochs', '1', '--train-limit', '700', '--samples', '6', '--alg4-samples', '1', '--budget', '6', '--pictures', '2', '--seed', '3', '--quiet'];
+const TINY = [
+  '--epochs',
+  '1',
+  '--train-limit',
+  '700',
+  '--samples',
+  '6',
+  '--alg4-samples',
+  '1',
+  '--budget',
+  '6',
+  '--pictures',
+  '2',
+  '--seed',
+  '3',
+  '--quiet',
+];
 let tmp: string;
 
 beforeAll(() => {
@@ -34,8 +50,16 @@ test('a tiny reproduce writes models, attacks, gradients, pictures and both repo
   const result = JSON.parse(r.stdout);
   expect(result.models.map((m: { name: string }) => m.name)).toEqual(['M_std', 'M_std-T', 'M_distill']);
   expect(result.attacks).toHaveLength(4 * 3 * 3);
-  for (const f of ['results.json', 'results.md', 'models/std.safetensors', 'models/stdT.safetensors', 'models/distill.safetensors',
-    'attacks/std-alg2-xent32.json', 'attacks/distill-alg4-margin.json', 'gradients/stdT.json'])
+  for (const f of [
+    'results.json',
+    'results.md',
+    'models/std.safetensors',
+    'models/stdT.safetensors',
+    'models/distill.safetensors',
+    'attacks/std-alg2-xent32.json',
+    'attacks/distill-alg4-margin.json',
+    'gradients/stdT.json',
+  ])
     expect(fs.existsSync(path.join(out, f))).toBe(true);
   const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
   expect(md).toMatch(/## What the numbers show/);
@@ -44,7 +68,14 @@ test('a tiny reproduce writes models, attacks, gradients, pictures and both repo
   const pictures = fs.readdirSync(path.join(out, 'pictures'));
   expect(pictures.filter((p) => p.endsWith('.png')).length).toBeGreaterThan(0);
   // The student records its teacher.
-  const student = JSON.parse(JSON.parse(fs.readFileSync(path.join(out, 'models', 'distill.safetensors')).subarray(8, 8 + Number(fs.readFileSync(path.join(out, 'models', 'distill.safetensors')).readBigUInt64LE(0))).toString()).__metadata__.tempered);
+  const student = JSON.parse(
+    JSON.parse(
+      fs
+        .readFileSync(path.join(out, 'models', 'distill.safetensors'))
+        .subarray(8, 8 + Number(fs.readFileSync(path.join(out, 'models', 'distill.safetensors')).readBigUInt64LE(0)))
+        .toString(),
+    ).__metadata__.tempered,
+  );
   expect(student.kind).toBe('distilled');
   expect(student.teacher.softLabelTemperature).toBe(20);
   // A rerun reuses everything and changes no number.
@@ -54,16 +85,33 @@ test('a tiny reproduce writes models, attacks, gradients, pictures and both repo
   expect(second.models.every((m: { reused: boolean }) => m.reused)).toBe(true);
   // Every stage has a time and the commit that produced it; the rerun marks them reused.
   expect(result.formatVersion).toBe(2);
-  expect(result.stages.map((s: { stage: string }) => s.stage)).toEqual(
-    [...new Array(3).fill('train'), ...new Array(36).fill('attack'), ...new Array(3).fill('gradients'), 'pictures', 'render'],
-  );
-  expect(result.stages.every((s: { seconds: number; producedBy: { commit: string } }) => s.seconds >= 0 && s.producedBy.commit === result.code.commit)).toBe(true);
+  expect(result.stages.map((s: { stage: string }) => s.stage)).toEqual([
+    ...new Array(3).fill('train'),
+    ...new Array(36).fill('attack'),
+    ...new Array(3).fill('gradients'),
+    'pictures',
+    'render',
+  ]);
+  expect(
+    result.stages.every(
+      (s: { seconds: number; producedBy: { commit: string } }) => s.seconds >= 0 && s.producedBy.commit === result.code.commit,
+    ),
+  ).toBe(true);
   expect(second.stages.filter((s: { stage: string; reused: boolean }) => s.stage !== 'render' && !s.reused)).toEqual([]);
-  expect(second.stages.slice(0, -1).map((s: { seconds: number }) => s.seconds)).toEqual(result.stages.slice(0, -1).map((s: { seconds: number }) => s.seconds));
+  expect(second.stages.slice(0, -1).map((s: { seconds: number }) => s.seconds)).toEqual(
+    result.stages.slice(0, -1).map((s: { seconds: number }) => s.seconds),
+  );
   expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true);
   expect(md).toMatch(/## Stage times and the code that produced each piece/);
   // The pictures come from the attacks' own saliency maps and images, labelled on the page.
-  expect(result.pictures.map((g: { id: string }) => g.id)).toEqual(['adversarial-std', 'saliency-std', 'adversarial-stdT', 'saliency-stdT', 'adversarial-distill', 'saliency-distill']);
+  expect(result.pictures.map((g: { id: string }) => g.id)).toEqual([
+    'adversarial-std',
+    'saliency-std',
+    'adversarial-stdT',
+    'saliency-stdT',
+    'adversarial-distill',
+    'saliency-distill',
+  ]);
   expect(result.figures.map((f: { id: string }) => f.id)).toContain('success-by-budget-alg2');
 });
 
@@ -73,7 +121,10 @@ test('pieces of another commit are recomputed, unless --reuse-other-commits; mod
   fs.copyFileSync(path.join(out, 'results.json'), firstFile);
   const first = JSON.parse(fs.readFileSync(firstFile, 'utf8'));
   const env = { ...process.env, TEMPERED_COMMIT: 'feedface-test+dirty' };
-  const reused = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json', '--reuse-other-commits'], { encoding: 'utf8', env });
+  const reused = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json', '--reuse-other-commits'], {
+    encoding: 'utf8',
+    env,
+  });
   expect(reused.status).toBe(0);
   const r1 = JSON.parse(reused.stdout);
   expect(r1.code).toEqual({ commit: 'feedface-test', dirty: true, source: 'env' });
@@ -81,8 +132,16 @@ test('pieces of another commit are recomputed, unless --reuse-other-commits; mod
   const recomputed = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json'], { encoding: 'utf8', env });
   expect(recomputed.status).toBe(0);
   const r2 = JSON.parse(recomputed.stdout);
-  expect(r2.models.map((m: { trainedBy: { commit: string } }) => m.trainedBy.commit)).toEqual([first.code.commit, first.code.commit, first.code.commit]);
-  expect(r2.attacks.every((a: { producedBy: { commit: string; dirty: boolean } }) => a.producedBy.commit === 'feedface-test' && a.producedBy.dirty)).toBe(true);
+  expect(r2.models.map((m: { trainedBy: { commit: string } }) => m.trainedBy.commit)).toEqual([
+    first.code.commit,
+    first.code.commit,
+    first.code.commit,
+  ]);
+  expect(
+    r2.attacks.every(
+      (a: { producedBy: { commit: string; dirty: boolean } }) => a.producedBy.commit === 'feedface-test' && a.producedBy.dirty,
+    ),
+  ).toBe(true);
   expect(r2.stages.filter((s: { stage: string; reused: boolean }) => s.stage === 'attack' && s.reused)).toEqual([]);
   // Same code path, same numbers.
   expect(comparable(path.join(out, 'results.json'))).toEqual(comparable(firstFile));
@@ -119,7 +178,9 @@ test('kill -9 in the middle, then a rerun: nothing lost, same numbers as the uni
 
 test('a folder holding models of another configuration is refused, not mixed', () => {
   const out = path.join(tmp, 'straight');
-  const r = spawnSync(process.execPath, [cli, 'reproduce', ...TINY.map((a) => (a === '700' ? '800' : a)), '--out', out], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [cli, 'reproduce', ...TINY.map((a) => (a === '700' ? '800' : a)), '--out', out], {
+    encoding: 'utf8',
+  });
   expect(r.status).toBe(2);
   expect(r.stderr).toMatch(/TEMPERED_INCOMPATIBLE/);
   expect(r.stderr).toMatch(/another --out folder/);

@@ -5,14 +5,7 @@ import * as path from 'path';
 import { TemperedError } from '../lib/errors';
 import { ensureWritableDir } from '../lib/fsutil';
 import { Random } from '../lib/rng';
-import {
-  MAX_HEADER_BYTES,
-  Tensor,
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  writeSafetensors,
-} from '../lib/safetensors';
+import { MAX_HEADER_BYTES, Tensor, decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../lib/safetensors';
 
 /** A file with the given header (object or raw JSON text/bytes) and data section. */
 function file(header: unknown, data: Buffer | number = 0): Buffer {
@@ -129,7 +122,14 @@ describe('encode/decode round trip', () => {
       [[{ name: 'a', shape: [1], data: new Float64Array(1) }], 'TEMPERED_INVALID_TYPE', /Float32Array/],
       [[{ name: '', shape: [1], data: one }], 'TEMPERED_INVALID_TYPE', /name/],
       [[{ name: '__metadata__', shape: [1], data: one }], 'TEMPERED_OUT_OF_RANGE', /__metadata__/],
-      [[{ name: 'a', shape: [1], data: one }, { name: 'a', shape: [1], data: one }], 'TEMPERED_OUT_OF_RANGE', /duplicate/],
+      [
+        [
+          { name: 'a', shape: [1], data: one },
+          { name: 'a', shape: [1], data: one },
+        ],
+        'TEMPERED_OUT_OF_RANGE',
+        /duplicate/,
+      ],
       [[{ name: 'a', shape: [-1], data: one }], 'TEMPERED_OUT_OF_RANGE', /non-negative/],
       [[{ name: 'a', shape: [0.5], data: one }], 'TEMPERED_OUT_OF_RANGE', /non-negative/],
       [[{ name: 'a', shape: 1, data: one }], 'TEMPERED_INVALID_TYPE', /shape/],
@@ -151,7 +151,9 @@ describe('tensor order', () => {
   // share their offsets, so the header's written order must break the tie.
   test('empty tensors keep the order they were written in, integer-like names included', () => {
     const empty = (name: string) => ({ name, shape: [0], data: new Float32Array(0) });
-    const out = decodeSafetensors(encodeSafetensors([empty('w'), empty('0'), { name: '1', shape: [1], data: Float32Array.of(5) }, empty('b')]));
+    const out = decodeSafetensors(
+      encodeSafetensors([empty('w'), empty('0'), { name: '1', shape: [1], data: Float32Array.of(5) }, empty('b')]),
+    );
     expect([...out.tensors.keys()]).toEqual(['w', '0', '1', 'b']);
   });
 });
@@ -182,16 +184,18 @@ describe('other dtypes decode to float32', () => {
     ];
     const data = Buffer.alloc(2 * cases.length);
     cases.forEach(([h], i) => data.writeUInt16LE(h, 2 * i));
-    const t = decodeSafetensors(file({ h: { dtype: 'F16', shape: [cases.length], data_offsets: [0, data.length] } }, data))
-      .tensors.get('h')!;
+    const t = decodeSafetensors(file({ h: { dtype: 'F16', shape: [cases.length], data_offsets: [0, data.length] } }, data)).tensors.get(
+      'h',
+    )!;
     expect(Array.from(t.data)).toEqual(cases.map(([, v]) => v)); // toEqual: NaN == NaN, -0 != 0
   });
 
   test('F16: all 65,536 bit patterns match a bit-level conversion', () => {
     const data = Buffer.alloc(2 * 65536);
     for (let h = 0; h < 65536; h++) data.writeUInt16LE(h, 2 * h);
-    const got = bits(decodeSafetensors(file({ h: { dtype: 'F16', shape: [256, 256], data_offsets: [0, data.length] } }, data))
-      .tensors.get('h')!.data);
+    const got = bits(
+      decodeSafetensors(file({ h: { dtype: 'F16', shape: [256, 256], data_offsets: [0, data.length] } }, data)).tensors.get('h')!.data,
+    );
     for (let h = 0; h < 65536; h++) {
       const sign = (h & 0x8000) << 16;
       let exp = (h >> 10) & 0x1f;
@@ -230,8 +234,7 @@ describe('other dtypes decode to float32', () => {
     ];
     const data = Buffer.alloc(2 * cases.length);
     cases.forEach(([h], i) => data.writeUInt16LE(h, 2 * i));
-    const t = decodeSafetensors(file({ b: { dtype: 'BF16', shape: [2, 4], data_offsets: [0, data.length] } }, data))
-      .tensors.get('b')!;
+    const t = decodeSafetensors(file({ b: { dtype: 'BF16', shape: [2, 4], data_offsets: [0, data.length] } }, data)).tensors.get('b')!;
     expect(t.dtype).toBe('BF16');
     expect(t.shape).toEqual([2, 4]);
     expect(Array.from(t.data)).toEqual(cases.map(([, v]) => v));
@@ -258,7 +261,7 @@ describe('what decoding accepts', () => {
     expect(out.tensors.get('b')!.data[0]).toBe(5);
   });
 
-  test('empty tensors anywhere, including inside another tensor\'s bytes', () => {
+  test("empty tensors anywhere, including inside another tensor's bytes", () => {
     const out = decodeSafetensors(file({ a: f32([2], 0), e: f32([0, 5], 4), s: f32([0], 8) }, 8));
     expect(out.tensors.get('e')!.shape).toEqual([0, 5]);
     expect(out.tensors.get('e')!.data.length).toBe(0);
@@ -306,12 +309,22 @@ describe('malformed files are refused with TEMPERED_BAD_FILE', () => {
   });
 
   test('repeated keys', () => {
-    expectBadFile(file('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8), /repeats the key "a"/);
-    expectBadFile(file('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\\u0061":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8), /repeats the key "a"/);
+    expectBadFile(
+      file('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8),
+      /repeats the key "a"/,
+    );
+    expectBadFile(
+      file('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\\u0061":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 8),
+      /repeats the key "a"/,
+    );
     expectBadFile(file('{"a":{"dtype":"F16","dtype":"F32","shape":[1],"data_offsets":[0,4]}}', 4), /repeats the key "dtype"/);
     expectBadFile(file('{"__metadata__":{"k":"1","k":"2"}}'), /repeats the key "k"/);
     // Same key in different objects, and key-like strings in values, are fine.
-    expect(() => decodeSafetensors(file('{"__metadata__":{"a":"a","x":"{\\"a\\":1,\\"a\\":2}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', 4))).not.toThrow();
+    expect(() =>
+      decodeSafetensors(
+        file('{"__metadata__":{"a":"a","x":"{\\"a\\":1,\\"a\\":2}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', 4),
+      ),
+    ).not.toThrow();
   });
 
   test('entry not {dtype, shape, data_offsets}', () => {
@@ -328,7 +341,10 @@ describe('malformed files are refused with TEMPERED_BAD_FILE', () => {
   test('dtype not a string, or unsupported (named)', () => {
     expectBadFile(file({ a: { dtype: 4, shape: [1], data_offsets: [0, 4] } }, 4), /dtype must be a string/);
     for (const dtype of ['I64', 'U8', 'BOOL', 'F8_E4M3', 'f32', 'toString', '__proto__'])
-      expectBadFile(file({ a: { dtype, shape: [1], data_offsets: [0, 4] } }, 4), new RegExp(`unsupported dtype "${dtype}" .*supported: F32, F64, F16, BF16`));
+      expectBadFile(
+        file({ a: { dtype, shape: [1], data_offsets: [0, 4] } }, 4),
+        new RegExp(`unsupported dtype "${dtype}" .*supported: F32, F64, F16, BF16`),
+      );
   });
 
   test('shape not an array of non-negative safe integers', () => {
@@ -473,7 +489,10 @@ describe('files', () => {
   });
 
   test('reading anything but a regular file is refused with TEMPERED_IO, never waited on', async () => {
-    await expect(readSafetensors(dir)).rejects.toMatchObject({ code: 'TEMPERED_IO', message: expect.stringMatching(/a folder, not a regular file/) });
+    await expect(readSafetensors(dir)).rejects.toMatchObject({
+      code: 'TEMPERED_IO',
+      message: expect.stringMatching(/a folder, not a regular file/),
+    });
     if (fs.existsSync('/dev/zero'))
       await expect(readSafetensors('/dev/zero')).rejects.toMatchObject({
         code: 'TEMPERED_IO',
@@ -484,7 +503,8 @@ describe('files', () => {
       execFileSync('mkfifo', [fifo]);
       // More than libuv's four pool threads: a blocking open or read would starve the rest.
       const results = await Promise.allSettled(Array.from({ length: 5 }, () => readSafetensors(fifo)));
-      for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'TEMPERED_IO', message: expect.stringMatching(/a FIFO/) } });
+      for (const r of results)
+        expect(r).toMatchObject({ status: 'rejected', reason: { code: 'TEMPERED_IO', message: expect.stringMatching(/a FIFO/) } });
       fs.rmSync(fifo);
     }
   });

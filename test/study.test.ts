@@ -13,7 +13,21 @@ jest.setTimeout(1800000);
 
 const cli = path.join(__dirname, '..', 'bin', 'tempered.js');
 const ATTACKS = 'alg2-xent32,alg2-xent32-T,pgd-0.1,fgsm-0.3,transfer-pgd-0.3';
-const TINY = ['--temperatures', '1,20', '--epochs', '1', '--train-limit', '1000', '--samples', '8', '--attacks', ATTACKS, '--quiet', '--near-chance', '0'];
+const TINY = [
+  '--temperatures',
+  '1,20',
+  '--epochs',
+  '1',
+  '--train-limit',
+  '1000',
+  '--samples',
+  '8',
+  '--attacks',
+  ATTACKS,
+  '--quiet',
+  '--near-chance',
+  '0',
+];
 let tmp: string;
 
 beforeAll(() => {
@@ -71,7 +85,11 @@ test('a tiny study trains both kinds at each T, attacks every model, and its rat
   }
   expect(fs.existsSync(path.join(out, 'attacks', 'T1-s0-stdT-alg2-xent32-T.json'))).toBe(false);
   expect(result.gradients).toHaveLength(4);
-  expect(result.figures.map((f: { id: string }) => f.id)).toEqual(['success-vs-temperature', 'accuracy-vs-temperature', 'gradient-vs-temperature']);
+  expect(result.figures.map((f: { id: string }) => f.id)).toEqual([
+    'success-vs-temperature',
+    'accuracy-vs-temperature',
+    'gradient-vs-temperature',
+  ]);
   const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
   expect(md).toMatch(/## What the numbers show/);
   expect(md).toMatch(/## Training settings per temperature/);
@@ -106,7 +124,9 @@ test('a model below the near-chance threshold is reported and never attacked; it
   const other = result.models.find((m: { kind: string; id: string }) => m.kind === 'stdT' && m.id !== best.id);
   expect(other.status).toBe('near-chance');
   expect(result.models.find((m: { id: string }) => m.id === other.id.replace('stdT', 'distill')).status).toBe('teacher-near-chance');
-  expect(result.attacks.filter((a: { model: string }) => a.model === other.id || a.model === other.id.replace('stdT', 'distill'))).toEqual([]);
+  expect(result.attacks.filter((a: { model: string }) => a.model === other.id || a.model === other.id.replace('stdT', 'distill'))).toEqual(
+    [],
+  );
   expect(result.attacks.filter((a: { model: string }) => a.model === best.id).length).toBeGreaterThan(0);
   expect(result.gradients.map((g: { model: string }) => g.model)).not.toContain(other.id);
   expect(fs.readFileSync(path.join(out, 'results.md'), 'utf8')).toMatch(/\*\*near chance\*\*/);

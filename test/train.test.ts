@@ -21,7 +21,9 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function identical(a: Float32Array, b: Float32Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return (
+    a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  );
 }
 
 const quick = { trainLimit: 1000, batchSize: 50, epochs: 2, seed: 3 };
@@ -76,9 +78,13 @@ test('bad options are refused before training starts', async () => {
 describe('CLI', () => {
   test('train --json then eval --json', () => {
     const out = path.join(tmp, 'cli.safetensors');
-    const r = spawnSync(process.execPath, [cli, 'train', '--epochs', '1', '--train-limit', '500', '--batch-size', '50', '--seed', '2', '--out', out, '--json'], {
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'train', '--epochs', '1', '--train-limit', '500', '--batch-size', '50', '--seed', '2', '--out', out, '--json'],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(r.status).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.model).toBe(out);

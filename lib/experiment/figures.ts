@@ -62,7 +62,7 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
     title: `Algorithm ${number}: success rate against the pixel budget`,
     caption:
       `Algorithm ${number}: the fraction of attacked samples misclassified within each budget of 1 to ${budget} changed pixels, ` +
-      'one panel per loss the attack follows, one line per model; the band is the 95% Wilson interval of each budget\'s rate. ' +
+      "one panel per loss the attack follows, one line per model; the band is the 95% Wilson interval of each budget's rate. " +
       'A model none of whose samples was attacked (all misclassified to begin with) has no line.',
     alt: `Success rate of Algorithm ${number} against the pixel budget. ${alt.join(' ')}`,
     spec: {
@@ -115,7 +115,8 @@ function trainingFigure(models: ModelResult[]): FigureRecord | undefined {
     if (h.length === 0) continue;
     for (const e of h) {
       values.push({ model: m.name, epoch: e.epoch, measure: 'training loss', value: e.trainLoss });
-      if (e.validationAccuracy !== undefined) values.push({ model: m.name, epoch: e.epoch, measure: 'validation accuracy', value: e.validationAccuracy });
+      if (e.validationAccuracy !== undefined)
+        values.push({ model: m.name, epoch: e.epoch, measure: 'validation accuracy', value: e.validationAccuracy });
     }
     const first = h[0];
     const last = h[h.length - 1];
@@ -143,7 +144,7 @@ function trainingFigure(models: ModelResult[]): FigureRecord | undefined {
     id: 'training-curves',
     title: 'Training curves',
     caption:
-      'Training loss (mean over each epoch, at the training temperature; the student\'s against its soft labels) and validation accuracy ' +
+      "Training loss (mean over each epoch, at the training temperature; the student's against its soft labels) and validation accuracy " +
       'after each epoch, for each model.',
     alt: `Training curves. ${alt.join(' ')}`,
     spec: {

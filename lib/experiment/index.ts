@@ -2,7 +2,17 @@
 // commit) -> results (the results.json schema) -> figures / pictures (computed by the run)
 // -> run (the pipeline); render turns a results object into the report, and load reads one
 // back. Imports go one way: render never imports run.
-export { PROFILES, PROFILE_NAMES, ATTACK_SETTINGS, ALGORITHMS, modelSpecs, trainingKey, resolveProfile, HOT_START_MEASUREMENT, hotStartSentence } from './profiles';
+export {
+  PROFILES,
+  PROFILE_NAMES,
+  ATTACK_SETTINGS,
+  ALGORITHMS,
+  modelSpecs,
+  trainingKey,
+  resolveProfile,
+  HOT_START_MEASUREMENT,
+  hotStartSentence,
+} from './profiles';
 export type { ProfileName, ExperimentProfile, ModelId, ModelSpec, AttackSetting, AttackSettingId } from './profiles';
 export { codeVersion } from './pieces';
 export type { CodeVersion, Provenance } from './pieces';

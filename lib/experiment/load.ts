@@ -49,18 +49,29 @@ function check(file: string, r: ExperimentResults): void {
     if (!ok) throw damaged(file, what);
   };
   need(r.kind === 'reproduce', `unknown experiment kind '${String(r.kind)}'`);
-  need(isObject(r.profile) && typeof r.profile.budget === 'number' && typeof r.profile.epochs === 'number', 'profile is missing or incomplete');
+  need(
+    isObject(r.profile) && typeof r.profile.budget === 'number' && typeof r.profile.epochs === 'number',
+    'profile is missing or incomplete',
+  );
   need(isObject(r.machine) && isObject(r.data) && isObject(r.samples), 'machine, data or samples is missing');
   need(Array.isArray(r.samples.indices) && Array.isArray(r.samples.alg4Indices), 'samples.indices is missing');
-  need(Array.isArray(r.models) && r.models.every((m) => isObject(m) && typeof m.name === 'string' && typeof m.testAccuracy === 'number'), 'models are damaged');
+  need(
+    Array.isArray(r.models) && r.models.every((m) => isObject(m) && typeof m.name === 'string' && typeof m.testAccuracy === 'number'),
+    'models are damaged',
+  );
   need(
     Array.isArray(r.attacks) &&
-      r.attacks.every((a) => isObject(a) && typeof a.successRate === 'number' && typeof a.attacked === 'number' && Array.isArray(a.successRateByBudget)),
+      r.attacks.every(
+        (a) => isObject(a) && typeof a.successRate === 'number' && typeof a.attacked === 'number' && Array.isArray(a.successRateByBudget),
+      ),
     'attacks are damaged',
   );
   need(Array.isArray(r.gradients) && r.gradients.every((g) => isObject(g) && Array.isArray(g.rows)), 'gradients are damaged');
   need(Array.isArray(r.stages) && Array.isArray(r.figures) && Array.isArray(r.pictures), 'stages, figures or pictures are missing');
-  need(r.figures.every((f) => isObject(f) && typeof f.id === 'string' && /^[\w.-]+$/.test(f.id) && isObject(f.spec)), 'figures are damaged');
+  need(
+    r.figures.every((f) => isObject(f) && typeof f.id === 'string' && /^[\w.-]+$/.test(f.id) && isObject(f.spec)),
+    'figures are damaged',
+  );
   need(
     r.pictures.every((p) => isObject(p) && Array.isArray(p.columns) && Array.isArray(p.rows) && /^[\w.-]+$/.test(String(p.id))),
     'pictures are damaged',
@@ -78,7 +89,8 @@ export function parseResults(text: string, file = 'results.json'): ExperimentRes
   if (!isObject(raw)) throw damaged(file, 'not a JSON object');
   let r: ExperimentResults;
   if (raw.formatVersion === undefined) {
-    if (!Array.isArray(raw.models) || !Array.isArray(raw.attacks) || !Array.isArray(raw.gradients)) throw damaged(file, 'models, attacks or gradients are missing');
+    if (!Array.isArray(raw.models) || !Array.isArray(raw.attacks) || !Array.isArray(raw.gradients))
+      throw damaged(file, 'models, attacks or gradients are missing');
     r = migrateV1(raw);
   } else if (raw.formatVersion === RESULTS_FORMAT_VERSION) {
     r = raw as unknown as ExperimentResults;
@@ -102,7 +114,10 @@ export function parseAnyResults(text: string, file = 'results.json'): AnyResults
   }
   if (isObject(raw) && raw.kind === 'study') {
     if (raw.formatVersion !== RESULTS_FORMAT_VERSION)
-      throw new TemperedError('TEMPERED_INCOMPATIBLE', `${file} has formatVersion ${JSON.stringify(raw.formatVersion)}; this version of tempered reads a study's ${RESULTS_FORMAT_VERSION}`);
+      throw new TemperedError(
+        'TEMPERED_INCOMPATIBLE',
+        `${file} has formatVersion ${JSON.stringify(raw.formatVersion)}; this version of tempered reads a study's ${RESULTS_FORMAT_VERSION}`,
+      );
     return checkStudyResults(raw, (why) => damaged(file, why));
   }
   return parseResults(text, file);

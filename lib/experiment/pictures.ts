@@ -19,7 +19,10 @@ type Rgb = [number, number, number];
 
 class Canvas {
   readonly png: PNG;
-  constructor(readonly width: number, readonly height: number) {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
     this.png = new PNG({ width, height });
     this.png.data.fill(255);
   }
@@ -160,7 +163,13 @@ export type RecordLookup = (model: string, alg: string, setting: AttackSettingId
  * The picture grids of every model from the stored attack records; writes each grid as a
  * PNG under out/pictures and returns the tiles with their labels.
  */
-export async function drawPictures(out: string, test: MnistSplit, specs: ModelSpec[], shown: number[], lookup: RecordLookup): Promise<PictureGrid[]> {
+export async function drawPictures(
+  out: string,
+  test: MnistSplit,
+  specs: ModelSpec[],
+  shown: number[],
+  lookup: RecordLookup,
+): Promise<PictureGrid[]> {
   const grids: PictureGrid[] = [];
   if (shown.length === 0) return grids;
   const rowLabel = (idx: number) => `test image ${idx} (label ${test.labels[idx]})`;

@@ -93,10 +93,13 @@ export async function loadOrCompute<T extends Piece>(
   if (found && found.key === key && typeof found.produced?.commit === 'string') {
     const commit = found.produced.commit;
     if (commit === ctx.code.commit || ctx.reuseOtherCommits) {
-      if (commit !== ctx.code.commit) ctx.log(`${label}: reusing a piece from commit ${shortCommit(found.produced)} (--reuse-other-commits)`);
+      if (commit !== ctx.code.commit)
+        ctx.log(`${label}: reusing a piece from commit ${shortCommit(found.produced)} (--reuse-other-commits)`);
       return { piece: found, reused: true };
     }
-    ctx.log(`${label}: the stored piece comes from commit ${shortCommit(found.produced)}, this is ${shortCommit(ctx.code)}: recomputing (--reuse-other-commits keeps it)`);
+    ctx.log(
+      `${label}: the stored piece comes from commit ${shortCommit(found.produced)}, this is ${shortCommit(ctx.code)}: recomputing (--reuse-other-commits keeps it)`,
+    );
   }
   const started = Date.now();
   const body = await compute();

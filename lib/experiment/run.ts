@@ -99,7 +99,11 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
   const emit = opts.onEvent ?? (() => undefined);
   const code = codeVersion();
   const reuseOtherCommits = !!opts.reuseOtherCommits;
-  const pieces = (stage: ExperimentEvent['stage']): PieceContext => ({ code, reuseOtherCommits, log: (message) => emit({ stage, message }) });
+  const pieces = (stage: ExperimentEvent['stage']): PieceContext => ({
+    code,
+    reuseOtherCommits,
+    log: (message) => emit({ stage, message }),
+  });
   for (const dir of ['models', 'attacks', 'gradients', 'pictures']) fs.mkdirSync(path.join(out, dir), { recursive: true });
   const stages: StageTime[] = [];
 
@@ -141,7 +145,11 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
       const common = { epochs: profile.epochs, trainLimit: profile.trainLimit, seed, checkpoint, onProgress, lossScale, learningRate };
       if (spec.id === 'distill') {
         const teacher = models.get('stdT')!;
-        const r = await distill(teacher, data, { ...common, temperature: spec.temperature, teacherFile: path.join(out, 'models', 'stdT.safetensors') });
+        const r = await distill(teacher, data, {
+          ...common,
+          temperature: spec.temperature,
+          teacherFile: path.join(out, 'models', 'stdT.safetensors'),
+        });
         model = r.student;
       } else {
         model = Model.create({ seed, backend });
@@ -158,7 +166,10 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
       await model.save(file);
       fs.rmSync(`${file}.checkpoint`, { force: true });
     }
-    emit({ stage: 'train', message: `${spec.name}: test accuracy ${(100 * test.accuracy).toFixed(2)}% (paper ${(100 * spec.paperAccuracy).toFixed(2)}%)` });
+    emit({
+      stage: 'train',
+      message: `${spec.name}: test accuracy ${(100 * test.accuracy).toFixed(2)}% (paper ${(100 * spec.paperAccuracy).toFixed(2)}%)`,
+    });
     models.set(spec.id, model);
     const result = (model.metadata.result ?? {}) as Record<string, unknown>;
     const trainedBy = (model.metadata.experimentCommit as PieceCommit | undefined) ?? null;
@@ -210,7 +221,15 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
     const samples = alg === 'alg4' ? alg4Indices : indices;
     const file = path.join(out, 'attacks', `${spec.id}-${alg}-${setting.id}.json`);
     const keep = samples.filter((i) => shownSet.has(i));
-    const key = JSON.stringify({ model: parametersHash(model), alg, setting: setting.id, budget: profile.budget, temperature: 1, samples, pictures: keep });
+    const key = JSON.stringify({
+      model: parametersHash(model),
+      alg,
+      setting: setting.id,
+      budget: profile.budget,
+      temperature: 1,
+      samples,
+      pictures: keep,
+    });
     const label = `${alg} ${setting.id} on ${spec.name}`;
     const { piece: result, reused } = await loadOrCompute<StoredAttack>(pieces('attack'), file, key, label, async () => {
       const r = await runAttack(model, alg, {
@@ -260,7 +279,11 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
   const gradientIndices = [...common].sort((a, b) => a - b);
   for (const spec of specs) {
     const file = path.join(out, 'gradients', `${spec.id}.json`);
-    const key = JSON.stringify({ model: parametersHash(models.get(spec.id)!), samples: gradientIndices, temperatures: profile.gradientTemperatures });
+    const key = JSON.stringify({
+      model: parametersHash(models.get(spec.id)!),
+      samples: gradientIndices,
+      temperatures: profile.gradientTemperatures,
+    });
     const label = `input gradients of ${spec.name}`;
     const { piece, reused } = await loadOrCompute<StoredGradients>(pieces('gradients'), file, key, label, async () => {
       emit({ stage: 'gradients', message: label });
@@ -281,12 +304,24 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
   const picturesFile = path.join(out, 'pictures', 'pictures.json');
   // A missing PNG (deleted by hand) means the pictures are drawn again.
   if (shown.length > 0 && !gridFiles.every((f) => fs.existsSync(f))) fs.rmSync(picturesFile, { force: true });
-  const { piece: pictures, reused: picturesReused } = await loadOrCompute<StoredPictures>(pieces('pictures'), picturesFile, picturesKey, 'pictures', async () => ({
-    grids: await drawPictures(out, data.test, specs, shown, (model, alg, setting, index) =>
-      stored.get(`${model}-${alg}-${setting}`)?.records.find((r) => r.index === index),
-    ),
-  }));
-  stages.push({ stage: 'pictures', label: 'pictures', seconds: pictures.produced.seconds, reused: picturesReused, producedBy: commitOf(pictures) });
+  const { piece: pictures, reused: picturesReused } = await loadOrCompute<StoredPictures>(
+    pieces('pictures'),
+    picturesFile,
+    picturesKey,
+    'pictures',
+    async () => ({
+      grids: await drawPictures(out, data.test, specs, shown, (model, alg, setting, index) =>
+        stored.get(`${model}-${alg}-${setting}`)?.records.find((r) => r.index === index),
+      ),
+    }),
+  );
+  stages.push({
+    stage: 'pictures',
+    label: 'pictures',
+    seconds: pictures.produced.seconds,
+    reused: picturesReused,
+    producedBy: commitOf(pictures),
+  });
 
   const results: ExperimentResults = {
     formatVersion: RESULTS_FORMAT_VERSION,
@@ -313,7 +348,13 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
   emit({ stage: 'report', message: 'results.json, results.md and report.html' });
   const t0 = Date.now();
   await renderReport(results);
-  stages.push({ stage: 'render', label: 'results.md, report.html, figures', seconds: (Date.now() - t0) / 1000, reused: false, producedBy: { commit: code.commit, dirty: code.dirty } });
+  stages.push({
+    stage: 'render',
+    label: 'results.md, report.html, figures',
+    seconds: (Date.now() - t0) / 1000,
+    reused: false,
+    producedBy: { commit: code.commit, dirty: code.dirty },
+  });
   results.seconds = (Date.now() - started) / 1000;
   const rendered = await renderReport(results);
   await writeJsonAtomic(path.join(out, 'results.json'), results);

@@ -28,7 +28,8 @@ inline double rank_value(double v) { return std::isnan(v) ? -INFINITY : v; }
 std::vector<int32_t> order_by(const double* values, int count) {
   std::vector<int32_t> ids(count);
   std::iota(ids.begin(), ids.end(), 0);
-  std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return rank_value(values[a]) > rank_value(values[b]); });
+  std::stable_sort(ids.begin(), ids.end(),
+                   [&](int32_t a, int32_t b) { return rank_value(values[a]) > rank_value(values[b]); });
   return ids;
 }
 
@@ -94,7 +95,8 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
     batch.resize(still.size() * kPixels);
     batch_logits.resize(still.size() * kClasses);
     for (size_t k = 0; k < still.size(); ++k)
-      std::memcpy(&batch[k * kPixels], &r.adversarial[static_cast<size_t>(still[k]) * kPixels], sizeof(float) * kPixels);
+      std::memcpy(&batch[k * kPixels], &r.adversarial[static_cast<size_t>(still[k]) * kPixels],
+                  sizeof(float) * kPixels);
     if (!still.empty()) TEMPERED_TRY(net.predict(batch.data(), static_cast<int>(still.size()), batch_logits.data()));
     std::vector<int> next;
     for (size_t k = 0; k < still.size(); ++k) {
@@ -114,7 +116,8 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
     imgs->resize(ids.size() * kPixels);
     labs->resize(ids.size());
     for (size_t k = 0; k < ids.size(); ++k) {
-      std::memcpy(&(*imgs)[k * kPixels], &r.adversarial[static_cast<size_t>(ids[k]) * kPixels], sizeof(float) * kPixels);
+      std::memcpy(&(*imgs)[k * kPixels], &r.adversarial[static_cast<size_t>(ids[k]) * kPixels],
+                  sizeof(float) * kPixels);
       (*labs)[k] = labels[ids[k]];
     }
   };
@@ -131,13 +134,17 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
       std::vector<double> losses(static_cast<size_t>(m) * kCandidates), base(m);
       if (m > 0) TEMPERED_TRY(net.sweep(imgs.data(), labs.data(), nullptr, m, cfg.spec, losses.data(), base.data()));
       saliency.resize(static_cast<size_t>(m) * kCandidates);
-      for (int k = 0; k < m; ++k) sweep_saliency(&losses[static_cast<size_t>(k) * kCandidates], base[k], cfg.spec.precision, &saliency[static_cast<size_t>(k) * kCandidates]);
+      for (int k = 0; k < m; ++k)
+        sweep_saliency(&losses[static_cast<size_t>(k) * kCandidates], base[k], cfg.spec.precision,
+                       &saliency[static_cast<size_t>(k) * kCandidates]);
     } else {
       std::vector<double> grad(static_cast<size_t>(m) * kPixels), loss(m);
-      if (m > 0) TEMPERED_TRY(net.input_gradient(imgs.data(), labs.data(), m, cfg.spec, grad.data(), loss.data(), nullptr));
+      if (m > 0)
+        TEMPERED_TRY(net.input_gradient(imgs.data(), labs.data(), m, cfg.spec, grad.data(), loss.data(), nullptr));
       saliency.assign(static_cast<size_t>(m) * kCandidates, 0.0);
       for (int k = 0; k < m; ++k)
-        std::copy(&grad[static_cast<size_t>(k) * kPixels], &grad[static_cast<size_t>(k + 1) * kPixels], &saliency[static_cast<size_t>(k) * kCandidates]);
+        std::copy(&grad[static_cast<size_t>(k) * kPixels], &grad[static_cast<size_t>(k + 1) * kPixels],
+                  &saliency[static_cast<size_t>(k) * kCandidates]);
     }
     for (int k = 0; k < m; ++k) {
       const int i = active[k];
@@ -184,7 +191,8 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
       const int m = static_cast<int>(active.size());
       skip.resize(static_cast<size_t>(m) * kPixels);
       for (int k = 0; k < m; ++k)
-        std::memcpy(&skip[static_cast<size_t>(k) * kPixels], &modified[static_cast<size_t>(active[k]) * kPixels], kPixels);
+        std::memcpy(&skip[static_cast<size_t>(k) * kPixels], &modified[static_cast<size_t>(active[k]) * kPixels],
+                    kPixels);
       losses.resize(static_cast<size_t>(m) * kCandidates);
       base.resize(m);
       TEMPERED_TRY(net.sweep(imgs.data(), labs.data(), skip.data(), m, cfg.spec, losses.data(), base.data()));

@@ -28,17 +28,17 @@ struct AttackConfig {
 
 struct AttackResults {
   int n = 0;
-  std::vector<uint8_t> attacked;          // 1 when the model classified the sample correctly
-  std::vector<uint8_t> success;           // prediction != label within the budget
-  std::vector<int32_t> iterations;        // pixels chosen (the paper's i); on success, the pixels it took
-  std::vector<int32_t> l0;                // pixels whose value actually differs from the original
+  std::vector<uint8_t> attacked;    // 1 when the model classified the sample correctly
+  std::vector<uint8_t> success;     // prediction != label within the budget
+  std::vector<int32_t> iterations;  // pixels chosen (the paper's i); on success, the pixels it took
+  std::vector<int32_t> l0;          // pixels whose value actually differs from the original
   std::vector<int32_t> initial_prediction;
   std::vector<int32_t> final_prediction;
-  std::vector<uint8_t> saliency_zero;     // every candidate entry of the (first) saliency map was exactly 0
-  std::vector<float> adversarial;         // [n][784], the image when the attack ended
-  std::vector<int32_t> path;              // [n][budget]: chosen candidates (p: set to 1, 784 + p: set to 0), -1 after the end
-  std::vector<double> saliency;           // [n][1568] when asked: alg 1/3 use the first 784 (dL/dx)
-  std::vector<float> linf;                // max_p |adversarial - original| (PGD and FGSM)
+  std::vector<uint8_t> saliency_zero;  // every candidate entry of the (first) saliency map was exactly 0
+  std::vector<float> adversarial;      // [n][784], the image when the attack ended
+  std::vector<int32_t> path;     // [n][budget]: chosen candidates (p: set to 1, 784 + p: set to 0), -1 after the end
+  std::vector<double> saliency;  // [n][1568] when asked: alg 1/3 use the first 784 (dL/dx)
+  std::vector<float> linf;       // max_p |adversarial - original| (PGD and FGSM)
 };
 
 Status run_attack(Network& net, const float* images, const int32_t* labels, int n, const AttackConfig& cfg,

@@ -47,8 +47,10 @@ void try_load_cuda() {
   if (handle == nullptr) {
     const char* err = dlerror();
     std::string detail = err ? err : "unknown error";
-    if (detail.find("No such file") != std::string::npos || detail.find("cannot open shared object") != std::string::npos)
-      g_cuda.reason = "the CUDA plugin was not built (no nvcc when the addon was built, or TEMPERED_CUDA=OFF): " + detail;
+    if (detail.find("No such file") != std::string::npos ||
+        detail.find("cannot open shared object") != std::string::npos)
+      g_cuda.reason =
+          "the CUDA plugin was not built (no nvcc when the addon was built, or TEMPERED_CUDA=OFF): " + detail;
     else
       g_cuda.reason = "the CUDA plugin failed to load: " + detail;
     return;
@@ -60,7 +62,8 @@ void try_load_cuda() {
     return;
   }
   if (abi() != TEMPERED_PLUGIN_ABI_VERSION) {
-    g_cuda.reason = "the CUDA plugin at " + path + " was built for another version of the addon; rebuild with npm run build";
+    g_cuda.reason =
+        "the CUDA plugin at " + path + " was built for another version of the addon; rebuild with npm run build";
     return;
   }
   char why[512] = {0};

@@ -61,7 +61,8 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
   TEMPERED_TRY(net.predict(images, n, logits.data()));
   std::vector<int> active;
   for (int i = 0; i < n; ++i) {
-    r.initial_prediction[i] = r.final_prediction[i] = attack_results::argmax10(&logits[static_cast<size_t>(i) * kClasses]);
+    r.initial_prediction[i] = r.final_prediction[i] =
+        attack_results::argmax10(&logits[static_cast<size_t>(i) * kClasses]);
     if (r.initial_prediction[i] == labels[i] && targets[i] != labels[i]) {
       r.attacked[i] = 1;
       active.push_back(i);
@@ -78,15 +79,16 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
     batch.resize(static_cast<size_t>(m) * kPixels);
     batch_logits.resize(static_cast<size_t>(m) * kClasses);
     for (int k = 0; k < m; ++k)
-      std::memcpy(&batch[static_cast<size_t>(k) * kPixels], &r.adversarial[static_cast<size_t>(active[k]) * kPixels], sizeof(float) * kPixels);
+      std::memcpy(&batch[static_cast<size_t>(k) * kPixels], &r.adversarial[static_cast<size_t>(active[k]) * kPixels],
+                  sizeof(float) * kPixels);
     if (pair == max_pairs) {  // the last pair only needs checking
       TEMPERED_TRY(net.predict(batch.data(), m, batch_logits.data()));
     } else {
       grads.resize(static_cast<size_t>(m) * 2 * kPixels);
       auto seeds = [&](int start, int count, const float* z, float* dlogits) {
         for (int k = 0; k < count; ++k)
-          jsma_seeds(z + static_cast<size_t>(k) * kClasses, targets[active[start + k]], cfg, dlogits + static_cast<size_t>(k) * kClasses,
-                     dlogits + static_cast<size_t>(count + k) * kClasses);
+          jsma_seeds(z + static_cast<size_t>(k) * kClasses, targets[active[start + k]], cfg,
+                     dlogits + static_cast<size_t>(k) * kClasses, dlogits + static_cast<size_t>(count + k) * kClasses);
       };
       TEMPERED_TRY(net.logit_vjp(batch.data(), m, 2, seeds, grads.data(), batch_logits.data()));
     }

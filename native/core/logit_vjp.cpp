@@ -16,10 +16,11 @@ namespace {
 constexpr int kVjpChunk = 256;
 }
 
-Status Network::logit_vjp(const float* host_images, int n, int rows, const LogitSeeds& seeds, double* dx, float* logits) {
+Status Network::logit_vjp(const float* host_images, int n, int rows, const LogitSeeds& seeds, double* dx,
+                          float* logits) {
   if (rows < 1) return Status::InvalidArgument("logit_vjp needs at least one row");
-  std::vector<float> z(static_cast<size_t>(kVjpChunk) * kClasses), seed(static_cast<size_t>(rows) * kVjpChunk * kClasses),
-      host_dx(static_cast<size_t>(kVjpChunk) * kPixels);
+  std::vector<float> z(static_cast<size_t>(kVjpChunk) * kClasses),
+      seed(static_cast<size_t>(rows) * kVjpChunk * kClasses), host_dx(static_cast<size_t>(kVjpChunk) * kPixels);
   DeviceBuffer<float> dx_dev;
   for (int start = 0; start < n; start += kVjpChunk) {
     const int m = std::min(kVjpChunk, n - start);
@@ -28,7 +29,8 @@ Status Network::logit_vjp(const float* host_images, int n, int rows, const Logit
     TEMPERED_TRY(b_->upload(x_.get(), host_images + static_cast<size_t>(start) * kPixels, sizeof(float) * m * kPixels));
     TEMPERED_TRY(forward(x_.get(), m, nullptr, 0));
     TEMPERED_TRY(b_->download(z.data(), z_.get(), sizeof(float) * m * kClasses));
-    if (logits != nullptr) std::memcpy(logits + static_cast<size_t>(start) * kClasses, z.data(), sizeof(float) * m * kClasses);
+    if (logits != nullptr)
+      std::memcpy(logits + static_cast<size_t>(start) * kClasses, z.data(), sizeof(float) * m * kClasses);
     seeds(start, m, z.data(), seed.data());
     for (int r = 0; r < rows; ++r) {
       TEMPERED_TRY(b_->upload(dz_.get(), &seed[static_cast<size_t>(r) * m * kClasses], sizeof(float) * m * kClasses));

@@ -117,8 +117,7 @@ Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_
   return b_->dense_forward({n, kHidden, kClasses}, in3, param(kFc3W), param(kFc3B), z_.get(), false);
 }
 
-Status Network::backward(const float* x, int n, const TrainConfig* train, uint32_t step, bool weight_grads,
-                         float* dx) {
+Status Network::backward(const float* x, int n, const TrainConfig* train, uint32_t step, bool weight_grads, float* dx) {
   const bool dropout = train != nullptr && train->dropout_rate > 0.0f;
   auto key = [&](uint32_t layer) { return DropoutKey{train->dropout_seed, step, layer, train->dropout_rate}; };
   const float* in1 = dropout ? d0_.get() : f0_.get();
@@ -197,8 +196,8 @@ Status Network::train_step(const DeviceDataset& data, const int32_t* host_indice
     TEMPERED_TRY(b_->gather_rows(data.soft.get(), sizeof(float) * kClasses, idx_.get(), n, soft_.get()));
 
   TEMPERED_TRY(forward(x_.get(), n, &cfg, step));
-  SoftmaxXentArgs xa{n, kClasses, cfg.temperature, cfg.loss_scale, labels_.get(),
-                     cfg.use_soft_targets ? soft_.get() : nullptr};
+  SoftmaxXentArgs xa{
+      n, kClasses, cfg.temperature, cfg.loss_scale, labels_.get(), cfg.use_soft_targets ? soft_.get() : nullptr};
   TEMPERED_TRY(b_->softmax_xent(xa, z_.get(), loss_.get(), dz_.get()));
   TEMPERED_TRY(backward(x_.get(), n, &cfg, step, true, nullptr));
 
@@ -259,7 +258,8 @@ Status Network::predict(const float* host_images, int n, float* host_logits) {
     TEMPERED_TRY(ensure_capacity(m));
     TEMPERED_TRY(b_->upload(x_.get(), host_images + static_cast<size_t>(start) * kPixels, sizeof(float) * m * kPixels));
     TEMPERED_TRY(forward(x_.get(), m, nullptr, 0));
-    TEMPERED_TRY(b_->download(host_logits + static_cast<size_t>(start) * kClasses, z_.get(), sizeof(float) * m * kClasses));
+    TEMPERED_TRY(
+        b_->download(host_logits + static_cast<size_t>(start) * kClasses, z_.get(), sizeof(float) * m * kClasses));
   }
   return Status::Ok();
 }
@@ -289,13 +289,15 @@ Status Network::input_gradient(const float* host_images, const int32_t* host_lab
       scale[i] = s;
       for (int j = 0; j < kClasses; ++j) dz[static_cast<size_t>(i) * kClasses + j] = static_cast<float>(dz64[j] / s);
     }
-    if (logits != nullptr) std::memcpy(logits + static_cast<size_t>(start) * kClasses, z.data(), sizeof(float) * m * kClasses);
+    if (logits != nullptr)
+      std::memcpy(logits + static_cast<size_t>(start) * kClasses, z.data(), sizeof(float) * m * kClasses);
     TEMPERED_TRY(b_->upload(dz_.get(), dz.data(), sizeof(float) * m * kClasses));
     TEMPERED_TRY(backward(x_.get(), m, nullptr, 0, false, dx_dev.get()));
     TEMPERED_TRY(b_->download(dx.data(), dx_dev.get(), sizeof(float) * m * kPixels));
     for (int i = 0; i < m; ++i)
       for (int p = 0; p < kPixels; ++p)
-        grad[static_cast<size_t>(start + i) * kPixels + p] = static_cast<double>(dx[static_cast<size_t>(i) * kPixels + p]) * scale[i];
+        grad[static_cast<size_t>(start + i) * kPixels + p] =
+            static_cast<double>(dx[static_cast<size_t>(i) * kPixels + p]) * scale[i];
   }
   return Status::Ok();
 }
@@ -303,7 +305,8 @@ Status Network::input_gradient(const float* host_images, const int32_t* host_lab
 Status Network::attack_losses(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
                               double* loss, float* logits) {
   TEMPERED_TRY(predict(host_images, n, logits));
-  for (int i = 0; i < n; ++i) loss[i] = attack_loss(logits + static_cast<size_t>(i) * kClasses, kClasses, host_labels[i], spec, nullptr);
+  for (int i = 0; i < n; ++i)
+    loss[i] = attack_loss(logits + static_cast<size_t>(i) * kClasses, kClasses, host_labels[i], spec, nullptr);
   return Status::Ok();
 }
 
@@ -323,7 +326,8 @@ Status Network::sweep(const float* host_images, const int32_t* host_labels, cons
     TEMPERED_TRY(skip.allocate(b_, static_cast<size_t>(n) * kPixels));
     TEMPERED_TRY(b_->upload(skip.get(), host_skip, skip.bytes()));
   }
-  SweepArgs a{n, images.get(), labels.get(), host_skip ? skip.get() : nullptr, params_.get(), spec, out.get(), base.get()};
+  SweepArgs a{n,    images.get(), labels.get(), host_skip ? skip.get() : nullptr, params_.get(),
+              spec, out.get(),    base.get()};
   TEMPERED_TRY(b_->sweep(a));
   TEMPERED_TRY(b_->download(losses, out.get(), out.bytes()));
   return b_->download(base_losses, base.get(), base.bytes());

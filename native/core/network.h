@@ -19,9 +19,9 @@ namespace tempered {
 struct DeviceDataset {
   Backend* backend = nullptr;
   int count = 0;
-  DeviceBuffer<float> images;   // [count][784], pixels in [0, 1]
-  DeviceBuffer<int32_t> labels; // [count]
-  DeviceBuffer<float> soft;     // [count][10] soft targets, or empty
+  DeviceBuffer<float> images;    // [count][784], pixels in [0, 1]
+  DeviceBuffer<int32_t> labels;  // [count]
+  DeviceBuffer<float> soft;      // [count][10] soft targets, or empty
   bool has_soft() const { return soft.size() > 0; }
 };
 
@@ -29,8 +29,8 @@ struct TrainConfig {
   float learning_rate = 0.1f;
   float momentum = 0.5f;
   float temperature = 1.0f;
-  float loss_scale = 1.0f;   // multiplies the cross-entropy's gradient only
-  float l2_output = 0.01f;   // adds l2 * sum(fc3.weight^2) to the loss
+  float loss_scale = 1.0f;  // multiplies the cross-entropy's gradient only
+  float l2_output = 0.01f;  // adds l2 * sum(fc3.weight^2) to the loss
   float dropout_rate = 0.5f;
   uint32_t dropout_seed = 0;
   bool use_soft_targets = false;
@@ -77,8 +77,8 @@ class Network {
   // frameworks do (tiny values underflow); float64 backpropagates the float64 gradient
   // scaled to unit maximum and scales the result back in float64 (backpropagation is
   // linear in the upstream gradient), so no information is lost to float32 range.
-  Status input_gradient(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
-                        double* grad, double* loss, float* logits);
+  Status input_gradient(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec, double* grad,
+                        double* loss, float* logits);
 
   // Input gradients of `rows` linear functions of the logits per image (vector-Jacobian
   // products; native/core/logit_vjp.cpp). After the forward pass of the m images from
@@ -89,8 +89,8 @@ class Network {
   Status logit_vjp(const float* host_images, int n, int rows, const LogitSeeds& seeds, double* dx, float* logits);
 
   // Per image: the attack loss under `spec` from a full forward pass, and the logits.
-  Status attack_losses(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec,
-                       double* loss, float* logits);
+  Status attack_losses(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec, double* loss,
+                       float* logits);
 
   // Algorithm 2's sweep (see SweepArgs): losses [n][2][784] and base losses [n].
   Status sweep(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,

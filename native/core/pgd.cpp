@@ -25,7 +25,8 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
                const PgdConfig& cfg, AttackResults* out) {
   if (!(cfg.epsilon > 0.0f && cfg.epsilon <= 1.0f)) return Status::InvalidArgument("epsilon must be in (0, 1]");
   if (cfg.steps < 1) return Status::InvalidArgument("steps must be at least 1");
-  if (!(cfg.step_size > 0.0f) || !std::isfinite(cfg.step_size)) return Status::InvalidArgument("step size must be positive");
+  if (!(cfg.step_size > 0.0f) || !std::isfinite(cfg.step_size))
+    return Status::InvalidArgument("step size must be positive");
   AttackResults& r = *out;
   attack_results::start(&r, images, n, 0);
   // The box each pixel must stay in: the eps-ball around the original, within [0, 1].
@@ -38,7 +39,8 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
   TEMPERED_TRY(net.predict(images, n, logits.data()));
   std::vector<int> active;
   for (int i = 0; i < n; ++i) {
-    r.initial_prediction[i] = r.final_prediction[i] = attack_results::argmax10(&logits[static_cast<size_t>(i) * kClasses]);
+    r.initial_prediction[i] = r.final_prediction[i] =
+        attack_results::argmax10(&logits[static_cast<size_t>(i) * kClasses]);
     if (r.initial_prediction[i] != labels[i]) continue;
     r.attacked[i] = 1;
     active.push_back(i);
@@ -61,13 +63,15 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
     grad.resize(static_cast<size_t>(m) * kPixels);
     loss.resize(m);
     for (int k = 0; k < m; ++k) {
-      std::memcpy(&batch[static_cast<size_t>(k) * kPixels], &r.adversarial[static_cast<size_t>(active[k]) * kPixels], sizeof(float) * kPixels);
+      std::memcpy(&batch[static_cast<size_t>(k) * kPixels], &r.adversarial[static_cast<size_t>(active[k]) * kPixels],
+                  sizeof(float) * kPixels);
       batch_labels[k] = labels[active[k]];
     }
     if (step == cfg.steps) {  // the last step only needs checking
       TEMPERED_TRY(net.predict(batch.data(), m, batch_logits.data()));
     } else {
-      TEMPERED_TRY(net.input_gradient(batch.data(), batch_labels.data(), m, cfg.spec, grad.data(), loss.data(), batch_logits.data()));
+      TEMPERED_TRY(net.input_gradient(batch.data(), batch_labels.data(), m, cfg.spec, grad.data(), loss.data(),
+                                      batch_logits.data()));
     }
     std::vector<int> next;
     for (int k = 0; k < m; ++k) {

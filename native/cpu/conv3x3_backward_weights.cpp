@@ -18,8 +18,8 @@ constexpr int kChannelsPerTile = 12;  // the kernel blocks further to fit its re
 constexpr int kOutPerTile = 64;
 }  // namespace
 
-Status CpuBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy,
-                                            float* dweight, float* dbias) {
+Status CpuBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
+                                            float* dbias) {
   const int k_pad = round_up(s.out_c, kOutPerTile);
   const int rows = 9 * s.in_c;
   const int chunks = (s.n + kImagesPerChunk - 1) / kImagesPerChunk;
@@ -63,12 +63,14 @@ Status CpuBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float* 
   pool().parallel_for(s.out_c, [&](int64_t k) {
     for (int r = 0; r < rows; ++r) {
       float sum = partials[static_cast<size_t>(r) * k_pad + k];
-      for (int chunk = 1; chunk < chunks; ++chunk) sum += partials[chunk * chunk_floats + static_cast<size_t>(r) * k_pad + k];
+      for (int chunk = 1; chunk < chunks; ++chunk)
+        sum += partials[chunk * chunk_floats + static_cast<size_t>(r) * k_pad + k];
       const int tap = r / s.in_c, c = r % s.in_c;
       dweight[(static_cast<size_t>(k) * s.in_c + c) * 9 + tap] = sum;
     }
     float b = partials[static_cast<size_t>(rows) * k_pad + k];
-    for (int chunk = 1; chunk < chunks; ++chunk) b += partials[chunk * chunk_floats + static_cast<size_t>(rows) * k_pad + k];
+    for (int chunk = 1; chunk < chunks; ++chunk)
+      b += partials[chunk * chunk_floats + static_cast<size_t>(rows) * k_pad + k];
     dbias[k] = b;
   });
   return Status::Ok();

@@ -22,7 +22,8 @@ void weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, 
   const int in_h = a.in_h, in_w = a.in_w, in_c = a.in_c, out_c = a.out_c;
   const int out_h = in_h - 2, out_w = in_w - 2;
   const int ky = tap / 3, kx = tap % 3;
-  const int64_t x_image = static_cast<int64_t>(in_h) * in_w * in_c, dy_image = static_cast<int64_t>(out_h) * out_w * out_c;
+  const int64_t x_image = static_cast<int64_t>(in_h) * in_w * in_c,
+                dy_image = static_cast<int64_t>(out_h) * out_w * out_c;
   // A partial last vector needs a masked load; GCC then keeps the accumulators in memory,
   // so full tiles (the network's every layer) take the unmasked path.
   const mask_t last = make_mask(kcount - (KV - 1) * kLanes);
@@ -80,7 +81,8 @@ void weight_grad_all_taps(const ConvWeightGrad& a, int n0, int n1, int k0, float
 }
 
 template <int KV, int CT = max_ct(KV)>
-void weight_grad_ct(int c_count, const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int k0, int kcount, float* out) {
+void weight_grad_ct(int c_count, const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int k0, int kcount,
+                    float* out) {
   if constexpr (CT >= 1) {
     if (c_count == CT) {
       if (kcount == KV * kLanes)
@@ -96,13 +98,23 @@ void weight_grad_ct(int c_count, const ConvWeightGrad& a, int n0, int n1, int ta
 void weight_grad_dispatch(int kv, int c_count, const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int k0,
                           int kcount, float* out) {
   switch (kv) {
-    case 1: weight_grad_ct<1>(c_count, a, n0, n1, tap, c0, k0, kcount, out); break;
-    case 2: weight_grad_ct<2>(c_count, a, n0, n1, tap, c0, k0, kcount, out); break;
+    case 1:
+      weight_grad_ct<1>(c_count, a, n0, n1, tap, c0, k0, kcount, out);
+      break;
+    case 2:
+      weight_grad_ct<2>(c_count, a, n0, n1, tap, c0, k0, kcount, out);
+      break;
 #if !defined(TEMPERED_ISA_AVX2) && defined(TEMPERED_ISA_AVX512)
-    case 3: weight_grad_ct<3>(c_count, a, n0, n1, tap, c0, k0, kcount, out); break;
-    default: weight_grad_ct<4>(c_count, a, n0, n1, tap, c0, k0, kcount, out); break;
+    case 3:
+      weight_grad_ct<3>(c_count, a, n0, n1, tap, c0, k0, kcount, out);
+      break;
+    default:
+      weight_grad_ct<4>(c_count, a, n0, n1, tap, c0, k0, kcount, out);
+      break;
 #else
-    default: weight_grad_ct<kMaxKv>(c_count, a, n0, n1, tap, c0, k0, kcount, out); break;
+    default:
+      weight_grad_ct<kMaxKv>(c_count, a, n0, n1, tap, c0, k0, kcount, out);
+      break;
 #endif
   }
 }
@@ -121,7 +133,8 @@ void conv3x3_weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, 
       if (k_count - kk >= 2 * kLanes) {
         weight_grad_all_taps<2>(a, n0, n1, k0 + kk, out + kk);
       } else {
-        for (int t = 0; t < 9; ++t) conv3x3_weight_grad_tile(a, n0, n1, t, 0, 1, k0 + kk, k_count - kk, out + t * a.k_pad + kk);
+        for (int t = 0; t < 9; ++t)
+          conv3x3_weight_grad_tile(a, n0, n1, t, 0, 1, k0 + kk, k_count - kk, out + t * a.k_pad + kk);
       }
     }
     return;

@@ -20,8 +20,8 @@ constexpr int kChunkVectors = kLanes == 16 ? 4 : 2;  // channels per chunk: 64 (
 // C > 0: the input channel count is a compile-time constant (the network's 1, 32, 64), so
 // x offsets fold into the addressing; C == 0: the run-time value is used.
 template <int ROWS, int KV, int C>
-void conv_tile(const float* x, int in_w, int c_rt, const float* wp, int k_pad, const float* bp, float* y,
-               int out_c, int last_lanes, bool relu) {
+void conv_tile(const float* x, int in_w, int c_rt, const float* wp, int k_pad, const float* bp, float* y, int out_c,
+               int last_lanes, bool relu) {
   const int cin = C > 0 ? C : c_rt;
   vf acc[ROWS][KV];
   for (int v = 0; v < KV; ++v) {
@@ -52,8 +52,8 @@ void conv_tile(const float* x, int in_w, int c_rt, const float* wp, int k_pad, c
 }
 
 template <int KV, int C, int ROWS = max_rows(KV)>
-void conv_tile_rows(int rows, const float* x, int in_w, int c_rt, const float* wp, int k_pad, const float* bp,
-                    float* y, int out_c, int last_lanes, bool relu) {
+void conv_tile_rows(int rows, const float* x, int in_w, int c_rt, const float* wp, int k_pad, const float* bp, float* y,
+                    int out_c, int last_lanes, bool relu) {
   if constexpr (ROWS >= 1) {
     if (rows == ROWS) {
       conv_tile<ROWS, KV, C>(x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu);
@@ -67,10 +67,18 @@ template <int C>
 void conv_tile_dispatch(int kv, int rows, const float* x, int in_w, int c_rt, const float* wp, int k_pad,
                         const float* bp, float* y, int out_c, int last_lanes, bool relu) {
   switch (kv) {
-    case 1: conv_tile_rows<1, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu); break;
-    case 2: conv_tile_rows<2, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu); break;
-    case 3: conv_tile_rows<3, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu); break;
-    default: conv_tile_rows<4, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu); break;
+    case 1:
+      conv_tile_rows<1, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu);
+      break;
+    case 2:
+      conv_tile_rows<2, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu);
+      break;
+    case 3:
+      conv_tile_rows<3, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu);
+      break;
+    default:
+      conv_tile_rows<4, C>(rows, x, in_w, c_rt, wp, k_pad, bp, y, out_c, last_lanes, relu);
+      break;
   }
 }
 
@@ -97,9 +105,15 @@ void conv3x3_window(const ConvWindow& a, int image, int oy0, int oy1, int ox0, i
         const float* wp = a.packed_w + k0;
         const float* bp = a.packed_b + k0;
         switch (a.in_c) {
-          case 1: conv_tile_dispatch<1>(kv, r, x, a.in_w, 1, wp, a.k_pad, bp, y, a.out_c, last_lanes, a.relu); break;
-          case 32: conv_tile_dispatch<32>(kv, r, x, a.in_w, 32, wp, a.k_pad, bp, y, a.out_c, last_lanes, a.relu); break;
-          case 64: conv_tile_dispatch<64>(kv, r, x, a.in_w, 64, wp, a.k_pad, bp, y, a.out_c, last_lanes, a.relu); break;
+          case 1:
+            conv_tile_dispatch<1>(kv, r, x, a.in_w, 1, wp, a.k_pad, bp, y, a.out_c, last_lanes, a.relu);
+            break;
+          case 32:
+            conv_tile_dispatch<32>(kv, r, x, a.in_w, 32, wp, a.k_pad, bp, y, a.out_c, last_lanes, a.relu);
+            break;
+          case 64:
+            conv_tile_dispatch<64>(kv, r, x, a.in_w, 64, wp, a.k_pad, bp, y, a.out_c, last_lanes, a.relu);
+            break;
           default:
             conv_tile_dispatch<0>(kv, r, x, a.in_w, a.in_c, wp, a.k_pad, bp, y, a.out_c, last_lanes, a.relu);
             break;

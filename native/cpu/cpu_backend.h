@@ -44,8 +44,7 @@ class CpuBackend final : public Backend {
                                   float* dbias) override;
   Status relu_backward(float* dy, const float* y, size_t count) override;
   Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) override;
-  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax,
-                             float* dx) override;
+  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx) override;
   Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) override;
   Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) override;
   Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,

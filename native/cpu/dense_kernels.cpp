@@ -65,8 +65,7 @@ void dot_tile_o(int ot, int in, const float* x, const float* w, const float* b, 
 }
 
 template <int NT = kNt>
-void dot_tile_n(int nt, int ot, int in, const float* x, const float* w, const float* b, float* y, int out,
-                bool relu) {
+void dot_tile_n(int nt, int ot, int in, const float* x, const float* w, const float* b, float* y, int out, bool relu) {
   if constexpr (NT >= 1) {
     if (nt == NT) {
       dot_tile_o<NT>(ot, in, x, w, b, y, out, relu);
@@ -90,7 +89,8 @@ void backward_data_tile(const DenseArgs& s, const float* dy, const float* w, flo
   for (int o = 0; o < s.out; ++o) {
     const float* wrow = w + static_cast<int64_t>(o) * s.in + i0;
     vf wv[IV];
-    for (int v = 0; v < IV; ++v) wv[v] = PARTIAL && v == IV - 1 ? vload_n(wrow + v * kLanes, ilanes_last) : vload(wrow + v * kLanes);
+    for (int v = 0; v < IV; ++v)
+      wv[v] = PARTIAL && v == IV - 1 ? vload_n(wrow + v * kLanes, ilanes_last) : vload(wrow + v * kLanes);
     for (int n = 0; n < NT; ++n) {
       vf b = vset1(dy[static_cast<int64_t>(n) * s.out + o]);
       for (int v = 0; v < IV; ++v) acc[n][v] = vfma(b, wv[v], acc[n][v]);
@@ -98,7 +98,8 @@ void backward_data_tile(const DenseArgs& s, const float* dy, const float* w, flo
   }
   for (int n = 0; n < NT; ++n)
     for (int v = 0; v < IV; ++v)
-      vstore_lanes(dx + static_cast<int64_t>(n) * s.in + i0 + v * kLanes, acc[n][v], v == IV - 1 ? ilanes_last : kLanes);
+      vstore_lanes(dx + static_cast<int64_t>(n) * s.in + i0 + v * kLanes, acc[n][v],
+                   v == IV - 1 ? ilanes_last : kLanes);
 }
 
 template <int NT, int IV = kBdIv>
@@ -141,7 +142,8 @@ void backward_weights_tile(const DenseArgs& s, const float* x, const float* dy, 
     const float* xrow = x + static_cast<int64_t>(n) * s.in + i0;
     const float* drow = dy + static_cast<int64_t>(n) * s.out + o0;
     vf xv[IV];
-    for (int v = 0; v < IV; ++v) xv[v] = PARTIAL && v == IV - 1 ? vload_n(xrow + v * kLanes, ilanes_last) : vload(xrow + v * kLanes);
+    for (int v = 0; v < IV; ++v)
+      xv[v] = PARTIAL && v == IV - 1 ? vload_n(xrow + v * kLanes, ilanes_last) : vload(xrow + v * kLanes);
     for (int o = 0; o < OT; ++o) {
       vf b = vset1(drow[o]);
       for (int v = 0; v < IV; ++v) acc[o][v] = vfma(b, xv[v], acc[o][v]);
@@ -169,8 +171,8 @@ void backward_weights_iv(int iv, const DenseArgs& s, const float* x, const float
 }
 
 template <int OT = kBwOt>
-void backward_weights_ot(int ot, int iv, const DenseArgs& s, const float* x, const float* dy, float* dw, int o0,
-                         int i0, int last) {
+void backward_weights_ot(int ot, int iv, const DenseArgs& s, const float* x, const float* dy, float* dw, int o0, int i0,
+                         int last) {
   if constexpr (OT >= 1) {
     if (ot == OT) {
       backward_weights_iv<OT>(iv, s, x, dy, dw, o0, i0, last);
@@ -204,13 +206,13 @@ void dense_forward_block(const DenseArgs& s, const float* x, const float* w, con
   }
 }
 
-void dense_backward_data_block(const DenseArgs& s, const float* dy, const float* w, float* dx, int n0, int n1,
-                               int i0, int i1) {
+void dense_backward_data_block(const DenseArgs& s, const float* dy, const float* w, float* dx, int n0, int n1, int i0,
+                               int i1) {
   for (int n = n0; n < n1; n += kBdNt) {
     int nt = imin(kBdNt, n1 - n);
     for_each_lane_tile(i0, i1, kBdIv, [&](int i, int vectors, int last) {
-      backward_data_nt(nt, vectors, s, dy + static_cast<int64_t>(n) * s.out, w, dx + static_cast<int64_t>(n) * s.in,
-                       i, last);
+      backward_data_nt(nt, vectors, s, dy + static_cast<int64_t>(n) * s.out, w, dx + static_cast<int64_t>(n) * s.in, i,
+                       last);
     });
   }
 }

@@ -8,10 +8,16 @@ namespace tempered {
 namespace cpu {
 
 #if defined(TEMPERED_HAVE_X86_KERNELS)
-namespace avx512 { extern const KernelTable kTable; }
-namespace avx2 { extern const KernelTable kTable; }
+namespace avx512 {
+extern const KernelTable kTable;
+}
+namespace avx2 {
+extern const KernelTable kTable;
+}
 #endif
-namespace generic { extern const KernelTable kTable; }
+namespace generic {
+extern const KernelTable kTable;
+}
 
 namespace {
 

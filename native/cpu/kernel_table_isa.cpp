@@ -13,8 +13,8 @@ void conv3x3_weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, 
                               int k_count, float* out);
 void dense_forward_block(const DenseArgs& s, const float* x, const float* w, const float* b, float* y, bool relu,
                          int n0, int n1, int o0, int o1);
-void dense_backward_data_block(const DenseArgs& s, const float* dy, const float* w, float* dx, int n0, int n1,
-                               int i0, int i1);
+void dense_backward_data_block(const DenseArgs& s, const float* dy, const float* w, float* dx, int n0, int n1, int i0,
+                               int i1);
 void dense_backward_weights_block(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0, int o1,
                                   int i0, int i1);
 double fma_peak(int64_t iterations);

@@ -18,10 +18,10 @@ class ThreadPool;
 // [n0, n1): a full layer uses the whole range, the Algorithm-2 sweep a window.
 struct ConvWindow {
   int in_h, in_w, in_c, out_c, k_pad;
-  const float* x;          // [n][in_h][in_w][in_c]
-  const float* packed_w;   // [9 * in_c][k_pad]
-  const float* packed_b;   // [k_pad]
-  float* y;                // [n][in_h - 2][in_w - 2][out_c]
+  const float* x;         // [n][in_h][in_w][in_c]
+  const float* packed_w;  // [9 * in_c][k_pad]
+  const float* packed_b;  // [k_pad]
+  float* y;               // [n][in_h - 2][in_w - 2][out_c]
   bool relu;
 };
 
@@ -45,22 +45,22 @@ struct KernelTable {
   // dx for a convolution with a single input channel: dx[n][y][x] =
   // sum over taps and k of dy_padded[n][y + ky][x + kx][k] * flipped_w[ky * 3 + kx][k],
   // where dy_padded has a 2-pixel zero border ([h + 2][w + 2][k], h x w the input size).
-  void (*conv3x3_backward_data_1ch)(int h, int w, int k, const float* dy_padded, const float* flipped_w,
-                                    float* dx, int image);
+  void (*conv3x3_backward_data_1ch)(int h, int w, int k, const float* dy_padded, const float* flipped_w, float* dx,
+                                    int image);
   // Partial weight gradient of images [n0, n1) for packed rows [r0, r0 + rows) and channel
   // chunk [k0, k0 + kcount), written (not added) to out[(r - r0) * k_pad + (k - k0)]...
   // see conv3x3_backward_weights_kernels.cpp for the tiling.
   void (*conv3x3_weight_grad_tile)(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int c_count, int k0,
                                    int k_count, float* out);
   // y[n][o] = b[o] + sum_i x[n][i] w[o][i] (optionally ReLU) for samples [n0, n1), outputs [o0, o1).
-  void (*dense_forward_block)(const DenseArgs& s, const float* x, const float* w, const float* b, float* y,
-                              bool relu, int n0, int n1, int o0, int o1);
+  void (*dense_forward_block)(const DenseArgs& s, const float* x, const float* w, const float* b, float* y, bool relu,
+                              int n0, int n1, int o0, int o1);
   // dx[n][i] = sum_o dy[n][o] w[o][i] for samples [n0, n1), inputs [i0, i1).
   void (*dense_backward_data_block)(const DenseArgs& s, const float* dy, const float* w, float* dx, int n0, int n1,
                                     int i0, int i1);
   // dw[o][i] = sum_n dy[n][o] x[n][i] for outputs [o0, o1), inputs [i0, i1).
-  void (*dense_backward_weights_block)(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0,
-                                       int o1, int i0, int i1);
+  void (*dense_backward_weights_block)(const DenseArgs& s, const float* x, const float* dy, float* dw, int o0, int o1,
+                                       int i0, int i1);
   // y[i] = x[i] * dropout_factor(key, i) for i in [begin, end).
   void (*dropout_block)(const DropoutKey& key, const float* x, float* y, int64_t begin, int64_t end);
   // Runs `iterations` rounds of independent fused multiply-adds; returns the flops done.

@@ -1,7 +1,8 @@
 // softmax_xent: per-sample training loss at temperature T and the gradient of the batch
 // mean (formula in tempered/softmax_xent.h).
-#include "cpu_backend.h"
 #include "tempered/softmax_xent.h"
+
+#include "cpu_backend.h"
 
 namespace tempered {
 namespace cpu {

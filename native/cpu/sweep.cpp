@@ -23,7 +23,7 @@ namespace {
 
 using namespace net;
 
-constexpr int kGroup = 16;        // perturbations per task (and per dense-layer batch)
+constexpr int kGroup = 16;          // perturbations per task (and per dense-layer batch)
 constexpr int kImagesPerPass = 64;  // images whose base activations are held at once
 
 struct Span {
@@ -148,10 +148,14 @@ Status CpuBackend::sweep(const SweepArgs& a) {
     TEMPERED_TRY(conv3x3_forward(shape(kConv4), base.a3.data(), param(kConv4W), param(kConv4B), base.a4.data(), true));
     TEMPERED_TRY(maxpool2x2_forward(m, 8, 8, 64, base.a4.data(), base.p2.data(), base.arg2.data()));
     TEMPERED_TRY(hwc_to_chw(m, 4, 4, 64, base.p2.data(), base.flat.data()));
-    TEMPERED_TRY(dense_forward({m, kFlatFeatures, kHidden}, base.flat.data(), param(kFc1W), param(kFc1B), base.h1.data(), true));
-    TEMPERED_TRY(dense_forward({m, kHidden, kHidden}, base.h1.data(), param(kFc2W), param(kFc2B), base.h2.data(), true));
-    TEMPERED_TRY(dense_forward({m, kHidden, kClasses}, base.h2.data(), param(kFc3W), param(kFc3B), base.z.data(), false));
-    for (int i = 0; i < m; ++i) base_losses[i] = attack_loss(&base.z[static_cast<size_t>(i) * kClasses], kClasses, labels[i], a.spec, nullptr);
+    TEMPERED_TRY(
+        dense_forward({m, kFlatFeatures, kHidden}, base.flat.data(), param(kFc1W), param(kFc1B), base.h1.data(), true));
+    TEMPERED_TRY(
+        dense_forward({m, kHidden, kHidden}, base.h1.data(), param(kFc2W), param(kFc2B), base.h2.data(), true));
+    TEMPERED_TRY(
+        dense_forward({m, kHidden, kClasses}, base.h2.data(), param(kFc3W), param(kFc3B), base.z.data(), false));
+    for (int i = 0; i < m; ++i)
+      base_losses[i] = attack_loss(&base.z[static_cast<size_t>(i) * kClasses], kClasses, labels[i], a.spec, nullptr);
 
     // The perturbations that need a forward pass: (image, candidate), candidate = p (set to 1)
     // or 784 + p (set to 0). The rest get the base loss, or NaN when skipped.
@@ -269,14 +273,15 @@ Status CpuBackend::sweep(const SweepArgs& a) {
         }
       }
       if (count > 0) {
-        kt.dense_forward_block({count, kFlatFeatures, kHidden}, ws.feats.data(), param(kFc1W), param(kFc1B), ws.h1.data(),
-                               true, 0, count, 0, kHidden);
-        kt.dense_forward_block({count, kHidden, kHidden}, ws.h1.data(), param(kFc2W), param(kFc2B), ws.h2.data(), true, 0,
-                               count, 0, kHidden);
+        kt.dense_forward_block({count, kFlatFeatures, kHidden}, ws.feats.data(), param(kFc1W), param(kFc1B),
+                               ws.h1.data(), true, 0, count, 0, kHidden);
+        kt.dense_forward_block({count, kHidden, kHidden}, ws.h1.data(), param(kFc2W), param(kFc2B), ws.h2.data(), true,
+                               0, count, 0, kHidden);
         kt.dense_forward_block({count, kHidden, kClasses}, ws.h2.data(), param(kFc3W), param(kFc3B), ws.z.data(), false,
                                0, count, 0, kClasses);
         for (int g = 0; g < count; ++g)
-          out[pending[g]] = attack_loss(&ws.z[static_cast<size_t>(g) * kClasses], kClasses, labels[image], a.spec, nullptr);
+          out[pending[g]] =
+              attack_loss(&ws.z[static_cast<size_t>(g) * kClasses], kClasses, labels[image], a.spec, nullptr);
       }
     });
   }

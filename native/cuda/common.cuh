@@ -30,9 +30,7 @@ inline unsigned blocks_for(size_t count, int threads = kThreads) {
 }
 
 // The first index and the stride of a grid-stride loop.
-__device__ inline size_t grid_index() {
-  return static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
+__device__ inline size_t grid_index() { return static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ inline size_t grid_stride() { return static_cast<size_t>(gridDim.x) * blockDim.x; }
 
 }  // namespace cuda

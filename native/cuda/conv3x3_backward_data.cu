@@ -5,8 +5,8 @@
 // packed[(tap * K + k) * C + c]. A single input channel (conv1, only needed for input
 // gradients) uses a direct kernel. With cuDNN, cuDNN's backward-data convolution.
 #include "conv_common.cuh"
-#include "gemm.cuh"
 #include "cudnn_conv.h"
+#include "gemm.cuh"
 
 namespace tempered {
 namespace cuda {
@@ -37,8 +37,8 @@ struct ConvBackwardDataProblem {
 };
 
 // One input channel: one thread per input pixel; taps in order, channels in order.
-__global__ void conv1ch_backward_data_kernel(int n, int in_h, int in_w, int out_c, const float* dy,
-                                             const float* weight, float* dx) {
+__global__ void conv1ch_backward_data_kernel(int n, int in_h, int in_w, int out_c, const float* dy, const float* weight,
+                                             float* dx) {
   const int out_h = in_h - 2, out_w = in_w - 2;
   const size_t total = static_cast<size_t>(n) * in_h * in_w;
   for (size_t i = grid_index(); i < total; i += grid_stride()) {
@@ -76,8 +76,18 @@ Status CudaBackend::conv3x3_backward_data(const Conv3x3Shape& s, const float* dy
   void* packed = nullptr;
   TEMPERED_TRY(scratch(kScratchWeights, sizeof(float) * static_cast<size_t>(R) * s.in_c, &packed, op));
   TEMPERED_TRY(pack_conv_weights(*this, op, weight, s.out_c, s.in_c, PackOrder::kTapKC, static_cast<float*>(packed)));
-  ConvBackwardDataProblem p{s.n * s.in_h * s.in_w, s.in_c, R, R > 0 ? R : 1, s.in_h, s.in_w, s.out_c, s.out_h(),
-                            s.out_w(), dy, static_cast<const float*>(packed), dx};
+  ConvBackwardDataProblem p{s.n * s.in_h * s.in_w,
+                            s.in_c,
+                            R,
+                            R > 0 ? R : 1,
+                            s.in_h,
+                            s.in_w,
+                            s.out_c,
+                            s.out_h(),
+                            s.out_w(),
+                            dy,
+                            static_cast<const float*>(packed),
+                            dx};
   if (s.in_c <= 32) return run_gemm<128, 32>(*this, op, p);
   return run_gemm<64, 64>(*this, op, p);
 }

@@ -7,8 +7,8 @@
 // so the result is the same bits on every run (no atomics). The bias is column_sums of dy.
 // With cuDNN, cuDNN's deterministic backward-filter algorithm.
 #include "conv_common.cuh"
-#include "gemm.cuh"
 #include "cudnn_conv.h"
+#include "gemm.cuh"
 
 namespace tempered {
 namespace cuda {
@@ -82,8 +82,8 @@ Status CudaBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float*
     TEMPERED_TRY(scratch(kScratchPartials, sizeof(float) * static_cast<size_t>(chunks) * M * N, &p, op));
     partials = static_cast<float*>(p);
   }
-  ConvBackwardWeightsProblem p{M, N, pixels, r_chunk, s.in_h, s.in_w, s.in_c, s.out_h(), s.out_w(), x, dy, partials,
-                               dweight};
+  ConvBackwardWeightsProblem p{M,         N,         pixels, r_chunk, s.in_h,   s.in_w, s.in_c,
+                               s.out_h(), s.out_w(), x,      dy,      partials, dweight};
   if (N <= 32)
     TEMPERED_TRY((run_gemm<64, 32>(*this, op, p)));
   else

@@ -6,8 +6,8 @@
 // input channel (conv1) has too short a reduction for tiles and uses a direct kernel.
 // With cuDNN (cudnn_conv.cu) the convolution itself is cuDNN's.
 #include "conv_common.cuh"
-#include "gemm.cuh"
 #include "cudnn_conv.h"
+#include "gemm.cuh"
 
 namespace tempered {
 namespace cuda {
@@ -15,7 +15,7 @@ namespace cuda {
 namespace {
 
 struct ConvForwardProblem {
-  static constexpr bool kALongR = true;   // consecutive r: consecutive channels of one pixel
+  static constexpr bool kALongR = true;  // consecutive r: consecutive channels of one pixel
   static constexpr bool kBLongN = true;
   int M, N, R, r_chunk;
   int in_h, in_w, in_c, out_h, out_w;
@@ -83,8 +83,20 @@ Status CudaBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const
   void* packed = nullptr;
   TEMPERED_TRY(scratch(kScratchWeights, sizeof(float) * static_cast<size_t>(R) * s.out_c, &packed, op));
   TEMPERED_TRY(pack_conv_weights(*this, op, weight, s.out_c, s.in_c, PackOrder::kTapCK, static_cast<float*>(packed)));
-  ConvForwardProblem p{s.n * out_h * out_w, s.out_c, R, R > 0 ? R : 1, s.in_h, s.in_w, s.in_c, out_h, out_w, x,
-                       static_cast<const float*>(packed), bias, y, relu};
+  ConvForwardProblem p{s.n * out_h * out_w,
+                       s.out_c,
+                       R,
+                       R > 0 ? R : 1,
+                       s.in_h,
+                       s.in_w,
+                       s.in_c,
+                       out_h,
+                       out_w,
+                       x,
+                       static_cast<const float*>(packed),
+                       bias,
+                       y,
+                       relu};
   if (s.out_c <= 32) return run_gemm<128, 32>(*this, op, p);
   return run_gemm<64, 64>(*this, op, p);
 }

@@ -1,6 +1,5 @@
 // The dense layers through cuBLAS (cublas_dense.h).
 #include "cublas_dense.h"
-
 #include "gemm.cuh"
 
 namespace tempered {
@@ -14,11 +13,10 @@ Status cublas_fail(const CublasApi& api, cublasStatus_t s, const char* op, const
                              " (status " + std::to_string(s) + ")");
 }
 
-#define TEMPERED_CUBLAS_TRY(api, op, call)                             \
-  do {                                                                 \
-    cublasStatus_t tempered_cublas_status_ = (api).call;               \
-    if (tempered_cublas_status_ != CUBLAS_STATUS_SUCCESS)              \
-      return cublas_fail(api, tempered_cublas_status_, op, #call);     \
+#define TEMPERED_CUBLAS_TRY(api, op, call)                                                                             \
+  do {                                                                                                                 \
+    cublasStatus_t tempered_cublas_status_ = (api).call;                                                               \
+    if (tempered_cublas_status_ != CUBLAS_STATUS_SUCCESS) return cublas_fail(api, tempered_cublas_status_, op, #call); \
   } while (0)
 
 Status handle_for(CudaBackend& b, cublasHandle_t* out, const char* op) {
@@ -71,15 +69,17 @@ Status cublas_dense_forward(CudaBackend& b, const DenseShape& s, const float* x,
   TEMPERED_TRY(handle_for(b, &h, op));
   const float one = 1.0f, zero = 0.0f;
   if (s.in > 0) {
-    TEMPERED_CUBLAS_TRY(*b.cublas_api(), op, cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, s.out, s.n, s.in, &one, weight, s.in, x, s.in, &zero,
-                                        y, s.out));
+    TEMPERED_CUBLAS_TRY(
+        *b.cublas_api(), op,
+        cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, s.out, s.n, s.in, &one, weight, s.in, x, s.in, &zero, y, s.out));
   } else {
     TEMPERED_CUDA_TRY_ON(b, op, cudaMemsetAsync(y, 0, sizeof(float) * s.n * s.out, b.stream()));
   }
   return add_bias(b, op, y, static_cast<size_t>(s.n), s.out, bias, relu);
 }
 
-Status cublas_dense_backward_data(CudaBackend& b, const DenseShape& s, const float* dy, const float* weight, float* dx) {
+Status cublas_dense_backward_data(CudaBackend& b, const DenseShape& s, const float* dy, const float* weight,
+                                  float* dx) {
   const char* op = "dense_backward_data (cuBLAS)";
   cublasHandle_t h = nullptr;
   TEMPERED_TRY(handle_for(b, &h, op));
@@ -88,8 +88,9 @@ Status cublas_dense_backward_data(CudaBackend& b, const DenseShape& s, const flo
     return Status::Ok();
   }
   const float one = 1.0f, zero = 0.0f;
-  TEMPERED_CUBLAS_TRY(*b.cublas_api(), op, cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, s.in, s.n, s.out, &one, weight, s.in, dy, s.out, &zero,
-                                      dx, s.in));
+  TEMPERED_CUBLAS_TRY(
+      *b.cublas_api(), op,
+      cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, s.in, s.n, s.out, &one, weight, s.in, dy, s.out, &zero, dx, s.in));
   return Status::Ok();
 }
 
@@ -99,8 +100,9 @@ Status cublas_dense_backward_weights(CudaBackend& b, const DenseShape& s, const 
   cublasHandle_t h = nullptr;
   TEMPERED_TRY(handle_for(b, &h, op));
   const float one = 1.0f, zero = 0.0f;
-  TEMPERED_CUBLAS_TRY(*b.cublas_api(), op, cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, s.n, &one, x, s.in, dy, s.out, &zero,
-                                      dweight, s.in));
+  TEMPERED_CUBLAS_TRY(
+      *b.cublas_api(), op,
+      cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, s.n, &one, x, s.in, dy, s.out, &zero, dweight, s.in));
   return Status::Ok();
 }
 

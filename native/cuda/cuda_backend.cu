@@ -1,17 +1,15 @@
 // The CUDA backend: creation (device selection and probing), memory, errors, scratch.
-#include "cuda_backend.h"
-
 #include <dlfcn.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-
-#include <cmath>
 #include <vector>
 
 #include "cublas_dense.h"
+#include "cuda_backend.h"
 #include "cudnn_conv.h"
 
 #ifndef TEMPERED_CUDA_ARCHS
@@ -47,9 +45,7 @@ bool is_sticky(cudaError_t e) {
   }
 }
 
-std::string error_text(cudaError_t e) {
-  return std::string(cudaGetErrorString(e)) + " (" + cudaGetErrorName(e) + ")";
-}
+std::string error_text(cudaError_t e) { return std::string(cudaGetErrorString(e)) + " (" + cudaGetErrorName(e) + ")"; }
 
 std::string version_text(int v) {  // 13000 -> "13.0"
   return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
@@ -81,16 +77,18 @@ CudaBackend* CudaBackend::create(std::string* why) {
     } else if (e == cudaErrorInsufficientDriver && driver_version == 0) {
       if (void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
         dlclose(h);
-        *why = "the NVIDIA driver (libcuda.so.1) loads but reports no CUDA version (cudaGetDeviceCount: " +
-               error_text(e) + ")" + visible_devices_note();
+        *why =
+            "the NVIDIA driver (libcuda.so.1) loads but reports no CUDA version (cudaGetDeviceCount: " + error_text(e) +
+            ")" + visible_devices_note();
       } else {
         const char* err = dlerror();
         *why = std::string("no NVIDIA driver found (") + (err ? err : "libcuda.so.1 cannot be loaded") + ")" +
                visible_devices_note();
       }
     } else if (e == cudaErrorInsufficientDriver) {
-      *why = "the NVIDIA driver supports CUDA " + version_text(driver_version) + " but this plugin was built with CUDA " +
-             version_text(runtime_version) + "; update the driver or rebuild with an older CUDA toolkit (" + error_text(e) + ")";
+      *why = "the NVIDIA driver supports CUDA " + version_text(driver_version) +
+             " but this plugin was built with CUDA " + version_text(runtime_version) +
+             "; update the driver or rebuild with an older CUDA toolkit (" + error_text(e) + ")";
     } else {
       *why = "cudaGetDeviceCount failed: " + error_text(e) + visible_devices_note();
     }
@@ -128,9 +126,10 @@ CudaBackend* CudaBackend::create(std::string* why) {
     *why = std::string(prop.name) + " is sm_" + sm + ", but this build has no kernels for sm_" + sm +
            " (built for " TEMPERED_CUDA_ARCHS " with CUDA " + version_text(runtime_version) +
            "); rebuild with CMAKE_CUDA_ARCHITECTURES=" + sm + " (npm config set tempered_cuda_architectures " + sm +
-           ")" + (prop.major < 7 || (prop.major == 7 && prop.minor < 5)
-                      ? std::string("; CUDA 13 and newer cannot compile for it: use a CUDA 12 toolkit")
-                      : std::string());
+           ")" +
+           (prop.major < 7 || (prop.major == 7 && prop.minor < 5)
+                ? std::string("; CUDA 13 and newer cannot compile for it: use a CUDA 12 toolkit")
+                : std::string());
     return nullptr;
   }
   if (e != cudaSuccess) {
@@ -161,7 +160,10 @@ CudaBackend* CudaBackend::create(std::string* why) {
     emulation::run_kernel(dim3(1), dim3(32), [&] { probe_kernel(probe); });
     e = cudaGetLastError();
 #else
+    // clang-format 14 splits this launch's >>> (after a member access) into > > >.
+    // clang-format off
     probe_kernel<<<1, 32, 0, b->stream_>>>(probe);
+    // clang-format on
     e = cudaGetLastError();
 #endif
     if (e == cudaSuccess) e = cudaMemcpyAsync(&value, probe, sizeof(int), cudaMemcpyDeviceToHost, b->stream_);
@@ -170,8 +172,8 @@ CudaBackend* CudaBackend::create(std::string* why) {
   }
   if (e != cudaSuccess || value != 0x7e3b) {
     cudaGetLastError();
-    *why = std::string("a test kernel failed on ") + prop.name + " (sm_" + sm + "): " +
-           (e != cudaSuccess ? error_text(e) : std::string("wrong result"));
+    *why = std::string("a test kernel failed on ") + prop.name + " (sm_" + sm +
+           "): " + (e != cudaSuccess ? error_text(e) : std::string("wrong result"));
     return nullptr;
   }
 
@@ -224,8 +226,8 @@ void CudaBackend::init_libraries(int cuda_major) {
 }
 
 void CudaBackend::library_failed(LibraryOp which, const std::string& why) {
-  static const char* names[kLibOps] = {"conv3x3_forward",    "conv3x3_backward_data",  "conv3x3_backward_weights",
-                                       "dense_forward",      "dense_backward_data",    "dense_backward_weights"};
+  static const char* names[kLibOps] = {"conv3x3_forward", "conv3x3_backward_data", "conv3x3_backward_weights",
+                                       "dense_forward",   "dense_backward_data",   "dense_backward_weights"};
   std::lock_guard<std::mutex> lock(fallback_mutex_);
   if (!library_on_[which].exchange(false)) return;
   fallbacks_ += std::string("; ") + names[which] + " on own kernels after: " + why;
@@ -310,7 +312,8 @@ bool CudaBackend::agrees_with_own_kernels(LibraryOp which, const char* what, con
 bool CudaBackend::check_cudnn(std::string* problem) {
   for (LibraryOp op : {kLibConvForward, kLibConvBackwardData, kLibConvBackwardWeights}) library_on_[op] = true;
   const Conv3x3Shape s{3, 9, 8, 32, 64};
-  const size_t xs = static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c, ys = static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c;
+  const size_t xs = static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c,
+               ys = static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c;
   const size_t ws = static_cast<size_t>(s.out_c) * s.in_c * 9;
   CheckBuffers buf{this, {}};
   Status st;
@@ -324,12 +327,15 @@ bool CudaBackend::check_cudnn(std::string* problem) {
   float* db = buf.put(std::vector<float>(s.out_c), &st);
   bool ok = st.ok();
   if (!ok) *problem = "start-up check: " + st.message();
-  ok = ok && agrees_with_own_kernels(kLibConvForward, "convolution forward", [&] { return conv3x3_forward(s, x, w, bias, y, true); },
-                                     y, ys, problem);
-  ok = ok && agrees_with_own_kernels(kLibConvBackwardData, "convolution backward data",
-                                     [&] { return conv3x3_backward_data(s, dy, w, dx); }, dx, xs, problem);
-  ok = ok && agrees_with_own_kernels(kLibConvBackwardWeights, "convolution backward filter",
-                                     [&] { return conv3x3_backward_weights(s, x, dy, dw, db); }, dw, ws, problem);
+  ok = ok && agrees_with_own_kernels(
+                 kLibConvForward, "convolution forward", [&] { return conv3x3_forward(s, x, w, bias, y, true); }, y, ys,
+                 problem);
+  ok = ok && agrees_with_own_kernels(
+                 kLibConvBackwardData, "convolution backward data", [&] { return conv3x3_backward_data(s, dy, w, dx); },
+                 dx, xs, problem);
+  ok = ok && agrees_with_own_kernels(
+                 kLibConvBackwardWeights, "convolution backward filter",
+                 [&] { return conv3x3_backward_weights(s, x, dy, dw, db); }, dw, ws, problem);
   if (!ok)
     for (LibraryOp op : {kLibConvForward, kLibConvBackwardData, kLibConvBackwardWeights}) library_on_[op] = false;
   return ok;
@@ -338,7 +344,8 @@ bool CudaBackend::check_cudnn(std::string* problem) {
 bool CudaBackend::check_cublas(std::string* problem) {
   for (LibraryOp op : {kLibDenseForward, kLibDenseBackwardData, kLibDenseBackwardWeights}) library_on_[op] = true;
   const DenseShape s{5, 37, 11};
-  const size_t xs = static_cast<size_t>(s.n) * s.in, ys = static_cast<size_t>(s.n) * s.out, ws = static_cast<size_t>(s.out) * s.in;
+  const size_t xs = static_cast<size_t>(s.n) * s.in, ys = static_cast<size_t>(s.n) * s.out,
+               ws = static_cast<size_t>(s.out) * s.in;
   CheckBuffers buf{this, {}};
   Status st;
   float* x = buf.put(check_values(xs, 5), &st);
@@ -351,12 +358,15 @@ bool CudaBackend::check_cublas(std::string* problem) {
   float* db = buf.put(std::vector<float>(s.out), &st);
   bool ok = st.ok();
   if (!ok) *problem = "start-up check: " + st.message();
-  ok = ok && agrees_with_own_kernels(kLibDenseForward, "sgemm (dense forward)",
-                                     [&] { return dense_forward(s, x, w, bias, y, false); }, y, ys, problem);
-  ok = ok && agrees_with_own_kernels(kLibDenseBackwardData, "sgemm (dense backward data)",
-                                     [&] { return dense_backward_data(s, dy, w, dx); }, dx, xs, problem);
-  ok = ok && agrees_with_own_kernels(kLibDenseBackwardWeights, "sgemm (dense backward weights)",
-                                     [&] { return dense_backward_weights(s, x, dy, dw, db); }, dw, ws, problem);
+  ok = ok && agrees_with_own_kernels(
+                 kLibDenseForward, "sgemm (dense forward)", [&] { return dense_forward(s, x, w, bias, y, false); }, y,
+                 ys, problem);
+  ok = ok && agrees_with_own_kernels(
+                 kLibDenseBackwardData, "sgemm (dense backward data)",
+                 [&] { return dense_backward_data(s, dy, w, dx); }, dx, xs, problem);
+  ok = ok && agrees_with_own_kernels(
+                 kLibDenseBackwardWeights, "sgemm (dense backward weights)",
+                 [&] { return dense_backward_weights(s, x, dy, dw, db); }, dw, ws, problem);
   if (!ok)
     for (LibraryOp op : {kLibDenseForward, kLibDenseBackwardData, kLibDenseBackwardWeights}) library_on_[op] = false;
   return ok;
@@ -384,7 +394,8 @@ Status CudaBackend::healthy(const char* op) const {
   }
   if (!broken_.load(std::memory_order_acquire)) return Status::Ok();
   std::lock_guard<std::mutex> lock(error_mutex_);
-  return Status::DeviceError(std::string(op) + ": the CUDA device failed earlier and cannot be used until the process restarts (" +
+  return Status::DeviceError(std::string(op) +
+                             ": the CUDA device failed earlier and cannot be used until the process restarts (" +
                              broken_message_ + ")");
 }
 
@@ -455,7 +466,8 @@ Status CudaBackend::alloc(size_t bytes, void** out) {
     *out = nullptr;
     Status st = fail(e, "alloc");
     if (st.code() == StatusCode::kOutOfMemory)
-      return Status::OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes of GPU memory (" + st.message() + ")");
+      return Status::OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes of GPU memory (" + st.message() +
+                                 ")");
     return st;
   }
   return Status::Ok();

@@ -92,8 +92,7 @@ class CudaBackend final : public Backend {
                                   float* dbias) override;
   Status relu_backward(float* dy, const float* y, size_t count) override;
   Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) override;
-  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax,
-                             float* dx) override;
+  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx) override;
   Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) override;
   Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) override;
   Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,
@@ -154,8 +153,8 @@ class CudaBackend final : public Backend {
   void library_failed(LibraryOp which, const std::string& why);
   // Runs `run` with `which` on its library and then on our kernels; false and *problem when
   // the `count` floats at `result` differ beyond float rounding or the library fails.
-  bool agrees_with_own_kernels(LibraryOp which, const char* what, const std::function<Status()>& run, const float* result,
-                               size_t count, std::string* problem);
+  bool agrees_with_own_kernels(LibraryOp which, const char* what, const std::function<Status()>& run,
+                               const float* result, size_t count, std::string* problem);
   bool check_cudnn(std::string* problem);
   bool check_cublas(std::string* problem);
 
@@ -166,9 +165,9 @@ class CudaBackend final : public Backend {
   const CudnnApi* cudnn_ = nullptr;
   const CublasApi* cublas_ = nullptr;
   std::atomic<bool> library_on_[kLibOps] = {};
-  std::string libraries_;                // e.g. "cuDNN 9.10.2, cuBLAS 13.1.0" or "own kernels; cuDNN: ..."
+  std::string libraries_;  // e.g. "cuDNN 9.10.2, cuBLAS 13.1.0" or "own kernels; cuDNN: ..."
   mutable std::mutex fallback_mutex_;
-  std::string fallbacks_;                // operations turned over to our kernels after an error
+  std::string fallbacks_;  // operations turned over to our kernels after an error
 
   mutable std::mutex error_mutex_;
   mutable std::atomic<bool> broken_{false};
@@ -179,16 +178,16 @@ class CudaBackend final : public Backend {
 };
 
 // Check a CUDA call inside a CudaBackend method; return the failure as a Status.
-#define TEMPERED_CUDA_TRY(op, call)                                  \
-  do {                                                               \
-    cudaError_t tempered_cuda_err_ = (call);                         \
+#define TEMPERED_CUDA_TRY(op, call)                                             \
+  do {                                                                          \
+    cudaError_t tempered_cuda_err_ = (call);                                    \
     if (tempered_cuda_err_ != cudaSuccess) return fail(tempered_cuda_err_, op); \
   } while (0)
 
 // The same outside the class, on backend `b`.
-#define TEMPERED_CUDA_TRY_ON(b, op, call)                                         \
-  do {                                                                            \
-    cudaError_t tempered_cuda_err_ = (call);                                      \
+#define TEMPERED_CUDA_TRY_ON(b, op, call)                                           \
+  do {                                                                              \
+    cudaError_t tempered_cuda_err_ = (call);                                        \
     if (tempered_cuda_err_ != cudaSuccess) return (b).fail(tempered_cuda_err_, op); \
   } while (0)
 

@@ -1,11 +1,10 @@
 // Loading cuDNN and cuBLAS with dlopen (cuda_libraries.h), once per process.
-#include "cuda_libraries.h"
-
 #include <dlfcn.h>
 #include <link.h>
 
 #include <mutex>
 
+#include "cuda_libraries.h"
 #include "library_search.h"
 
 namespace tempered {
@@ -20,7 +19,8 @@ std::string folder_of(const std::string& file) {
 
 // Opens the file found by library_search.h or, when none was, the bare name through the
 // system linker's paths; *file is the file actually loaded.
-void* open_library(const LibraryLookup& found, const std::vector<std::string>& names, std::string* file, std::string* why) {
+void* open_library(const LibraryLookup& found, const std::vector<std::string>& names, std::string* file,
+                   std::string* why) {
   std::vector<std::string> tries = found.file.empty() ? names : std::vector<std::string>{found.file};
   std::string errors;
   for (const std::string& name : tries) {
@@ -48,8 +48,13 @@ bool symbol(void* h, const char* name, Fn* out, std::string* missing) {
 // used; loading them first from its own folder lets those calls find them already loaded,
 // which pip's layout (no LD_LIBRARY_PATH entry) needs.
 void preload_cudnn_parts(const std::string& dir) {
-  const char* parts[] = {"libcudnn_graph", "libcudnn_engines_runtime_compiled", "libcudnn_engines_precompiled",
-                         "libcudnn_heuristic", "libcudnn_ops", "libcudnn_cnn", "libcudnn_adv"};
+  const char* parts[] = {"libcudnn_graph",
+                         "libcudnn_engines_runtime_compiled",
+                         "libcudnn_engines_precompiled",
+                         "libcudnn_heuristic",
+                         "libcudnn_ops",
+                         "libcudnn_cnn",
+                         "libcudnn_adv"};
   for (const char* part : parts) {
     const std::string path = dir + part + ".so.9";
     if (dlopen(path.c_str(), RTLD_LAZY | RTLD_GLOBAL) == nullptr) dlerror();  // absent here: not needed
@@ -65,7 +70,8 @@ CudnnApi* load_cudnn_once(std::string* note) {
   std::string file, why;
   void* h = open_library(found, cudnn_names(), &file, &why);
   if (h == nullptr) {
-    *note = found.file.empty() ? describe_lookup("cuDNN", found, cudnn_names()) : "cuDNN at " + found.file + " does not load: " + why;
+    *note = found.file.empty() ? describe_lookup("cuDNN", found, cudnn_names())
+                               : "cuDNN at " + found.file + " does not load: " + why;
     return nullptr;
   }
   preload_cudnn_parts(folder_of(file));
@@ -102,7 +108,8 @@ CublasApi* load_cublas_once(int cuda_major, std::string* note) {
   std::string file, why;
   void* h = open_library(found, names, &file, &why);
   if (h == nullptr) {
-    *note = found.file.empty() ? describe_lookup("cuBLAS", found, names) : "cuBLAS at " + found.file + " does not load: " + why;
+    *note = found.file.empty() ? describe_lookup("cuBLAS", found, names)
+                               : "cuBLAS at " + found.file + " does not load: " + why;
     return nullptr;
   }
   CublasApi* api = new CublasApi();

@@ -1,6 +1,4 @@
 // The convolutions through cuDNN's convolution API (cudnn_conv.h).
-#include "cudnn_conv.h"
-
 #include <list>
 #include <map>
 #include <memory>
@@ -8,6 +6,7 @@
 #include <tuple>
 
 #include "conv_common.cuh"
+#include "cudnn_conv.h"
 #include "gemm.cuh"
 
 namespace tempered {
@@ -26,11 +25,10 @@ Status cudnn_fail(const CudnnApi& api, cudnnStatus_t s, const char* op, const ch
                              " (status " + std::to_string(s) + ")");
 }
 
-#define TEMPERED_CUDNN_TRY(api, op, call)                                   \
-  do {                                                                      \
-    cudnnStatus_t tempered_cudnn_status_ = (api).call;                      \
-    if (tempered_cudnn_status_ != CUDNN_STATUS_SUCCESS)                     \
-      return cudnn_fail(api, tempered_cudnn_status_, op, #call);            \
+#define TEMPERED_CUDNN_TRY(api, op, call)                                                                          \
+  do {                                                                                                             \
+    cudnnStatus_t tempered_cudnn_status_ = (api).call;                                                             \
+    if (tempered_cudnn_status_ != CUDNN_STATUS_SUCCESS) return cudnn_fail(api, tempered_cudnn_status_, op, #call); \
   } while (0)
 
 // Descriptors and algorithms for one convolution shape, chosen once; destroyed with the plan.
@@ -100,42 +98,50 @@ Status build_plan(const CudnnApi& api, cudnnHandle_t h, const Conv3x3Shape& s, c
   TEMPERED_CUDNN_TRY(api, op, cudnnCreateTensorDescriptor(&p->y));
   TEMPERED_CUDNN_TRY(api, op, cudnnCreateFilterDescriptor(&p->w));
   TEMPERED_CUDNN_TRY(api, op, cudnnCreateConvolutionDescriptor(&p->conv));
-  TEMPERED_CUDNN_TRY(api, op, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, s.n, s.in_c, s.in_h, s.in_w));
-  TEMPERED_CUDNN_TRY(api, op, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, s.n, s.out_c, s.out_h(),
-                                                         s.out_w()));
-  TEMPERED_CUDNN_TRY(api, op, cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, s.out_c, s.in_c, 3, 3));
-  TEMPERED_CUDNN_TRY(api, op, cudnnSetConvolution2dDescriptor(p->conv, 0, 0, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                              CUDNN_DATA_FLOAT));
+  TEMPERED_CUDNN_TRY(
+      api, op, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, s.n, s.in_c, s.in_h, s.in_w));
+  TEMPERED_CUDNN_TRY(
+      api, op,
+      cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, s.n, s.out_c, s.out_h(), s.out_w()));
+  TEMPERED_CUDNN_TRY(api, op,
+                     cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, s.out_c, s.in_c, 3, 3));
+  TEMPERED_CUDNN_TRY(
+      api, op, cudnnSetConvolution2dDescriptor(p->conv, 0, 0, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   TEMPERED_CUDNN_TRY(api, op, cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
 
   int returned = 0;
   cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-  TEMPERED_CUDNN_TRY(api, op, cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y,
-                                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd));
+  TEMPERED_CUDNN_TRY(api, op,
+                     cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y,
+                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd));
   if (!pick(fwd, returned, &p->fwd)) {
     p->problem = "cuDNN offers no deterministic FMA implicit-GEMM forward algorithm";
     return Status::Ok();
   }
   cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-  TEMPERED_CUDNN_TRY(api, op, cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x,
-                                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, bd));
+  TEMPERED_CUDNN_TRY(api, op,
+                     cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x,
+                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, bd));
   if (!pick(bd, returned, &p->bwd_data)) {
     p->problem = "cuDNN offers no deterministic FMA ALGO_1 backward-data algorithm";
     return Status::Ok();
   }
   cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-  TEMPERED_CUDNN_TRY(api, op, cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w,
-                                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                                                             &returned, bf));
+  TEMPERED_CUDNN_TRY(api, op,
+                     cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                         h, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, bf));
   if (!pick(bf, returned, &p->bwd_filter)) {
     p->problem = "cuDNN offers no deterministic FMA ALGO_1 backward-filter algorithm";
     return Status::Ok();
   }
-  TEMPERED_CUDNN_TRY(api, op, cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, p->fwd, &p->fwd_bytes));
-  TEMPERED_CUDNN_TRY(api, op, cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, p->bwd_data,
-                                                                           &p->bwd_data_bytes));
-  TEMPERED_CUDNN_TRY(api, op, cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w, p->bwd_filter,
-                                                                             &p->bwd_filter_bytes));
+  TEMPERED_CUDNN_TRY(api, op,
+                     cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, p->fwd, &p->fwd_bytes));
+  TEMPERED_CUDNN_TRY(
+      api, op,
+      cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, p->bwd_data, &p->bwd_data_bytes));
+  TEMPERED_CUDNN_TRY(api, op,
+                     cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w, p->bwd_filter,
+                                                                    &p->bwd_filter_bytes));
   p->usable = true;
   return Status::Ok();
 }
@@ -212,8 +218,9 @@ Status cudnn_conv3x3_forward(CudaBackend& b, const Conv3x3Shape& s, const float*
   void* ws = nullptr;
   TEMPERED_TRY(workspace_for(b, p->fwd_bytes, op, &ws));
   const float one = 1.0f, zero = 0.0f;
-  TEMPERED_CUDNN_TRY(*p->api, op, cudnnConvolutionForward(h, &one, p->x, x, p->w, w, p->conv, p->fwd, ws, p->fwd_bytes,
-                                                          &zero, p->y, y));
+  TEMPERED_CUDNN_TRY(
+      *p->api, op,
+      cudnnConvolutionForward(h, &one, p->x, x, p->w, w, p->conv, p->fwd, ws, p->fwd_bytes, &zero, p->y, y));
   TEMPERED_TRY(add_bias(b, op, y, static_cast<size_t>(s.n) * s.out_h() * s.out_w(), s.out_c, bias, relu));
   *done = true;
   return Status::Ok();
@@ -233,8 +240,9 @@ Status cudnn_conv3x3_backward_data(CudaBackend& b, const Conv3x3Shape& s, const 
   void* ws = nullptr;
   TEMPERED_TRY(workspace_for(b, p->bwd_data_bytes, op, &ws));
   const float one = 1.0f, zero = 0.0f;
-  TEMPERED_CUDNN_TRY(*p->api, op, cudnnConvolutionBackwardData(h, &one, p->w, w, p->y, dy, p->conv, p->bwd_data, ws,
-                                                               p->bwd_data_bytes, &zero, p->x, dx));
+  TEMPERED_CUDNN_TRY(*p->api, op,
+                     cudnnConvolutionBackwardData(h, &one, p->w, w, p->y, dy, p->conv, p->bwd_data, ws,
+                                                  p->bwd_data_bytes, &zero, p->x, dx));
   *done = true;
   return Status::Ok();
 }
@@ -253,8 +261,9 @@ Status cudnn_conv3x3_backward_weights(CudaBackend& b, const Conv3x3Shape& s, con
   void* ws = nullptr;
   TEMPERED_TRY(workspace_for(b, p->bwd_filter_bytes, op, &ws));
   const float one = 1.0f, zero = 0.0f;
-  TEMPERED_CUDNN_TRY(*p->api, op, cudnnConvolutionBackwardFilter(h, &one, p->x, x, p->y, dy, p->conv, p->bwd_filter, ws,
-                                                                 p->bwd_filter_bytes, &zero, p->w, krsc));
+  TEMPERED_CUDNN_TRY(*p->api, op,
+                     cudnnConvolutionBackwardFilter(h, &one, p->x, x, p->y, dy, p->conv, p->bwd_filter, ws,
+                                                    p->bwd_filter_bytes, &zero, p->w, krsc));
   TEMPERED_TRY(unpack_conv_weights_krsc(b, op, static_cast<const float*>(krsc), s.out_c, s.in_c, dweight));
   *done = true;
   return Status::Ok();

@@ -2,8 +2,8 @@
 // and PyTorch's [out][in] weights, with the tiled kernel of gemm.cuh (or cuBLAS's sgemm,
 // cublas_dense.cu). The weight gradient sums over the batch in fixed chunks of samples
 // added in order; the bias gradient is column_sums of dy: both reproducible bit for bit.
-#include "gemm.cuh"
 #include "cublas_dense.h"
+#include "gemm.cuh"
 
 namespace tempered {
 namespace cuda {

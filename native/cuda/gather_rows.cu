@@ -20,8 +20,8 @@ __global__ void gather_kernel(const T* src, size_t row_len, const int32_t* indic
 Status CudaBackend::gather_rows(const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst) {
   TEMPERED_TRY(healthy("gather_rows"));
   if (n <= 0 || row_bytes == 0) return Status::Ok();
-  const bool words = row_bytes % 4 == 0 && reinterpret_cast<uintptr_t>(src) % 4 == 0 &&
-                     reinterpret_cast<uintptr_t>(dst) % 4 == 0;
+  const bool words =
+      row_bytes % 4 == 0 && reinterpret_cast<uintptr_t>(src) % 4 == 0 && reinterpret_cast<uintptr_t>(dst) % 4 == 0;
   const size_t total = static_cast<size_t>(n) * (words ? row_bytes / 4 : row_bytes);
   if (words)
     return launch("gather_rows", gather_kernel<uint32_t>, dim3(blocks_for(total)), dim3(kThreads),

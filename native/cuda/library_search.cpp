@@ -72,8 +72,10 @@ std::vector<std::string> search_folders(const char* root_env, const char* pip_pa
     if (!env(name).empty()) toolkits.push_back(env(name));
   toolkits.push_back("/usr/local/cuda");
   for (const std::string& t : toolkits)
-    for (const char* sub : {"/lib64", "/lib", "/targets/x86_64-linux/lib", "/targets/sbsa-linux/lib"}) dirs.push_back(t + sub);
-  for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"}) dirs.push_back(d);
+    for (const char* sub : {"/lib64", "/lib", "/targets/x86_64-linux/lib", "/targets/sbsa-linux/lib"})
+      dirs.push_back(t + sub);
+  for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"})
+    dirs.push_back(d);
   // Each folder once, in first-seen order.
   std::vector<std::string> unique;
   for (const std::string& d : dirs)
@@ -115,7 +117,8 @@ std::vector<std::string> cublas_names(int cuda_major) {
 
 std::string describe_cuda_libraries(int cuda_major) {
   return describe_lookup("cuDNN", find_cuda_library(cudnn_names(), "CUDNN_ROOT", "cudnn"), cudnn_names()) + "; " +
-         describe_lookup("cuBLAS", find_cuda_library(cublas_names(cuda_major), "CUBLAS_ROOT", "cublas"), cublas_names(cuda_major));
+         describe_lookup("cuBLAS", find_cuda_library(cublas_names(cuda_major), "CUBLAS_ROOT", "cublas"),
+                         cublas_names(cuda_major));
 }
 
 }  // namespace cuda

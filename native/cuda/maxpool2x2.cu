@@ -22,9 +22,18 @@ __global__ void maxpool_forward_kernel(int n, int h, int w, int c, const float* 
     const float v01 = p00[c], v10 = p00[static_cast<size_t>(w) * c], v11 = p00[static_cast<size_t>(w) * c + c];
     float best = p00[0];
     uint8_t at = 0;
-    if (v01 > best) { best = v01; at = 1; }
-    if (v10 > best) { best = v10; at = 2; }
-    if (v11 > best) { best = v11; at = 3; }
+    if (v01 > best) {
+      best = v01;
+      at = 1;
+    }
+    if (v10 > best) {
+      best = v10;
+      at = 2;
+    }
+    if (v11 > best) {
+      best = v11;
+      at = 3;
+    }
     y[i] = best;
     argmax[i] = at;
   }

@@ -87,8 +87,8 @@ __global__ void fill_kernel(const float* images, const uint8_t* skip, const doub
   }
 }
 
-__global__ void scatter_loss_kernel(const float* z, const int32_t* work, const int32_t* labels, int count, LossSpec spec,
-                                    double* losses) {
+__global__ void scatter_loss_kernel(const float* z, const int32_t* work, const int32_t* labels, int count,
+                                    LossSpec spec, double* losses) {
   for (size_t j = grid_index(); j < static_cast<size_t>(count); j += grid_stride()) {
     const int image = work[2 * j], candidate = work[2 * j + 1];
     losses[static_cast<size_t>(image) * kCandidates + candidate] =

@@ -14,11 +14,12 @@
 namespace tempered {
 namespace napi {
 
-inline Napi::Value arg(const Napi::CallbackInfo& info, size_t i) { return i < info.Length() ? info[i] : info.Env().Undefined(); }
+inline Napi::Value arg(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() ? info[i] : info.Env().Undefined();
+}
 
 inline Napi::Object require_object(Napi::Value v, const std::string& name) {
-  if (!v.IsObject() || v.IsArray() || v.IsTypedArray())
-    throw type_error(v.Env(), name + " must be an object");
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray()) throw type_error(v.Env(), name + " must be an object");
   return v.As<Napi::Object>();
 }
 
@@ -29,7 +30,8 @@ inline double require_number(Napi::Value v, const std::string& name) {
 
 inline double require_finite(Napi::Value v, const std::string& name) {
   double x = require_number(v, name);
-  if (!std::isfinite(x)) throw range_error(v.Env(), name + " must be finite (got " + std::to_string(x) + ")", kNotFinite);
+  if (!std::isfinite(x))
+    throw range_error(v.Env(), name + " must be finite (got " + std::to_string(x) + ")", kNotFinite);
   return x;
 }
 
@@ -102,15 +104,16 @@ inline std::vector<uint8_t> copy_u8(Napi::Value v, const std::string& name) {
 // Every element finite, else a RangeError naming the first that is not.
 inline void require_all_finite(Napi::Env env, const std::vector<float>& values, const std::string& name) {
   for (size_t i = 0; i < values.size(); ++i)
-    if (!std::isfinite(values[i])) throw range_error(env, name + "[" + std::to_string(i) + "] is not finite", kNotFinite);
+    if (!std::isfinite(values[i]))
+      throw range_error(env, name + "[" + std::to_string(i) + "] is not finite", kNotFinite);
 }
 
 // Every label a class in 0..classes-1.
 inline void require_classes(Napi::Env env, const std::vector<int32_t>& labels, int classes, const std::string& name) {
   for (size_t i = 0; i < labels.size(); ++i)
     if (labels[i] < 0 || labels[i] >= classes)
-      throw range_error(env, name + "[" + std::to_string(i) + "] = " + std::to_string(labels[i]) + " is not a class in 0.." +
-                                 std::to_string(classes - 1));
+      throw range_error(env, name + "[" + std::to_string(i) + "] = " + std::to_string(labels[i]) +
+                                 " is not a class in 0.." + std::to_string(classes - 1));
 }
 
 inline Napi::Float32Array require_f32(Napi::Value v, const std::string& name) {
@@ -122,15 +125,17 @@ inline Napi::Int32Array require_i32(Napi::Value v, const std::string& name) {
 
 inline void require_length(Napi::Env env, size_t actual, size_t expected, const std::string& name) {
   if (actual != expected)
-    throw range_error(env, name + " must have length " + std::to_string(expected) + " (got " + std::to_string(actual) + ")",
+    throw range_error(env,
+                      name + " must have length " + std::to_string(expected) + " (got " + std::to_string(actual) + ")",
                       kInvalidLength);
 }
 
 // A non-empty array whose length is a multiple of `unit`; returns length / unit.
 inline size_t require_multiple(Napi::Env env, size_t length, size_t unit, const std::string& name) {
   if (length == 0 || length % unit != 0)
-    throw range_error(env, name + " must hold a positive whole number of " + std::to_string(unit) +
-                               "-element rows (got length " + std::to_string(length) + ")",
+    throw range_error(env,
+                      name + " must hold a positive whole number of " + std::to_string(unit) +
+                          "-element rows (got length " + std::to_string(length) + ")",
                       kInvalidLength);
   return length / unit;
 }

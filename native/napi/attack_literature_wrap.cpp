@@ -47,25 +47,31 @@ Napi::Value ModelWrap::Jsma(const Napi::CallbackInfo& info) {
     const std::string variant = require_string(o.Get("variant"), "config.variant");
     Napi::Value temperature = o.Get("temperature");
     JsmaConfig cfg;
-    if (!temperature.IsUndefined()) cfg.temperature = static_cast<float>(require_limit(temperature, "config.temperature", kLossTemperatureLimit));
+    if (!temperature.IsUndefined())
+      cfg.temperature = static_cast<float>(require_limit(temperature, "config.temperature", kLossTemperatureLimit));
     cfg.budget = static_cast<int>(require_integer(o.Get("budget"), "config.budget", 2, kPixels));
 
     check_images_labels(env, in);
     require_length(env, targets->size(), in.labels->size(), "targets");
     require_classes(env, *targets, kClasses, "targets");
-    if (variant == "logits") cfg.on_logits = true;
-    else if (variant != "softmax") throw range_error(env, "config.variant must be 'softmax' or 'logits' (got '" + variant + "')");
+    if (variant == "logits")
+      cfg.on_logits = true;
+    else if (variant != "softmax")
+      throw range_error(env, "config.variant must be 'softmax' or 'logits' (got '" + variant + "')");
 
     const int n = in.count();
     auto r = std::make_shared<AttackResults>();
     Network* net = net_.get();
-    auto work = [=]() { return run_jsma(*net, in.images->data(), in.labels->data(), targets->data(), n, cfg, r.get()); };
+    auto work = [=]() {
+      return run_jsma(*net, in.images->data(), in.labels->data(), targets->data(), n, cfg, r.get());
+    };
     auto done = [=](Napi::Env e) { return results_to_js(e, *r, false); };
     return start(env, &use, work, done);
   });
 }
 
-// pgd(images, labels, keys: Uint32Array [n], { epsilon, steps, stepSize, randomStart, seed, loss?, precision?, temperature? })
+// pgd(images, labels, keys: Uint32Array [n], { epsilon, steps, stepSize, randomStart, seed, loss?, precision?,
+// temperature? })
 //   -> Promise<NativeAttackResult & { linf: Float32Array }>
 Napi::Value ModelWrap::Pgd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -73,7 +79,8 @@ Napi::Value ModelWrap::Pgd(const Napi::CallbackInfo& info) {
     InUse use;
     claim(env, &use);
     const ImagesLabels in = copy_images_labels(info, 0);
-    auto keys = std::make_shared<std::vector<uint32_t>>(copy_typed<uint32_t, napi_uint32_array>(arg(info, 2), "keys", "Uint32Array"));
+    auto keys = std::make_shared<std::vector<uint32_t>>(
+        copy_typed<uint32_t, napi_uint32_array>(arg(info, 2), "keys", "Uint32Array"));
     Napi::Object o = require_object(arg(info, 3), "config");
     PgdConfig cfg;
     cfg.epsilon = static_cast<float>(require_limit(o.Get("epsilon"), "config.epsilon", kEpsilonLimit));

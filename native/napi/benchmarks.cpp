@@ -34,14 +34,22 @@ double dependent_add_ghz() {
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < kAdds; i += 8) {
       // Eight adds per iteration: the loop counter runs beside the chain, off its path.
-      x += step; asm volatile("" : "+r"(x));
-      x += step; asm volatile("" : "+r"(x));
-      x += step; asm volatile("" : "+r"(x));
-      x += step; asm volatile("" : "+r"(x));
-      x += step; asm volatile("" : "+r"(x));
-      x += step; asm volatile("" : "+r"(x));
-      x += step; asm volatile("" : "+r"(x));
-      x += step; asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
+      x += step;
+      asm volatile("" : "+r"(x));
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     volatile uint64_t keep = x;
@@ -124,7 +132,8 @@ Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
       BatchResult r;
       TEMPERED_TRY(net.train_step(data, indices.data(), batch, cfg, 0, &r));  // warm-up, not counted
       prof.reset();
-      for (int step = 0; step < steps; ++step) TEMPERED_TRY(net.train_step(data, indices.data(), batch, cfg, step + 1, &r));
+      for (int step = 0; step < steps; ++step)
+        TEMPERED_TRY(net.train_step(data, indices.data(), batch, cfg, step + 1, &r));
       *results = prof.results();
       return Status::Ok();
     };

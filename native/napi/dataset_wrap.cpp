@@ -70,7 +70,8 @@ Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
     auto host_labels = std::make_shared<std::vector<int32_t>>(copy_i32(arg(info, 2), "labels"));
     Napi::Value soft_v = arg(info, 3);
     const bool has_soft = !soft_v.IsUndefined() && !soft_v.IsNull();
-    auto host_soft = std::make_shared<std::vector<float>>(has_soft ? copy_f32(soft_v, "softTargets") : std::vector<float>());
+    auto host_soft =
+        std::make_shared<std::vector<float>>(has_soft ? copy_f32(soft_v, "softTargets") : std::vector<float>());
 
     const size_t count = require_multiple(env, host_images->size(), kPixels, "images");
     if (count > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
@@ -81,7 +82,8 @@ Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
       require_all_finite(env, *host_soft, "softTargets");
       for (size_t i = 0; i < host_soft->size(); ++i)
         if ((*host_soft)[i] < 0.0f || (*host_soft)[i] > 1.0f)
-          throw range_error(env, "softTargets[" + std::to_string(i) + "] = " + std::to_string((*host_soft)[i]) + " is not a probability in [0, 1]");
+          throw range_error(env, "softTargets[" + std::to_string(i) + "] = " + std::to_string((*host_soft)[i]) +
+                                     " is not a probability in [0, 1]");
     }
     require_all_finite(env, *host_images, "images");
 
@@ -119,7 +121,9 @@ Napi::Value DatasetWrap::Count(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), data_->count);
 }
 
-Napi::Value DatasetWrap::Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend_name_); }
+Napi::Value DatasetWrap::Backend(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), backend_name_);
+}
 
 Napi::Value DatasetWrap::HasSoftTargets(const Napi::CallbackInfo& info) {
   check_usable(info.Env());

@@ -26,16 +26,22 @@ inline LossSpec parse_loss_spec(Napi::Value v, const std::string& name) {
   Napi::Value loss = o.Get("loss");
   if (!loss.IsUndefined()) {
     std::string l = require_string(loss, name + ".loss");
-    if (l == "xent") spec.loss = AttackLoss::kXent;
-    else if (l == "margin") spec.loss = AttackLoss::kMargin;
-    else throw range_error(v.Env(), name + ".loss must be 'xent' or 'margin' (got '" + l + "')");
+    if (l == "xent")
+      spec.loss = AttackLoss::kXent;
+    else if (l == "margin")
+      spec.loss = AttackLoss::kMargin;
+    else
+      throw range_error(v.Env(), name + ".loss must be 'xent' or 'margin' (got '" + l + "')");
   }
   Napi::Value precision = o.Get("precision");
   if (!precision.IsUndefined()) {
     std::string p = require_string(precision, name + ".precision");
-    if (p == "float32") spec.precision = LossPrecision::kFloat32;
-    else if (p == "float64") spec.precision = LossPrecision::kFloat64;
-    else throw range_error(v.Env(), name + ".precision must be 'float32' or 'float64' (got '" + p + "')");
+    if (p == "float32")
+      spec.precision = LossPrecision::kFloat32;
+    else if (p == "float64")
+      spec.precision = LossPrecision::kFloat64;
+    else
+      throw range_error(v.Env(), name + ".precision must be 'float32' or 'float64' (got '" + p + "')");
   }
   Napi::Value temperature = o.Get("temperature");
   if (!temperature.IsUndefined())

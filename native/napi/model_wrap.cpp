@@ -33,13 +33,19 @@ TrainConfig parse_train_config(Napi::Value v) {
   if (v.IsUndefined()) return c;
   Napi::Object o = require_object(v, "config");
   Napi::Value x;
-  if (!(x = o.Get("learningRate")).IsUndefined()) c.learning_rate = static_cast<float>(require_limit(x, "config.learningRate", kLearningRateLimit));
-  if (!(x = o.Get("momentum")).IsUndefined()) c.momentum = static_cast<float>(require_limit(x, "config.momentum", kMomentumLimit));
-  if (!(x = o.Get("temperature")).IsUndefined()) c.temperature = static_cast<float>(require_limit(x, "config.temperature", kTemperatureLimit));
-  if (!(x = o.Get("lossScale")).IsUndefined()) c.loss_scale = static_cast<float>(require_limit(x, "config.lossScale", kLossScaleLimit));
+  if (!(x = o.Get("learningRate")).IsUndefined())
+    c.learning_rate = static_cast<float>(require_limit(x, "config.learningRate", kLearningRateLimit));
+  if (!(x = o.Get("momentum")).IsUndefined())
+    c.momentum = static_cast<float>(require_limit(x, "config.momentum", kMomentumLimit));
+  if (!(x = o.Get("temperature")).IsUndefined())
+    c.temperature = static_cast<float>(require_limit(x, "config.temperature", kTemperatureLimit));
+  if (!(x = o.Get("lossScale")).IsUndefined())
+    c.loss_scale = static_cast<float>(require_limit(x, "config.lossScale", kLossScaleLimit));
   if (!(x = o.Get("l2")).IsUndefined()) c.l2_output = static_cast<float>(require_limit(x, "config.l2", kL2Limit));
-  if (!(x = o.Get("dropoutRate")).IsUndefined()) c.dropout_rate = static_cast<float>(require_limit(x, "config.dropoutRate", kDropoutRateLimit));
-  if (!(x = o.Get("dropoutSeed")).IsUndefined()) c.dropout_seed = static_cast<uint32_t>(require_integer(x, "config.dropoutSeed", 0, 0xffffffffLL));
+  if (!(x = o.Get("dropoutRate")).IsUndefined())
+    c.dropout_rate = static_cast<float>(require_limit(x, "config.dropoutRate", kDropoutRateLimit));
+  if (!(x = o.Get("dropoutSeed")).IsUndefined())
+    c.dropout_seed = static_cast<uint32_t>(require_integer(x, "config.dropoutSeed", 0, 0xffffffffLL));
   if (!(x = o.Get("softTargets")).IsUndefined()) c.use_soft_targets = require_bool(x, "config.softTargets");
   return c;
 }
@@ -110,19 +116,23 @@ DatasetWrap* ModelWrap::claim_dataset(Napi::Value v, InUse* use) {
   DatasetWrap* ds = DatasetWrap::FromArg(v, "dataset");
   ds->hold(use);
   if (ds->backend_name() != backend_name_)
-    throw plain_error(v.Env(), "the dataset lives on backend '" + ds->backend_name() + "' but the model on '" + backend_name_ + "'",
-                      kBackendMismatch);
+    throw plain_error(
+        v.Env(), "the dataset lives on backend '" + ds->backend_name() + "' but the model on '" + backend_name_ + "'",
+        kBackendMismatch);
   return ds;
 }
 
-Napi::Promise ModelWrap::start(Napi::Env env, InUse* use, Task::Work work, Task::Done done, std::vector<Napi::Object> pins) {
+Napi::Promise ModelWrap::start(Napi::Env env, InUse* use, Task::Work work, Task::Done done,
+                               std::vector<Napi::Object> pins) {
   pins.push_back(Value());
   return Task::Start(env, std::move(work), std::move(done), use->hand_over(), std::move(pins));
 }
 
 Napi::Value ModelWrap::Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend_name_); }
 
-Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kTotalParams); }
+Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), kTotalParams);
+}
 
 // The flat parameter and velocity arrays share their checks and copies.
 Napi::Value ModelWrap::GetFlat(Napi::Env env, Status (Network::*get)(float*)) {
@@ -148,10 +158,18 @@ Napi::Value ModelWrap::SetFlat(const Napi::CallbackInfo& info, const char* name,
   });
 }
 
-Napi::Value ModelWrap::GetParameters(const Napi::CallbackInfo& info) { return GetFlat(info.Env(), &Network::get_parameters); }
-Napi::Value ModelWrap::SetParameters(const Napi::CallbackInfo& info) { return SetFlat(info, "parameters", &Network::set_parameters); }
-Napi::Value ModelWrap::GetVelocity(const Napi::CallbackInfo& info) { return GetFlat(info.Env(), &Network::get_velocity); }
-Napi::Value ModelWrap::SetVelocity(const Napi::CallbackInfo& info) { return SetFlat(info, "velocity", &Network::set_velocity); }
+Napi::Value ModelWrap::GetParameters(const Napi::CallbackInfo& info) {
+  return GetFlat(info.Env(), &Network::get_parameters);
+}
+Napi::Value ModelWrap::SetParameters(const Napi::CallbackInfo& info) {
+  return SetFlat(info, "parameters", &Network::set_parameters);
+}
+Napi::Value ModelWrap::GetVelocity(const Napi::CallbackInfo& info) {
+  return GetFlat(info.Env(), &Network::get_velocity);
+}
+Napi::Value ModelWrap::SetVelocity(const Napi::CallbackInfo& info) {
+  return SetFlat(info, "velocity", &Network::set_velocity);
+}
 
 // Every entry point below runs in the same order: claim the model (and the data set), read
 // every argument into plain C++ values (typed arrays copied at once), check the copies,
@@ -176,8 +194,8 @@ Napi::Value ModelWrap::TrainSteps(const Napi::CallbackInfo& info) {
     const int count = ds->data()->count;
     for (size_t i = 0; i < indices->size(); ++i)
       if ((*indices)[i] < 0 || (*indices)[i] >= count)
-        throw range_error(env, "indices[" + std::to_string(i) + "] = " + std::to_string((*indices)[i]) + " is outside the dataset (0.." +
-                                   std::to_string(count - 1) + ")");
+        throw range_error(env, "indices[" + std::to_string(i) + "] = " + std::to_string((*indices)[i]) +
+                                   " is outside the dataset (0.." + std::to_string(count - 1) + ")");
     if (cfg.use_soft_targets && !ds->data()->has_soft())
       throw range_error(env, "config.softTargets is true but the dataset has no soft targets");
 
@@ -283,7 +301,8 @@ Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
     auto trace = std::make_shared<tempered::Trace>();
     Network* net = net_.get();
     auto work = [=]() -> Status {
-      return net->trace(in.images->data(), in.labels->data(), soft->empty() ? nullptr : soft->data(), n, cfg, step, trace.get());
+      return net->trace(in.images->data(), in.labels->data(), soft->empty() ? nullptr : soft->data(), n, cfg, step,
+                        trace.get());
     };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object out = Napi::Object::New(e);
@@ -294,7 +313,8 @@ Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
   });
 }
 
-// inputGradient(images, labels, lossSpec) -> Promise<{ gradient: Float64Array [n*784], loss: Float64Array [n], logits: Float32Array [n*10] }>
+// inputGradient(images, labels, lossSpec) -> Promise<{ gradient: Float64Array [n*784], loss: Float64Array [n], logits:
+// Float32Array [n*10] }>
 Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded_promise(env, [&]() -> Napi::Value {
@@ -308,7 +328,10 @@ Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
     auto loss = std::make_shared<std::vector<double>>(n);
     auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
     Network* net = net_.get();
-    auto work = [=]() { return net->input_gradient(in.images->data(), in.labels->data(), n, spec, grad->data(), loss->data(), logits->data()); };
+    auto work = [=]() {
+      return net->input_gradient(in.images->data(), in.labels->data(), n, spec, grad->data(), loss->data(),
+                                 logits->data());
+    };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
       o.Set("gradient", to_js(e, *grad));
@@ -333,7 +356,9 @@ Napi::Value ModelWrap::AttackLosses(const Napi::CallbackInfo& info) {
     auto loss = std::make_shared<std::vector<double>>(n);
     auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
     Network* net = net_.get();
-    auto work = [=]() { return net->attack_losses(in.images->data(), in.labels->data(), n, spec, loss->data(), logits->data()); };
+    auto work = [=]() {
+      return net->attack_losses(in.images->data(), in.labels->data(), n, spec, loss->data(), logits->data());
+    };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
       o.Set("loss", to_js(e, *loss));
@@ -364,7 +389,8 @@ Napi::Value ModelWrap::Sweep(const Napi::CallbackInfo& info) {
     auto base = std::make_shared<std::vector<double>>(n);
     Network* net = net_.get();
     auto work = [=]() {
-      return net->sweep(in.images->data(), in.labels->data(), skip->empty() ? nullptr : skip->data(), n, spec, losses->data(), base->data());
+      return net->sweep(in.images->data(), in.labels->data(), skip->empty() ? nullptr : skip->data(), n, spec,
+                        losses->data(), base->data());
     };
     auto done = [=](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);

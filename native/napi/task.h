@@ -24,7 +24,8 @@ class Task : public Napi::AsyncWorker {
 
   // Queues the task and returns its promise. `finally` runs when the work ends, also when
   // the task cannot be queued (then the error propagates to the caller).
-  static Napi::Promise Start(Napi::Env env, Work work, Done done, Finally finally, const std::vector<Napi::Object>& pins) {
+  static Napi::Promise Start(Napi::Env env, Work work, Done done, Finally finally,
+                             const std::vector<Napi::Object>& pins) {
     Task* task = nullptr;
     try {
       task = new Task(env, std::move(work), std::move(done), finally, pins);
@@ -82,7 +83,8 @@ class Task : public Napi::AsyncWorker {
     } catch (const Napi::Error& e) {
       return reject(e);
     } catch (const std::exception& e) {
-      return reject(plain_error(env, std::string("internal error: ") + e.what(), status_code_name(StatusCode::kInternal)));
+      return reject(
+          plain_error(env, std::string("internal error: ") + e.what(), status_code_name(StatusCode::kInternal)));
     }
     deferred_.Resolve(result);
   }

@@ -8,9 +8,7 @@
 // (network.ts), independent of the engine: JSMA's full ten-row Jacobian and its brute-force
 // pair search, and one step of PGD / FGSM with the float32 arithmetic of the step emulated.
 import type { Model as NativeModel, NativeLossSpec } from '../../binding';
-import {
-  conv3x3BackwardData, denseBackwardData, maxPool2x2Backward, Numbers, reluBackward, unflattenChwToNhwc,
-} from './layers';
+import { conv3x3BackwardData, denseBackwardData, maxPool2x2Backward, Numbers, reluBackward, unflattenChwToNhwc } from './layers';
 import { Activations, forward, Params } from './network';
 import { uniform24 } from './rng';
 
@@ -78,7 +76,15 @@ export async function bruteForceAttack(
   spec: NativeLossSpec,
 ): Promise<BruteForceOutcome> {
   const image = Float32Array.from(original);
-  const out: BruteForceOutcome = { attacked: false, success: false, pixels: 0, path: [], finalPrediction: -1, saliencyAllZero: false, adversarial: image };
+  const out: BruteForceOutcome = {
+    attacked: false,
+    success: false,
+    pixels: 0,
+    path: [],
+    finalPrediction: -1,
+    saliencyAllZero: false,
+    adversarial: image,
+  };
   out.finalPrediction = await classify(model, image);
   if (out.finalPrediction !== label) return out;
   out.attacked = true;
@@ -90,7 +96,10 @@ export async function bruteForceAttack(
     const g = (await model.inputGradient(image, Int32Array.of(label), spec)).gradient;
     out.saliencyAllZero = g.every((x) => x === 0);
     if (algorithm === 1) {
-      candidates = order(g, ids(P).filter((p) => g[p] > 0));
+      candidates = order(
+        g,
+        ids(P).filter((p) => g[p] > 0),
+      );
     } else {
       const magnitude = Array.from(g, Math.abs);
       candidates = order(magnitude, ids(P)).map((p) => (g[p] > 0 ? p : P + p));
@@ -151,8 +160,11 @@ export function referenceLogits(p: Params, image: Numbers): Float64Array {
  * For one image: the logits and, for each of `seeds.length / 10` rows, the input gradient of
  * the linear function seeds[row] . z of the logits, by backpropagation in float64.
  */
-export function referenceLogitGradients(p: Params, image: Numbers, seedsOf: (logits: Float64Array) => Float64Array):
-    { logits: Float64Array; gradients: Float64Array } {
+export function referenceLogitGradients(
+  p: Params,
+  image: Numbers,
+  seedsOf: (logits: Float64Array) => Float64Array,
+): { logits: Float64Array; gradients: Float64Array } {
   const a: Activations = forward(p, image, 1, NO_DROPOUT);
   const dz = seedsOf(a.logits);
   const n = dz.length / 10;
@@ -188,8 +200,12 @@ export type JsmaVariant = 'softmax' | 'logits';
  * The full Jacobian dF/dx [10][784] of one image (ten backward passes) and its logits.
  * Softmax rows: dF_k/dz_j = F_k (delta_kj - F_j) / T.
  */
-export function referenceJacobian(p: Params, image: Numbers, variant: JsmaVariant, temperature: number):
-    { logits: Float64Array; jacobian: Float64Array } {
+export function referenceJacobian(
+  p: Params,
+  image: Numbers,
+  variant: JsmaVariant,
+  temperature: number,
+): { logits: Float64Array; jacobian: Float64Array } {
   const { logits, gradients } = referenceLogitGradients(p, image, (z) => {
     const seeds = new Float64Array(100);
     const f = softmax(z, temperature);
@@ -217,8 +233,14 @@ export interface JsmaIteration {
 }
 
 /** One JSMA iteration on `image` towards `target`, in float64, by the definition. */
-export function referenceJsmaIteration(p: Params, image: Float32Array, target: number, used: Set<number>,
-                                       variant: JsmaVariant, temperature: number): JsmaIteration {
+export function referenceJsmaIteration(
+  p: Params,
+  image: Float32Array,
+  target: number,
+  used: Set<number>,
+  variant: JsmaVariant,
+  temperature: number,
+): JsmaIteration {
   const { logits, jacobian } = referenceJacobian(p, image, variant, temperature);
   const a = new Float64Array(784);
   const b = new Float64Array(784);
@@ -262,8 +284,13 @@ function lossGradient(z: Float64Array, label: number, loss: 'xent' | 'margin', t
 }
 
 /** dL/dx of one image in float64, and its logits. */
-export function referenceInputGradient(p: Params, image: Numbers, label: number, loss: 'xent' | 'margin', temperature: number):
-    { logits: Float64Array; gradient: Float64Array } {
+export function referenceInputGradient(
+  p: Params,
+  image: Numbers,
+  label: number,
+  loss: 'xent' | 'margin',
+  temperature: number,
+): { logits: Float64Array; gradient: Float64Array } {
   const { logits, gradients } = referenceLogitGradients(p, image, (z) => lossGradient(z, label, loss, temperature));
   return { logits, gradient: gradients };
 }
@@ -279,8 +306,13 @@ export function referenceRandomStart(original: Float32Array, epsilon: number, se
 }
 
 /** One sign step in emulated float32: min(max(x + step sign(g), max(x0 - eps, 0)), min(x0 + eps, 1)). */
-export function referenceSignStep(current: Float32Array, original: Float32Array, gradient: Float64Array, epsilon: number,
-                                  stepSize: number): Float32Array {
+export function referenceSignStep(
+  current: Float32Array,
+  original: Float32Array,
+  gradient: Float64Array,
+  epsilon: number,
+  stepSize: number,
+): Float32Array {
   const eps = Math.fround(epsilon);
   const step = Math.fround(stepSize);
   return Float32Array.from(current, (x, px) => {

@@ -68,12 +68,24 @@ export function decodeIndex(index: number, perSampleShape: number[] | undefined)
   return coords;
 }
 
-export function compare(name: string, nativeValues: Numbers, refValues: Numbers, tolerance: Tolerance,
-                        perSampleShape?: number[]): Comparison {
+export function compare(
+  name: string,
+  nativeValues: Numbers,
+  refValues: Numbers,
+  tolerance: Tolerance,
+  perSampleShape?: number[],
+): Comparison {
   const native = f64(nativeValues); // one array type in the loop (see f64)
   const ref = f64(refValues);
   const result: Comparison = {
-    name, ok: true, count: ref.length, failures: 0, tolerance, scale: maxAbs(ref), worst: null, maxError: 0,
+    name,
+    ok: true,
+    count: ref.length,
+    failures: 0,
+    tolerance,
+    scale: maxAbs(ref),
+    worst: null,
+    maxError: 0,
   };
   if (native.length !== ref.length) {
     result.ok = false;
@@ -102,16 +114,19 @@ export function formatComparison(c: Comparison): string {
   const w = c.worst;
   const head = `${c.name}: ${c.ok ? 'ok' : `FAILED ${c.failures}/${c.count}`}`;
   if (!w) return `${head} (empty)`;
-  return `${head}; worst at [${w.coords.join(',')}] native=${w.native} ref=${w.reference} ` +
+  return (
+    `${head}; worst at [${w.coords.join(',')}] native=${w.native} ref=${w.reference} ` +
     `|err|=${w.error.toExponential(3)} allowed=${w.allowed.toExponential(3)} (ratio ${w.ratio.toExponential(2)}); ` +
-    `atol=${c.tolerance.atol.toExponential(2)} rtol=${c.tolerance.rtol} max|ref|=${c.scale.toExponential(3)}`;
+    `atol=${c.tolerance.atol.toExponential(2)} rtol=${c.tolerance.rtol} max|ref|=${c.scale.toExponential(3)}`
+  );
 }
 
 /** Throws one error listing every failed comparison (with its worst element). */
 export function assertAllClose(label: string, comparisons: Comparison[]): void {
   const failed = comparisons.filter((c) => !c.ok);
   if (failed.length > 0) {
-    throw new Error(`${label}: ${failed.length} of ${comparisons.length} tensors out of tolerance\n` +
-      failed.map(formatComparison).join('\n'));
+    throw new Error(
+      `${label}: ${failed.length} of ${comparisons.length} tensors out of tolerance\n` + failed.map(formatComparison).join('\n'),
+    );
   }
 }

@@ -71,8 +71,16 @@ export function unpackConvWeight(packed: Float64Array, cout: number, cin: number
 }
 
 /** Pre-activation output [n][h-2][w-2][cout] of a 'valid' 3x3 convolution of x [n][h][w][cin]. */
-export function conv3x3Forward(xIn: Numbers, n: number, h: number, w: number, cin: number,
-                               weightIn: Numbers, biasIn: Numbers, cout: number): Float64Array {
+export function conv3x3Forward(
+  xIn: Numbers,
+  n: number,
+  h: number,
+  w: number,
+  cin: number,
+  weightIn: Numbers,
+  biasIn: Numbers,
+  cout: number,
+): Float64Array {
   const x = f64(xIn);
   const wp = packConvWeight(f64(weightIn), cout, cin); // wp[((o*3 + ky)*3 + kx)*cin + i] = weight[o][i][ky][kx]
   const bias = f64(biasIn);
@@ -87,7 +95,7 @@ export function conv3x3Forward(xIn: Numbers, n: number, h: number, w: number, ci
           for (let ky = 0; ky < 3; ky++) {
             for (let kx = 0; kx < 3; kx++) {
               const xBase = ((s * h + oy + ky) * w + ox + kx) * cin; // x[s][oy+ky][ox+kx][0]
-              const wBase = ((o * 3 + ky) * 3 + kx) * cin;          // weight[o][0][ky][kx]
+              const wBase = ((o * 3 + ky) * 3 + kx) * cin; // weight[o][0][ky][kx]
               for (let i = 0; i < cin; i++) sum += wp[wBase + i] * x[xBase + i];
             }
           }
@@ -100,8 +108,15 @@ export function conv3x3Forward(xIn: Numbers, n: number, h: number, w: number, ci
 }
 
 /** Gradient w.r.t. the conv's input x [n][h][w][cin], given dy [n][h-2][w-2][cout] (pre-activation). */
-export function conv3x3BackwardData(dyIn: Numbers, n: number, h: number, w: number, cin: number,
-                                    weightIn: Numbers, cout: number): Float64Array {
+export function conv3x3BackwardData(
+  dyIn: Numbers,
+  n: number,
+  h: number,
+  w: number,
+  cin: number,
+  weightIn: Numbers,
+  cout: number,
+): Float64Array {
   const dy = f64(dyIn);
   const wp = packConvWeight(f64(weightIn), cout, cin);
   const ho = h - 2;
@@ -129,8 +144,15 @@ export function conv3x3BackwardData(dyIn: Numbers, n: number, h: number, w: numb
 }
 
 /** Gradients of the conv's weight [cout][cin][3][3] and bias [cout], given its input x and dy. */
-export function conv3x3BackwardWeights(xIn: Numbers, dyIn: Numbers, n: number, h: number, w: number,
-                                       cin: number, cout: number): { weight: Float64Array; bias: Float64Array } {
+export function conv3x3BackwardWeights(
+  xIn: Numbers,
+  dyIn: Numbers,
+  n: number,
+  h: number,
+  w: number,
+  cin: number,
+  cout: number,
+): { weight: Float64Array; bias: Float64Array } {
   const x = f64(xIn);
   const dy = f64(dyIn);
   const ho = h - 2;
@@ -185,8 +207,7 @@ export function reluBackward(dyIn: Numbers, yIn: Numbers): Float64Array {
  * Max pool of x [n][h][w][c] to [n][h/2][w/2][c]. `argmax[j]` is the index in x of the element
  * chosen for output j: the first maximum in raster order (ties go to the earlier position).
  */
-export function maxPool2x2Forward(xIn: Numbers, n: number, h: number, w: number, c: number):
-    { y: Float64Array; argmax: Int32Array } {
+export function maxPool2x2Forward(xIn: Numbers, n: number, h: number, w: number, c: number): { y: Float64Array; argmax: Int32Array } {
   const x = f64(xIn);
   const ho = h >> 1;
   const wo = w >> 1;
@@ -218,8 +239,7 @@ export function maxPool2x2Forward(xIn: Numbers, n: number, h: number, w: number,
 }
 
 /** Gradient w.r.t. the pool's input x [n][h][w][c] given dy [n][h/2][w/2][c]. */
-export function maxPool2x2Backward(dyIn: Numbers, xIn: Numbers, n: number, h: number, w: number,
-                                   c: number): Float64Array {
+export function maxPool2x2Backward(dyIn: Numbers, xIn: Numbers, n: number, h: number, w: number, c: number): Float64Array {
   const dy = f64(dyIn);
   const x = f64(xIn);
   const { argmax } = maxPool2x2Forward(x, n, h, w, c);
@@ -266,8 +286,7 @@ export function unflattenChwToNhwc(flatIn: Numbers, n: number, h: number, w: num
 // Dense (fully connected)
 
 /** y [n][outF] = weight [outF][inF] . x [n][inF] + bias (pre-activation). */
-export function denseForward(xIn: Numbers, n: number, inF: number, weightIn: Numbers, biasIn: Numbers,
-                             outF: number): Float64Array {
+export function denseForward(xIn: Numbers, n: number, inF: number, weightIn: Numbers, biasIn: Numbers, outF: number): Float64Array {
   const x = f64(xIn);
   const weight = f64(weightIn);
   const bias = f64(biasIn);
@@ -298,8 +317,13 @@ export function denseBackwardData(dyIn: Numbers, n: number, inF: number, weightI
 }
 
 /** dW [outF][inF] = sum_s dy[s] x[s]^T, db = sum_s dy[s]. */
-export function denseBackwardWeights(xIn: Numbers, dyIn: Numbers, n: number, inF: number, outF: number):
-    { weight: Float64Array; bias: Float64Array } {
+export function denseBackwardWeights(
+  xIn: Numbers,
+  dyIn: Numbers,
+  n: number,
+  inF: number,
+  outF: number,
+): { weight: Float64Array; bias: Float64Array } {
   const x = f64(xIn);
   const dy = f64(dyIn);
   const dw = new Float64Array(outF * inF);
@@ -377,9 +401,15 @@ export function targetRows(labels: Numbers, softTargets: Numbers | null, n: numb
   return t;
 }
 
-export function softmaxCrossEntropy(logitsIn: Numbers, n: number, classes: number, labels: Numbers,
-                                    softTargets: Numbers | null, temperature: number,
-                                    lossScale: number): CrossEntropy {
+export function softmaxCrossEntropy(
+  logitsIn: Numbers,
+  n: number,
+  classes: number,
+  labels: Numbers,
+  softTargets: Numbers | null,
+  temperature: number,
+  lossScale: number,
+): CrossEntropy {
   const logits = f64(logitsIn);
   const t = targetRows(labels, softTargets, n, classes);
   const loss = new Float64Array(n);

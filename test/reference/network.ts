@@ -18,9 +18,22 @@
 //   parameters, flat, in LAYOUT order) of lossScale * mean cross-entropy (no L2 term).
 
 import {
-  applyMask, conv3x3BackwardData, conv3x3BackwardWeights, conv3x3Forward, denseBackwardData,
-  denseBackwardWeights, denseForward, dropoutMask, flattenNhwcToChw, maxPool2x2Backward,
-  maxPool2x2Forward, Numbers, relu, reluBackward, softmaxCrossEntropy, unflattenChwToNhwc,
+  applyMask,
+  conv3x3BackwardData,
+  conv3x3BackwardWeights,
+  conv3x3Forward,
+  denseBackwardData,
+  denseBackwardWeights,
+  denseForward,
+  dropoutMask,
+  flattenNhwcToChw,
+  maxPool2x2Backward,
+  maxPool2x2Forward,
+  Numbers,
+  relu,
+  reluBackward,
+  softmaxCrossEntropy,
+  unflattenChwToNhwc,
 } from './layers';
 
 // ---------------------------------------------------------------------------------------------
@@ -34,13 +47,20 @@ export interface TensorInfo {
 }
 
 const SHAPES: Array<[string, number[]]> = [
-  ['conv1.weight', [32, 1, 3, 3]], ['conv1.bias', [32]],
-  ['conv2.weight', [32, 32, 3, 3]], ['conv2.bias', [32]],
-  ['conv3.weight', [64, 32, 3, 3]], ['conv3.bias', [64]],
-  ['conv4.weight', [64, 64, 3, 3]], ['conv4.bias', [64]],
-  ['fc1.weight', [200, 1024]], ['fc1.bias', [200]],
-  ['fc2.weight', [200, 200]], ['fc2.bias', [200]],
-  ['fc3.weight', [10, 200]], ['fc3.bias', [10]],
+  ['conv1.weight', [32, 1, 3, 3]],
+  ['conv1.bias', [32]],
+  ['conv2.weight', [32, 32, 3, 3]],
+  ['conv2.bias', [32]],
+  ['conv3.weight', [64, 32, 3, 3]],
+  ['conv3.bias', [64]],
+  ['conv4.weight', [64, 64, 3, 3]],
+  ['conv4.bias', [64]],
+  ['fc1.weight', [200, 1024]],
+  ['fc1.bias', [200]],
+  ['fc2.weight', [200, 200]],
+  ['fc2.bias', [200]],
+  ['fc3.weight', [10, 200]],
+  ['fc3.bias', [10]],
 ];
 
 /** Every parameter tensor, in the order of the flat parameter vector (PyTorch layouts). */
@@ -107,7 +127,7 @@ export function dropoutMasks(n: number, cfg: NetConfig): Masks {
 
 /** The forward stages in order; a stage's output depends only on earlier stages and its own parameters. */
 export const STAGES = ['conv1', 'conv2', 'pool1', 'conv3', 'conv4', 'pool2', 'flat', 'fc1', 'fc2', 'logits'] as const;
-export type Stage = typeof STAGES[number];
+export type Stage = (typeof STAGES)[number];
 
 /** The first stage whose output depends on the given parameter tensor. */
 export function stageOfParameter(name: string): Stage {
@@ -137,8 +157,13 @@ export interface Activations {
  * and only the later ones are recomputed: the finite-difference check uses this to skip the
  * convolutions that a perturbed fully connected weight cannot affect.
  */
-export function forward(p: Params, images: Numbers, n: number, masks: Masks,
-                        resume?: { from: Stage; activations: Activations }): Activations {
+export function forward(
+  p: Params,
+  images: Numbers,
+  n: number,
+  masks: Masks,
+  resume?: { from: Stage; activations: Activations },
+): Activations {
   const start = resume ? STAGES.indexOf(resume.from) : 0;
   const a = (resume ? { ...resume.activations } : {}) as Activations;
   const run = (stage: Stage): boolean => STAGES.indexOf(stage) >= start;
@@ -165,7 +190,7 @@ export function sameActivationPattern(a: Activations, b: Activations): boolean {
   for (const key of ['conv1', 'conv2', 'conv3', 'conv4', 'fc1', 'fc2'] as const) {
     const x = a[key];
     const y = b[key];
-    for (let i = 0; i < x.length; i++) if ((x[i] > 0) !== (y[i] > 0)) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] > 0 !== y[i] > 0) return false;
   }
   for (const key of ['pool1Argmax', 'pool2Argmax'] as const) {
     const x = a[key];
@@ -179,8 +204,7 @@ export function sameActivationPattern(a: Activations, b: Activations): boolean {
 // Loss and backward
 
 /** lossScale * mean_s cross-entropy_s: the objective whose gradient the engine's trace returns. */
-export function objective(a: Activations, n: number, labels: Numbers, softTargets: Numbers | null,
-                          cfg: NetConfig): number {
+export function objective(a: Activations, n: number, labels: Numbers, softTargets: Numbers | null, cfg: NetConfig): number {
   const { loss } = softmaxCrossEntropy(a.logits, n, 10, labels, softTargets, cfg.temperature, cfg.lossScale);
   let sum = 0;
   for (let s = 0; s < n; s++) sum += loss[s];
@@ -204,10 +228,18 @@ export interface Gradients {
   grad: Float64Array;
 }
 
-export function backward(p: Params, images: Numbers, n: number, masks: Masks, a: Activations,
-                         labels: Numbers, softTargets: Numbers | null, cfg: NetConfig,
-                         /** Backpropagate this gradient w.r.t. the logits instead of the cross-entropy's. */
-                         dlogitsOverride?: Float64Array): Gradients {
+export function backward(
+  p: Params,
+  images: Numbers,
+  n: number,
+  masks: Masks,
+  a: Activations,
+  labels: Numbers,
+  softTargets: Numbers | null,
+  cfg: NetConfig,
+  /** Backpropagate this gradient w.r.t. the logits instead of the cross-entropy's. */
+  dlogitsOverride?: Float64Array,
+): Gradients {
   const xent = softmaxCrossEntropy(a.logits, n, 10, labels, softTargets, cfg.temperature, cfg.lossScale);
   const dlogits = dlogitsOverride ?? xent.dlogits;
 
@@ -238,40 +270,95 @@ export function backward(p: Params, images: Numbers, n: number, masks: Masks, a:
   const dinput = conv3x3BackwardData(d_conv1, n, 28, 28, 1, p['conv1.weight'], 32);
 
   const params: Params = {
-    'conv1.weight': conv1.weight, 'conv1.bias': conv1.bias,
-    'conv2.weight': conv2.weight, 'conv2.bias': conv2.bias,
-    'conv3.weight': conv3.weight, 'conv3.bias': conv3.bias,
-    'conv4.weight': conv4.weight, 'conv4.bias': conv4.bias,
-    'fc1.weight': fc1.weight, 'fc1.bias': fc1.bias,
-    'fc2.weight': fc2.weight, 'fc2.bias': fc2.bias,
-    'fc3.weight': fc3.weight, 'fc3.bias': fc3.bias,
+    'conv1.weight': conv1.weight,
+    'conv1.bias': conv1.bias,
+    'conv2.weight': conv2.weight,
+    'conv2.bias': conv2.bias,
+    'conv3.weight': conv3.weight,
+    'conv3.bias': conv3.bias,
+    'conv4.weight': conv4.weight,
+    'conv4.bias': conv4.bias,
+    'fc1.weight': fc1.weight,
+    'fc1.bias': fc1.bias,
+    'fc2.weight': fc2.weight,
+    'fc2.bias': fc2.bias,
+    'fc3.weight': fc3.weight,
+    'fc3.bias': fc3.bias,
   };
   return {
-    loss: xent.loss, dlogits, d_fc2, d_fc1, d_flat, d_conv4, d_conv3, d_conv2, d_conv1, dinput,
-    params, grad: joinParameters(params),
+    loss: xent.loss,
+    dlogits,
+    d_fc2,
+    d_fc1,
+    d_flat,
+    d_conv4,
+    d_conv3,
+    d_conv2,
+    d_conv1,
+    dinput,
+    params,
+    grad: joinParameters(params),
   };
 }
 
 /** Names of the tensors that Model.trace() returns, with their per-sample shapes. */
 export const TRACE_SHAPES: Record<string, number[]> = {
-  conv1: [26, 26, 32], conv2: [24, 24, 32], pool1: [12, 12, 32], conv3: [10, 10, 64], conv4: [8, 8, 64],
-  pool2: [4, 4, 64], flat: [1024], fc1: [200], fc2: [200], logits: [10], loss: [], dlogits: [10],
-  d_fc2: [200], d_fc1: [200], d_flat: [1024], d_conv4: [8, 8, 64], d_conv3: [10, 10, 64],
-  d_conv2: [24, 24, 32], d_conv1: [26, 26, 32], dinput: [28, 28, 1],
+  conv1: [26, 26, 32],
+  conv2: [24, 24, 32],
+  pool1: [12, 12, 32],
+  conv3: [10, 10, 64],
+  conv4: [8, 8, 64],
+  pool2: [4, 4, 64],
+  flat: [1024],
+  fc1: [200],
+  fc2: [200],
+  logits: [10],
+  loss: [],
+  dlogits: [10],
+  d_fc2: [200],
+  d_fc1: [200],
+  d_flat: [1024],
+  d_conv4: [8, 8, 64],
+  d_conv3: [10, 10, 64],
+  d_conv2: [24, 24, 32],
+  d_conv1: [26, 26, 32],
+  dinput: [28, 28, 1],
 };
 
 /** The reference counterpart of Model.trace(): every activation and gradient, by the same names. */
-export function referenceTrace(parameters: Numbers, images: Numbers, labels: Numbers,
-                               softTargets: Numbers | null, n: number, cfg: NetConfig): Record<string, Float64Array> {
+export function referenceTrace(
+  parameters: Numbers,
+  images: Numbers,
+  labels: Numbers,
+  softTargets: Numbers | null,
+  n: number,
+  cfg: NetConfig,
+): Record<string, Float64Array> {
   const p = splitParameters(parameters);
   const masks = dropoutMasks(n, cfg);
   const a = forward(p, images, n, masks);
   const g = backward(p, images, n, masks, a, labels, softTargets, cfg);
   return {
-    conv1: a.conv1, conv2: a.conv2, pool1: a.pool1, conv3: a.conv3, conv4: a.conv4, pool2: a.pool2,
-    flat: a.flat, fc1: a.fc1, fc2: a.fc2, logits: a.logits,
-    loss: g.loss, dlogits: g.dlogits, d_fc2: g.d_fc2, d_fc1: g.d_fc1, d_flat: g.d_flat,
-    d_conv4: g.d_conv4, d_conv3: g.d_conv3, d_conv2: g.d_conv2, d_conv1: g.d_conv1, dinput: g.dinput,
+    conv1: a.conv1,
+    conv2: a.conv2,
+    pool1: a.pool1,
+    conv3: a.conv3,
+    conv4: a.conv4,
+    pool2: a.pool2,
+    flat: a.flat,
+    fc1: a.fc1,
+    fc2: a.fc2,
+    logits: a.logits,
+    loss: g.loss,
+    dlogits: g.dlogits,
+    d_fc2: g.d_fc2,
+    d_fc1: g.d_fc1,
+    d_flat: g.d_flat,
+    d_conv4: g.d_conv4,
+    d_conv3: g.d_conv3,
+    d_conv2: g.d_conv2,
+    d_conv1: g.d_conv1,
+    dinput: g.dinput,
     grad: g.grad,
   };
 }

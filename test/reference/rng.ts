@@ -48,7 +48,10 @@ export function uniform24(seed: number, hi: number, lo: number, index: number): 
  */
 export class FixtureRandom {
   private counter = 0;
-  constructor(private readonly seed: number, private readonly stream = 0) {}
+  constructor(
+    private readonly seed: number,
+    private readonly stream = 0,
+  ) {}
 
   /** Uniform in [0, 1). */
   next(): number {

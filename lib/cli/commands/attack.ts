@@ -2,13 +2,32 @@
 // classified by another with --transfer-to), with a progress bar and a summary.
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, AttackAlgorithm, AttackOptions, checkAttackOptions, JsmaTarget, LOSS_PRECISIONS, runAttack, runTransfer,
+  ATTACK_ALGORITHMS,
+  ATTACK_LOSSES,
+  ATTACKS,
+  AttackAlgorithm,
+  AttackOptions,
+  checkAttackOptions,
+  JsmaTarget,
+  LOSS_PRECISIONS,
+  runAttack,
+  runTransfer,
 } from '../../attack';
 import { describeBackend } from '../../backends';
 import { writeJsonAtomic } from '../../fsutil';
 import { Model } from '../../model';
 import { createProgress } from '../progress';
-import { addRuntimeOptions, loadData, output, parseChoice, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
+import {
+  addRuntimeOptions,
+  loadData,
+  output,
+  parseChoice,
+  parseInteger,
+  parseNumber,
+  percent,
+  RuntimeOptions,
+  setUpRuntime,
+} from '../common';
 
 interface AttackCliOptions extends RuntimeOptions {
   model: string;
@@ -53,7 +72,7 @@ function attackHelp(): string {
 
 export function attackCommand(): Command {
   const cmd = new Command('attack')
-    .description('attack a model on test samples with the paper\'s Algorithms 1-4, JSMA, JSMA-Z, PGD or FGSM')
+    .description("attack a model on test samples with the paper's Algorithms 1-4, JSMA, JSMA-Z, PGD or FGSM")
     .addHelpText('after', `\nAttacks and the options each takes (docs/algorithms.md):\n${attackHelp()}`)
     .requiredOption('--model <file>', 'model file (.safetensors)')
     .requiredOption('--alg <name>', ATTACK_ALGORITHMS.join(', '), parseChoice('--alg', ATTACK_ALGORITHMS))
@@ -61,7 +80,11 @@ export function attackCommand(): Command {
     .option('--indices <list>', 'explicit test-set indices, comma-separated (instead of --samples)')
     .option('--seed <n>', 'seed of every random choice (samples, JSMA targets, PGD start)', parseInteger('--seed', 0), 0)
     .option('--budget <n>', 'most pixels changed per sample (alg1-4: default 100; jsma: 112)', parseInteger('--budget', 1))
-    .option('--temperature <T>', 'evaluation temperature of the cross-entropy, or of the softmax of jsma (default 1)', parseNumber('--temperature'))
+    .option(
+      '--temperature <T>',
+      'evaluation temperature of the cross-entropy, or of the softmax of jsma (default 1)',
+      parseNumber('--temperature'),
+    )
     .option('--loss <name>', "loss followed by alg1-4, pgd, fgsm: 'xent' (default) or 'margin'", parseChoice('--loss', ATTACK_LOSSES))
     .option('--precision <p>', "precision of the loss head: 'float32' (default) or 'float64'", parseChoice('--precision', LOSS_PRECISIONS))
     .option('--epsilon <e>', 'pgd, fgsm: radius of the L-infinity ball, in (0, 1] (default 0.3)', parseNumber('--epsilon'))
@@ -96,41 +119,71 @@ export function attackCommand(): Command {
       progress.stop();
       const s = t.summary;
       if (o.records) await writeJsonAtomic(o.records, { source: o.model, target: o.transferTo, summary: s, records: t.records });
-      output(o, { source: o.model, target: o.transferTo, dataFingerprint: data.fingerprint, seed: o.seed, ...describeBackend(backend), summary: s, records: t.records }, [
-        `${o.alg} crafted on ${o.model}, classified by ${o.transferTo}`,
-        `on the source: success ${percent(s.source.successRate)} of ${s.source.attacked} attacked`,
-        `transferred: ${percent(s.successRate)} [95% CI ${percent(s.interval.low)}, ${percent(s.interval.high)}] of ${s.counted} counted ` +
-          `(crafted and classified correctly by the target to begin with; ${s.crafted - s.counted} of ${s.crafted} crafted were not)`,
-        `among the counted where the source attack succeeded: ${s.successesWhereSourceSucceeded} of ${s.sourceSuccesses} transfer`,
-      ]);
+      output(
+        o,
+        {
+          source: o.model,
+          target: o.transferTo,
+          dataFingerprint: data.fingerprint,
+          seed: o.seed,
+          ...describeBackend(backend),
+          summary: s,
+          records: t.records,
+        },
+        [
+          `${o.alg} crafted on ${o.model}, classified by ${o.transferTo}`,
+          `on the source: success ${percent(s.source.successRate)} of ${s.source.attacked} attacked`,
+          `transferred: ${percent(s.successRate)} [95% CI ${percent(s.interval.low)}, ${percent(s.interval.high)}] of ${s.counted} counted ` +
+            `(crafted and classified correctly by the target to begin with; ${s.crafted - s.counted} of ${s.crafted} crafted were not)`,
+          `among the counted where the source attack succeeded: ${s.successesWhereSourceSucceeded} of ${s.sourceSuccesses} transfer`,
+        ],
+      );
       return;
     }
     const r = await runAttack(model, o.alg, options);
     progress.stop();
     const s = r.summary;
     if (o.records)
-      await writeJsonAtomic(o.records, { model: o.model, summary: s, records: r.records.map((x) => ({ ...x, adversarial: Array.from(x.adversarial) })) });
+      await writeJsonAtomic(o.records, {
+        model: o.model,
+        summary: s,
+        records: r.records.map((x) => ({ ...x, adversarial: Array.from(x.adversarial) })),
+      });
     const settings = [
       s.loss ? `${s.loss} (${s.precision})` : undefined,
       `T=${s.temperature}`,
       s.epsilon !== undefined ? `eps ${s.epsilon}` : undefined,
       s.target !== undefined ? `target ${s.target}` : undefined,
       `budget ${s.budget} ${s.budgetUnit ?? 'pixels'}`,
-    ].filter(Boolean).join(', ');
+    ]
+      .filter(Boolean)
+      .join(', ');
     const unit = s.budgetUnit ?? 'pixels';
     const checkpoints = (unit === 'pixels' ? [10, 20, 50] : [1, 10, 20]).filter((b) => b <= s.budget);
     const skipped = s.samples - s.attacked;
     output(
       o,
-      { model: o.model, dataFingerprint: data.fingerprint, seed: o.seed, ...describeBackend(backend), summary: s, records: r.records.map(({ adversarial: _a, saliency: _s, ...rest }) => rest) },
+      {
+        model: o.model,
+        dataFingerprint: data.fingerprint,
+        seed: o.seed,
+        ...describeBackend(backend),
+        summary: s,
+        records: r.records.map(({ adversarial: _a, saliency: _s, ...rest }) => rest),
+      },
       [
         `${o.model}: ${o.alg}, ${settings}`,
         `success ${percent(s.successRate)} [95% CI ${percent(s.interval.low)}, ${percent(s.interval.high)}] of ${s.attacked} attacked ` +
           `(${skipped} of ${s.samples} not attacked: misclassified to begin with${s.targetIsLabel ? `, or ${s.targetIsLabel} whose label is the target` : ''})`,
         ...(s.anyTarget ? [`some target succeeded on ${percent(s.anyTarget.successRate)} of ${s.anyTarget.samples} samples`] : []),
         s.successes > 0 ? `${unit} among successes: mean ${s.meanPixels!.toFixed(1)}, median ${s.medianPixels}` : 'no success',
-        `all-zero saliency maps: ${s.allZeroSaliency} of ${s.attacked}` + (s.allZeroSaliency > 0 ? ' (gradient masking: try --precision float64 or --loss margin / jsma-z)' : ''),
-        ...(checkpoints.length ? [`success within ${checkpoints.join(' / ')} ${unit}: ${checkpoints.map((b) => percent(s.successRateByBudget[b - 1])).join(' / ')}`] : []),
+        `all-zero saliency maps: ${s.allZeroSaliency} of ${s.attacked}` +
+          (s.allZeroSaliency > 0 ? ' (gradient masking: try --precision float64 or --loss margin / jsma-z)' : ''),
+        ...(checkpoints.length
+          ? [
+              `success within ${checkpoints.join(' / ')} ${unit}: ${checkpoints.map((b) => percent(s.successRateByBudget[b - 1])).join(' / ')}`,
+            ]
+          : []),
       ],
     );
   });

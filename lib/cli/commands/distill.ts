@@ -6,7 +6,16 @@ import { distill } from '../../distill';
 import { Model } from '../../model';
 import { describeBackend } from '../../backends';
 import { createProgress, formatSeconds } from '../progress';
-import { addRuntimeOptions, addTrainingOptions, loadData, output, percent, RuntimeOptions, setUpRuntime, TrainingCliOptions } from '../common';
+import {
+  addRuntimeOptions,
+  addTrainingOptions,
+  loadData,
+  output,
+  percent,
+  RuntimeOptions,
+  setUpRuntime,
+  TrainingCliOptions,
+} from '../common';
 
 interface DistillCliOptions extends RuntimeOptions, TrainingCliOptions {
   teacher: string;
@@ -44,8 +53,11 @@ export function distillCommand(): Command {
       teacherFile: o.teacher,
       backend,
       onProgress: (p) =>
-        progress.update((p.epoch - 1) * p.batches + p.batch, p.epochs * p.batches,
-          `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatSeconds(p.etaSeconds)}`),
+        progress.update(
+          (p.epoch - 1) * p.batches + p.batch,
+          p.epochs * p.batches,
+          `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatSeconds(p.etaSeconds)}`,
+        ),
       onEpoch: (e) => progress.log(`epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)}, validation ${percent(e.validationAccuracy)}`),
     });
     progress.stop();
@@ -53,7 +65,17 @@ export function distillCommand(): Command {
     student.metadata.result = { ...(student.metadata.result ?? {}), testAccuracy: test.accuracy, testLoss: test.meanLoss };
     await student.save(o.out);
     if (fs.existsSync(checkpoint)) fs.unlinkSync(checkpoint);
-    output(o, { model: o.out, teacher: o.teacher, config: result.config, history: result.history, testAccuracy: test.accuracy, ...describeBackend(backend) },
-      [`saved ${o.out} (student of ${o.teacher} at T=${o.temperature}); test accuracy ${percent(test.accuracy)}`]);
+    output(
+      o,
+      {
+        model: o.out,
+        teacher: o.teacher,
+        config: result.config,
+        history: result.history,
+        testAccuracy: test.accuracy,
+        ...describeBackend(backend),
+      },
+      [`saved ${o.out} (student of ${o.teacher} at T=${o.temperature}); test accuracy ${percent(test.accuracy)}`],
+    );
   });
 }

@@ -23,7 +23,9 @@ export function evalCommand(): Command {
     output(
       o,
       { model: o.model, split: 'test', ...r, ...describeBackend(backend), dataFingerprint: data.fingerprint, metadata: model.metadata },
-      [`${o.model}: test accuracy ${percent(r.accuracy)} (${r.correct}/${r.count}), mean loss at T=${o.temperature}: ${r.meanLoss.toFixed(6)}`],
+      [
+        `${o.model}: test accuracy ${percent(r.accuracy)} (${r.correct}/${r.count}), mean loss at T=${o.temperature}: ${r.meanLoss.toFixed(6)}`,
+      ],
     );
   });
 }

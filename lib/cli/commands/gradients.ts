@@ -4,7 +4,17 @@ import { describeBackend } from '../../backends';
 import { gradientStats } from '../../gradients';
 import { Model } from '../../model';
 import { sampleWithoutReplacement } from '../../rng';
-import { addRuntimeOptions, loadData, output, parseChoice, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
+import {
+  addRuntimeOptions,
+  loadData,
+  output,
+  parseChoice,
+  parseInteger,
+  parseNumber,
+  percent,
+  RuntimeOptions,
+  setUpRuntime,
+} from '../common';
 
 interface GradientsCliOptions extends RuntimeOptions {
   model: string;
@@ -20,7 +30,12 @@ export function gradientsCommand(): Command {
     .requiredOption('--model <file>', 'model file (.safetensors)')
     .option('--samples <n>', 'test samples drawn with --seed', parseInteger('--samples', 1), 100)
     .option('--seed <n>', 'seed of the sample draw', parseInteger('--seed', 0), 0)
-    .option('--temperatures <list>', 'comma-separated evaluation temperatures', (v: string) => v.split(',').map((x) => parseNumber('--temperatures')(x.trim())), [1, 20])
+    .option(
+      '--temperatures <list>',
+      'comma-separated evaluation temperatures',
+      (v: string) => v.split(',').map((x) => parseNumber('--temperatures')(x.trim())),
+      [1, 20],
+    )
     .option('--loss <name>', "'xent' or 'margin'", parseChoice('--loss', ['xent', 'margin'] as const), 'xent');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: GradientsCliOptions) => {
@@ -33,7 +48,8 @@ export function gradientsCommand(): Command {
       `${o.model}: dL/dx of the ${o.loss} loss on ${indices.length} test samples`,
       'T      precision  mean|g|    max|g|     all-zero samples',
       ...rows.map(
-        (r) => `${String(r.temperature).padEnd(6)} ${r.precision.padEnd(10)} ${r.meanAbs.toExponential(2).padEnd(10)} ${r.maxAbs.toExponential(2).padEnd(10)} ` +
+        (r) =>
+          `${String(r.temperature).padEnd(6)} ${r.precision.padEnd(10)} ${r.meanAbs.toExponential(2).padEnd(10)} ${r.maxAbs.toExponential(2).padEnd(10)} ` +
           `${r.zeroSamples} (${percent(r.zeroFraction)})`,
       ),
     ]);

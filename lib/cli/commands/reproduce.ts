@@ -23,9 +23,15 @@ interface ReproduceCliOptions extends RuntimeOptions {
 
 export function reproduceCommand(): Command {
   const cmd = new Command('reproduce')
-    .description('train M_std, M_std-T and M_distill, attack them with Algorithms 1-4 under three losses, and write results.json, results.md, report.html and pictures')
-    .option('--profile <name>', "'quick' (~10 minutes on 2 cores: 3 epochs, 100 samples) or 'paper' (50 epochs, 1000 samples)",
-      parseChoice('--profile', ['quick', 'paper'] as const), 'quick')
+    .description(
+      'train M_std, M_std-T and M_distill, attack them with Algorithms 1-4 under three losses, and write results.json, results.md, report.html and pictures',
+    )
+    .option(
+      '--profile <name>',
+      "'quick' (~10 minutes on 2 cores: 3 epochs, 100 samples) or 'paper' (50 epochs, 1000 samples)",
+      parseChoice('--profile', ['quick', 'paper'] as const),
+      'quick',
+    )
     .option('--out <dir>', 'output folder (default runs/reproduce-<profile>); a rerun reuses what is there')
     .option('--seed <n>', 'seed of the weights, shuffling, dropout and sample draw', parseInteger('--seed', 0), 0)
     .option('--epochs <n>', 'override the profile: epochs per model', parseInteger('--epochs', 1))
@@ -34,7 +40,10 @@ export function reproduceCommand(): Command {
     .option('--alg4-samples <n>', 'override: samples attacked with Algorithm 4', parseInteger('--alg4-samples', 0))
     .option('--budget <n>', 'override: pixel budget', parseInteger('--budget', 1))
     .option('--pictures <n>', 'override: samples per picture', parseInteger('--pictures', 0))
-    .option('--reuse-other-commits', 'reuse attacks, gradients and pictures computed by another commit (default: recompute them; models are always reused)');
+    .option(
+      '--reuse-other-commits',
+      'reuse attacks, gradients and pictures computed by another commit (default: recompute them; models are always reused)',
+    );
   addRuntimeOptions(cmd);
   return cmd.action(async (o: ReproduceCliOptions) => {
     const { backend } = setUpRuntime(o);
@@ -69,8 +78,11 @@ export function reproduceCommand(): Command {
       ...r.models.map((m) => `${m.name}: test accuracy ${percent(m.testAccuracy, 2)} (paper ${percent(m.paperAccuracy, 2)})`),
       ...r.attacks
         .filter((a) => a.algorithm === 'alg2')
-        .map((a) => `alg2 ${a.setting.padEnd(6)} ${r.models.find((m) => m.id === a.model)!.name.padEnd(9)} ${percent(a.successRate)} of ${a.attacked}` +
-          (a.allZeroSaliency ? ` (${a.allZeroSaliency} all-zero saliency)` : '')),
+        .map(
+          (a) =>
+            `alg2 ${a.setting.padEnd(6)} ${r.models.find((m) => m.id === a.model)!.name.padEnd(9)} ${percent(a.successRate)} of ${a.attacked}` +
+            (a.allZeroSaliency ? ` (${a.allZeroSaliency} all-zero saliency)` : ''),
+        ),
     ]);
   });
 }

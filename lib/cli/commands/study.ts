@@ -25,23 +25,37 @@ function parseNumberList(name: string) {
   return (value: string): number[] =>
     value.split(',').map((s) => {
       const x = Number(s);
-      if (s.trim() === '' || Number.isNaN(x)) throw new InvalidArgumentError(`${name} must be a comma-separated list of numbers (got '${value}')`);
+      if (s.trim() === '' || Number.isNaN(x))
+        throw new InvalidArgumentError(`${name} must be a comma-separated list of numbers (got '${value}')`);
       return x;
     });
 }
 
 export function studyCommand(): Command {
   const cmd = new Command('study')
-    .description('robustness against the training temperature: train M_std-T and M_distill(T) at each T, attack them all, and write results.json, results.md and report.html')
-    .option('--profile <name>', "'quick' (3 epochs, 100 samples, 1 seed) or 'paper' (50 epochs, 1000 samples, 3 seeds)", parseChoice('--profile', ['quick', 'paper'] as const), 'quick')
+    .description(
+      'robustness against the training temperature: train M_std-T and M_distill(T) at each T, attack them all, and write results.json, results.md and report.html',
+    )
+    .option(
+      '--profile <name>',
+      "'quick' (3 epochs, 100 samples, 1 seed) or 'paper' (50 epochs, 1000 samples, 3 seeds)",
+      parseChoice('--profile', ['quick', 'paper'] as const),
+      'quick',
+    )
     .option('--out <dir>', 'output folder (default runs/study-<profile>); a rerun reuses what is there')
     .option('--temperatures <list>', 'override: training temperatures, e.g. 1,20,100', parseNumberList('--temperatures'))
-    .option('--attacks <list>', `override: attacks, comma-separated, of ${STUDY_ATTACK_IDS.join(', ')}`, (v: string) => v.split(',').map((s) => s.trim()))
+    .option('--attacks <list>', `override: attacks, comma-separated, of ${STUDY_ATTACK_IDS.join(', ')}`, (v: string) =>
+      v.split(',').map((s) => s.trim()),
+    )
     .option('--samples <n>', 'override: test samples attacked', parseInteger('--samples'))
     .option('--epochs <n>', 'override: epochs per model', parseInteger('--epochs'))
     .option('--seeds <n>', 'override: train with seeds 0..n-1', parseInteger('--seeds'))
     .option('--train-limit <n>', 'override: train on the first N training images', parseInteger('--train-limit'))
-    .option('--near-chance <fraction>', 'override: a model below this test accuracy (at T = 1) is near chance and never attacked (default 0.5)', parseNumber('--near-chance'))
+    .option(
+      '--near-chance <fraction>',
+      'override: a model below this test accuracy (at T = 1) is near chance and never attacked (default 0.5)',
+      parseNumber('--near-chance'),
+    )
     .option('--reuse-other-commits', 'reuse attacks and gradients computed by another commit (models are always reused)');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: StudyCliOptions) => {
@@ -74,7 +88,10 @@ export function studyCommand(): Command {
     output(o, r, [
       `wrote ${out}/results.md, ${out}/results.json and ${out}/report.html`,
       pathToFileURL(path.join(out, 'report.html')).href,
-      ...r.models.map((m) => `${m.name} seed ${m.seed}: ${m.testAccuracy === undefined ? 'not trained' : `test accuracy ${percent(m.testAccuracy, 2)}`}${m.status === 'ok' ? '' : ` (${m.status}: not attacked)`}`),
+      ...r.models.map(
+        (m) =>
+          `${m.name} seed ${m.seed}: ${m.testAccuracy === undefined ? 'not trained' : `test accuracy ${percent(m.testAccuracy, 2)}`}${m.status === 'ok' ? '' : ` (${m.status}: not attacked)`}`,
+      ),
     ]);
   });
 }

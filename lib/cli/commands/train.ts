@@ -6,7 +6,16 @@ import { Model } from '../../model';
 import { train } from '../../train';
 import { describeBackend } from '../../backends';
 import { createProgress, formatSeconds } from '../progress';
-import { addRuntimeOptions, addTrainingOptions, loadData, output, percent, RuntimeOptions, setUpRuntime, TrainingCliOptions } from '../common';
+import {
+  addRuntimeOptions,
+  addTrainingOptions,
+  loadData,
+  output,
+  percent,
+  RuntimeOptions,
+  setUpRuntime,
+  TrainingCliOptions,
+} from '../common';
 
 interface TrainCliOptions extends RuntimeOptions, TrainingCliOptions {
   out: string;
@@ -14,7 +23,7 @@ interface TrainCliOptions extends RuntimeOptions, TrainingCliOptions {
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .description('train the paper\'s CNN at a softmax temperature and save it as safetensors')
+    .description("train the paper's CNN at a softmax temperature and save it as safetensors")
     .requiredOption('--out <file>', 'where to save the model (.safetensors)');
   addTrainingOptions(cmd);
   addRuntimeOptions(cmd);

@@ -111,7 +111,10 @@ table.pictures td{text-align:center;vertical-align:top;font-size:.72em;color:#44
 function tableHtml(t: Table): string {
   const head = `<tr>${t.columns.map((c) => `<th scope="col">${inline(c)}</th>`).join('')}</tr>`;
   const body = t.rows
-    .map((r) => `<tr>${r.map((c, k) => (k === 0 ? `<th scope="row">${inline(c)}</th>` : `<td class="${t.align[k]}">${inline(c)}</td>`)).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((c, k) => (k === 0 ? `<th scope="row">${inline(c)}</th>` : `<td class="${t.align[k]}">${inline(c)}</td>`)).join('')}</tr>`,
+    )
     .join('\n');
   return `<table class="data" id="table-${t.id}" data-table="${t.id}">\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody>\n<caption>CSV: <code>${tableFile(t)}</code></caption></table>`;
 }

@@ -42,7 +42,9 @@ function reading(r: ExperimentResults): string[] {
   const acc = r.models.map((m) => `${m.name} ${pct(m.testAccuracy, 2)}`).join(', ');
   out.push(
     `**Accuracy.** ${acc} on the 10,000 test images (the paper: 99.57%, 99.34%, 99.07% after 50 epochs)` +
-      (r.profile.epochs < 50 ? `; these models had ${r.profile.epochs} epoch${r.profile.epochs === 1 ? "" : "s"}, so lower figures are expected.` : '.'),
+      (r.profile.epochs < 50
+        ? `; these models had ${r.profile.epochs} epoch${r.profile.epochs === 1 ? '' : 's'}, so lower figures are expected.`
+        : '.'),
   );
   if (s32 !== undefined && t32 !== undefined && d32 !== undefined) {
     let s =
@@ -50,7 +52,10 @@ function reading(r: ExperimentResults): string[] {
       `within ${r.profile.budget} pixels, ${pct(t32)} of M_std-T's and ${pct(d32)} of M_distill's (the paper: 37%, 0.81%, 1.31%). `;
     if (t32 < s32 / 2 && d32 < s32 / 2) {
       s += 'As in the paper, both models trained at T = ' + r.profile.temperature + ' resist it far better than M_std, ';
-      s += d32 <= t32 + 0.02 ? 'and distillation adds nothing over the temperature alone.' : 'and here the distilled model resists it less well than M_std-T.';
+      s +=
+        d32 <= t32 + 0.02
+          ? 'and distillation adds nothing over the temperature alone.'
+          : 'and here the distilled model resists it less well than M_std-T.';
     } else {
       s += 'Unlike the paper, the models trained at high temperature do not resist it clearly better than M_std.';
     }
@@ -92,7 +97,8 @@ function reading(r: ExperimentResults): string[] {
           : 'The high-temperature models stay harder to fool than M_std under this loss too, so not all of their robustness is numerical in this run.'),
     );
   }
-  const g = (m: ModelId, t: number, p: string) => r.gradients.find((x) => x.model === m)?.rows.find((row) => row.temperature === t && row.precision === p);
+  const g = (m: ModelId, t: number, p: string) =>
+    r.gradients.find((x) => x.model === m)?.rows.find((row) => row.temperature === t && row.precision === p);
   const gs = g('std', 1, 'float32');
   const gt = g('stdT', 1, 'float32');
   const gt64 = g('stdT', 1, 'float64');
@@ -102,7 +108,9 @@ function reading(r: ExperimentResults): string[] {
       `**Gradients.** At evaluation temperature 1 the mean |dL/dx| is ${sci(gs.meanAbs)} for M_std and ${sci(gt.meanAbs)} for M_std-T in float32 ` +
         `(${sci(gt64.meanAbs)} in float64); ${gt.zeroSamples} of M_std-T's ${gt.samples} samples have an exactly zero float32 gradient ` +
         `(M_std: ${gs.zeroSamples}), ${gt64.zeroSamples} in float64.` +
-        (gtT ? ` At T = ${r.profile.temperature}, M_std-T's float32 gradients average ${sci(gtT.meanAbs)} (the paper: ~1e-40 to 1e-38) with ${gtT.zeroSamples} exactly zero.` : ''),
+        (gtT
+          ? ` At T = ${r.profile.temperature}, M_std-T's float32 gradients average ${sci(gtT.meanAbs)} (the paper: ~1e-40 to 1e-38) with ${gtT.zeroSamples} exactly zero.`
+          : ''),
     );
   }
   return out;
@@ -175,7 +183,12 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
     const rows = ATTACK_SETTINGS.map((s) => [s.label, ...r.models.map((m) => cell(find(r, m.id, alg, s.id)))]);
     const paper = PAPER_RATES[alg];
     if (paper) rows.push(['*the paper (float32 cross-entropy)*', ...r.models.map((m) => paper[m.id] ?? '–')]);
-    table({ id: `attacks-${alg}`, columns: ['loss', ...r.models.map((m) => m.name)], align: r.models.map(() => 'l' as const).concat('l'), rows });
+    table({
+      id: `attacks-${alg}`,
+      columns: ['loss', ...r.models.map((m) => m.name)],
+      align: r.models.map(() => 'l' as const).concat('l'),
+      rows,
+    });
     figure(`success-by-budget-${alg}`);
   }
   h3("Relative success (the paper's Table 2: rate of M_std / rate of the model, Algorithm 2)");
@@ -198,7 +211,12 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
       if (rows.every((x) => !x)) continue;
       commonRows.push([`${alg}, ${s.label}`, ...rows.map((x) => (x ? `${pct(x.commonSuccessRate)} of ${x.commonAttacked}` : '–'))]);
     }
-  table({ id: 'attacks-common-samples', columns: ['algorithm, loss', ...r.models.map((m) => m.name)], align: numeric(r.models.length), rows: commonRows });
+  table({
+    id: 'attacks-common-samples',
+    columns: ['algorithm, loss', ...r.models.map((m) => m.name)],
+    align: numeric(r.models.length),
+    rows: commonRows,
+  });
   h3('Success rate against the pixel budget (Algorithm 2)');
   const budgets = [1, 5, 10, 20, 50, p.budget].filter((b, i, a) => b <= p.budget && a.indexOf(b) === i);
   const budgetRows: string[][] = [];
@@ -207,7 +225,12 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
       const a = find(r, m.id, 'alg2', s.id) as AttackSummary | undefined;
       if (a) budgetRows.push([`${m.name}, ${s.label}`, ...budgets.map((b) => pct(a.successRateByBudget[b - 1]))]);
     }
-  table({ id: 'alg2-by-budget', columns: ['model, loss', ...budgets.map((b) => `≤ ${b} px`)], align: numeric(budgets.length), rows: budgetRows });
+  table({
+    id: 'alg2-by-budget',
+    columns: ['model, loss', ...budgets.map((b) => `≤ ${b} px`)],
+    align: numeric(budgets.length),
+    rows: budgetRows,
+  });
 
   h2('Input gradients');
   para(
@@ -233,7 +256,17 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
   }
   table({
     id: 'gradients',
-    columns: ['model', 'eval T', 'precision', 'mean |g|', 'max |g|', 'median of per-sample max', 'all-zero samples', 'samples with subnormals', 'mean loss'],
+    columns: [
+      'model',
+      'eval T',
+      'precision',
+      'mean |g|',
+      'max |g|',
+      'median of per-sample max',
+      'all-zero samples',
+      'samples with subnormals',
+      'mean loss',
+    ],
     align: ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows: gradientRows,
   });
@@ -245,7 +278,9 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
     B.push({ kind: 'pictures', grid });
   }
   if (r.pictures.length === 0)
-    para('This results.json holds no pictures (it was written before they were stored in it, or with --pictures 0); the PNG files, if any, are in pictures/.');
+    para(
+      'This results.json holds no pictures (it was written before they were stored in it, or with --pictures 0); the PNG files, if any, are in pictures/.',
+    );
 
   h2('Stage times and the code that produced each piece');
   para(
@@ -279,7 +314,9 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
     ],
   });
   para(
-    'Reproduce with `npx tempered reproduce --profile ' + p.name.split(' ')[0] + ` --seed ${r.seed}\`; every number here is in results.json, ` +
+    'Reproduce with `npx tempered reproduce --profile ' +
+      p.name.split(' ')[0] +
+      ` --seed ${r.seed}\`; every number here is in results.json, ` +
       'each figure with its Vega-Lite spec and data; `npx tempered report <folder>` renders this page again from results.json alone.',
   );
   return { title: `Song (2017) reproduced: profile \`${p.name}\``, blocks: B };

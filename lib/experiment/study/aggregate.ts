@@ -41,9 +41,16 @@ export function rowsOf(r: Pick<StudyResults, 'attacks'>, attack: string, kind: S
 }
 
 /** The pooled rate of `attack` on the models of `kind` trained at `temperature` (at the common pixel budget when asked). */
-export function pooledRate(r: Pick<StudyResults, 'attacks'>, attack: string, kind: StudyModelKind, temperature: number, atCommonBudget = false): PooledRate | undefined {
+export function pooledRate(
+  r: Pick<StudyResults, 'attacks'>,
+  attack: string,
+  kind: StudyModelKind,
+  temperature: number,
+  atCommonBudget = false,
+): PooledRate | undefined {
   const rows = rowsOf(r, attack, kind, temperature);
-  if (atCommonBudget) return rows.every((x) => x.common) ? pool(rows.map((x) => ({ successes: x.common!.successes, attacked: x.attacked }))) : undefined;
+  if (atCommonBudget)
+    return rows.every((x) => x.common) ? pool(rows.map((x) => ({ successes: x.common!.successes, attacked: x.attacked }))) : undefined;
   return pool(rows);
 }
 

@@ -51,7 +51,8 @@ function reading(r: StudyResults): string[] {
     for (const kind of KINDS) {
       const first = pooledRate(r, id, kind, lo);
       const last = pooledRate(r, id, kind, hi);
-      if (first && last) parts.push(`${kind === 'stdT' ? 'M_std-T' : 'M_distill'} ${pct(first.rate)} → ${pct(last.rate)} (${trend(first, last)})`);
+      if (first && last)
+        parts.push(`${kind === 'stdT' ? 'M_std-T' : 'M_distill'} ${pct(first.rate)} → ${pct(last.rate)} (${trend(first, last)})`);
     }
     if (parts.length) moves.push(`${studyAttack(id).label}: ${parts.join('; ')}`);
   }
@@ -99,13 +100,22 @@ function reading(r: StudyResults): string[] {
   if (compared)
     out.push(
       `**Distillation against the temperature alone.** In ${compared - differ} of ${compared} (attack, T) pairs the 95% intervals of M_std-T and M_distill(T) overlap` +
-        (differ ? `; they do not in ${differences.slice(0, 8).join(', ')}${differences.length > 8 ? ', …' : ''}.` : ': distillation adds nothing the temperature does not.'),
+        (differ
+          ? `; they do not in ${differences.slice(0, 8).join(', ')}${differences.length > 8 ? ', …' : ''}.`
+          : ': distillation adds nothing the temperature does not.'),
     );
   // Masking: all-zero saliency maps of the paper's loss.
   const zeroAt = (id: string, kind: StudyModelKind, T: number) => rowsOf(r, id, kind, T).reduce((a, x) => a + (x.allZeroSaliency ?? 0), 0);
   const attackedAt = (id: string, kind: StudyModelKind, T: number) => rowsOf(r, id, kind, T).reduce((a, x) => a + x.attacked, 0);
   if (r.profile.attacks.includes('alg2-xent32')) {
-    const worst = ts.map((T) => [T, KINDS.reduce((a, k) => a + zeroAt('alg2-xent32', k, T), 0), KINDS.reduce((a, k) => a + attackedAt('alg2-xent32', k, T), 0)] as const);
+    const worst = ts.map(
+      (T) =>
+        [
+          T,
+          KINDS.reduce((a, k) => a + zeroAt('alg2-xent32', k, T), 0),
+          KINDS.reduce((a, k) => a + attackedAt('alg2-xent32', k, T), 0),
+        ] as const,
+    );
     const some = worst.filter(([, z]) => z > 0);
     out.push(
       some.length
@@ -115,7 +125,11 @@ function reading(r: StudyResults): string[] {
     );
   }
   const g = (kind: StudyModelKind, T: number, precision: string) =>
-    meanOf(r.gradients.filter((x) => x.kind === kind && x.temperature === T).map((x) => x.rows.find((row) => row.temperature === 1 && row.precision === precision)?.meanAbs));
+    meanOf(
+      r.gradients
+        .filter((x) => x.kind === kind && x.temperature === T)
+        .map((x) => x.rows.find((row) => row.temperature === 1 && row.precision === precision)?.meanAbs),
+    );
   const g1 = g('stdT', lo, 'float64');
   const gh = g('stdT', hi, 'float64');
   if (g1 !== undefined && gh !== undefined && g1 > 0)
@@ -154,15 +168,20 @@ export function studyDocument(r: StudyResults): ReportDocument {
 
   h2('Training settings per temperature');
   para(
-    'At T the cross-entropy\'s gradient with respect to the logits is (p − y)/T, so the paper\'s settings learn T times more slowly and can stay at chance for several epochs. ' +
-      'At every T > 1 the loss gradient is therefore scaled by T (the loss scale), with a learning rate small enough not to diverge; at T = 1 the paper\'s settings are kept. ' +
+    "At T the cross-entropy's gradient with respect to the logits is (p − y)/T, so the paper's settings learn T times more slowly and can stay at chance for several epochs. " +
+      "At every T > 1 the loss gradient is therefore scaled by T (the loss scale), with a learning rate small enough not to diverge; at T = 1 the paper's settings are kept. " +
       'Both model kinds at a temperature share its settings.',
   );
   table({
     id: 'training-settings',
     columns: ['T', 'loss scale', 'learning rate', 'momentum, batch, L2, dropout'],
     align: ['r', 'r', 'r', 'l'],
-    rows: r.trainingSettings.map((s) => [String(s.temperature), String(s.lossScale), String(s.learningRate), "the paper's (0.5, 128, 0.01, 0.5)"]),
+    rows: r.trainingSettings.map((s) => [
+      String(s.temperature),
+      String(s.lossScale),
+      String(s.learningRate),
+      "the paper's (0.5, 128, 0.01, 0.5)",
+    ]),
   });
   if (r.probes.length) {
     para('The probes that chose them: one epoch on the first 20,000 training images, seed 0, test accuracy at T = 1.');
@@ -180,8 +199,18 @@ export function studyDocument(r: StudyResults): ReportDocument {
     columns: ['model', 'T', 'seed', 'loss scale', 'learning rate', 'epochs', 'test accuracy (T = 1)', 'status', 'trained by commit'],
     align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l'],
     rows: r.models.map((m) => [
-      m.name, String(m.temperature), String(m.seed), String(m.lossScale), String(m.learningRate), String(m.epochs), pct(m.testAccuracy, 2),
-      m.status === 'ok' ? 'attacked' : m.status === 'near-chance' ? `**near chance** (below ${pct(p.nearChance, 0)}): not attacked` : '**not trained**: its teacher is near chance',
+      m.name,
+      String(m.temperature),
+      String(m.seed),
+      String(m.lossScale),
+      String(m.learningRate),
+      String(m.epochs),
+      pct(m.testAccuracy, 2),
+      m.status === 'ok'
+        ? 'attacked'
+        : m.status === 'near-chance'
+          ? `**near chance** (below ${pct(p.nearChance, 0)}): not attacked`
+          : '**not trained**: its teacher is near chance',
       commitText(m.trainedBy),
     ]),
   });
@@ -191,7 +220,12 @@ export function studyDocument(r: StudyResults): ReportDocument {
     if (!xs.length) return '–';
     return xs.length > 1 ? `${pct(meanOf(xs), 2)} (${pct(Math.min(...xs), 2)}–${pct(Math.max(...xs), 2)})` : pct(xs[0], 2);
   };
-  table({ id: 'accuracy-vs-temperature', columns: ['T', ...KINDS.map((k) => KIND_NAMES[k])], align: right(2), rows: ts.map((T) => [String(T), ...KINDS.map((k) => accuracy(k, T))]) });
+  table({
+    id: 'accuracy-vs-temperature',
+    columns: ['T', ...KINDS.map((k) => KIND_NAMES[k])],
+    align: right(2),
+    rows: ts.map((T) => [String(T), ...KINDS.map((k) => accuracy(k, T))]),
+  });
   figure('accuracy-vs-temperature');
 
   h2('Attack success against T');
@@ -205,7 +239,10 @@ export function studyDocument(r: StudyResults): ReportDocument {
     id: 'headline',
     columns: ['attack', ...ts.map((T) => `T = ${T}`)],
     align: right(ts.length),
-    rows: p.attacks.map((id) => [studyAttack(id).label, ...ts.map((T) => KINDS.map((k) => pct(pooledRate(r, id, k, T)?.rate)).join(' / '))]),
+    rows: p.attacks.map((id) => [
+      studyAttack(id).label,
+      ...ts.map((T) => KINDS.map((k) => pct(pooledRate(r, id, k, T)?.rate)).join(' / ')),
+    ]),
   });
   figure('success-vs-temperature');
   for (const id of p.attacks) {
@@ -226,11 +263,16 @@ export function studyDocument(r: StudyResults): ReportDocument {
     id: 'success-common-budget',
     columns: ['attack', ...ts.map((T) => `T = ${T}`)],
     align: right(ts.length),
-    rows: commonIds.map((id) => [studyAttack(id).label, ...ts.map((T) => KINDS.map((k) => pct(pooledRate(r, id, k, T, true)?.rate)).join(' / '))]),
+    rows: commonIds.map((id) => [
+      studyAttack(id).label,
+      ...ts.map((T) => KINDS.map((k) => pct(pooledRate(r, id, k, T, true)?.rate)).join(' / ')),
+    ]),
   });
 
   h2('All-zero saliency against T');
-  para('Attacked samples whose first saliency map (JSMA: both maps; PGD and FGSM: the gradient) was exactly zero in every entry, of the samples attacked, M_std-T / M_distill(T), summed over the seeds.');
+  para(
+    'Attacked samples whose first saliency map (JSMA: both maps; PGD and FGSM: the gradient) was exactly zero in every entry, of the samples attacked, M_std-T / M_distill(T), summed over the seeds.',
+  );
   const zeroRows = p.attacks
     .filter((id) => !studyAttack(id).transferOf)
     .map((id) => [
@@ -238,22 +280,34 @@ export function studyDocument(r: StudyResults): ReportDocument {
       ...ts.map((T) =>
         KINDS.map((k) => {
           const rows = rowsOf(r, id, k, T);
-          return rows.length ? `${rows.reduce((a, x) => a + (x.allZeroSaliency ?? 0), 0)}/${rows.reduce((a, x) => a + x.attacked, 0)}` : '–';
+          return rows.length
+            ? `${rows.reduce((a, x) => a + (x.allZeroSaliency ?? 0), 0)}/${rows.reduce((a, x) => a + x.attacked, 0)}`
+            : '–';
         }).join(' · '),
       ),
     ]);
   table({ id: 'all-zero-saliency', columns: ['attack', ...ts.map((T) => `T = ${T}`)], align: right(ts.length), rows: zeroRows });
 
   h2('Input gradients against T');
-  para('dL/dx of the cross-entropy on the samples every model of the seed that learned classifies correctly, at evaluation temperature 1 and at the training temperature, in float32 and float64.');
+  para(
+    'dL/dx of the cross-entropy on the samples every model of the seed that learned classifies correctly, at evaluation temperature 1 and at the training temperature, in float32 and float64.',
+  );
   table({
     id: 'gradients',
     columns: ['model', 'T', 'seed', 'eval T', 'precision', 'samples', 'mean |g|', 'max |g|', 'all-zero samples', 'samples with subnormals'],
     align: ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r'],
     rows: r.gradients.flatMap((g) =>
       g.rows.map((row) => [
-        KIND_NAMES[g.kind], String(g.temperature), String(g.seed), String(row.temperature), row.precision, String(row.samples), sci(row.meanAbs), sci(row.maxAbs),
-        `${row.zeroSamples} (${pct(row.zeroFraction)})`, row.precision === 'float32' ? String(row.subnormalSamples) : '–',
+        KIND_NAMES[g.kind],
+        String(g.temperature),
+        String(g.seed),
+        String(row.temperature),
+        row.precision,
+        String(row.samples),
+        sci(row.meanAbs),
+        sci(row.maxAbs),
+        `${row.zeroSamples} (${pct(row.zeroFraction)})`,
+        row.precision === 'float32' ? String(row.subnormalSamples) : '–',
       ]),
     ),
   });
@@ -265,7 +319,12 @@ export function studyDocument(r: StudyResults): ReportDocument {
       `This run: commit ${shortCommit(r.code)}; total ${r.seconds.toFixed(0)} s.`,
   );
   const total = (stage: string) => r.stages.filter((s) => s.stage === stage).reduce((a, s) => a + s.seconds, 0);
-  table({ id: 'stage-totals', columns: ['stage', 'seconds (computed now or when first computed)'], align: ['l', 'r'], rows: ['train', 'attack', 'gradients', 'render'].map((s) => [s, total(s).toFixed(1)]) });
+  table({
+    id: 'stage-totals',
+    columns: ['stage', 'seconds (computed now or when first computed)'],
+    align: ['l', 'r'],
+    rows: ['train', 'attack', 'gradients', 'render'].map((s) => [s, total(s).toFixed(1)]),
+  });
   table({
     id: 'stages',
     columns: ['stage', 'what', 'seconds', 'reused', 'commit'],
@@ -278,4 +337,3 @@ export function studyDocument(r: StudyResults): ReportDocument {
   );
   return { title: `Robustness against the training temperature: profile \`${p.name}\``, blocks: B };
 }
-

@@ -31,7 +31,16 @@ function successFigure(r: StudyResults): FigureRecord | undefined {
       for (const T of r.profile.temperatures) {
         const p = pooledRate(r, id, kind, T);
         if (!p) continue;
-        values.push({ attack: label, model: KIND_NAMES[kind], T, rate: p.rate, low: p.interval.low, high: p.interval.high, successes: p.successes, attacked: p.attacked });
+        values.push({
+          attack: label,
+          model: KIND_NAMES[kind],
+          T,
+          rate: p.rate,
+          low: p.interval.low,
+          high: p.interval.high,
+          successes: p.successes,
+          attacked: p.attacked,
+        });
         points.push(`T=${T} ${pct(p.rate)}`);
       }
       if (points.length) alt.push(`${studyAttack(id).label}, ${KIND_NAMES[kind]}: ${points.join(', ')}.`);
@@ -55,8 +64,19 @@ function successFigure(r: StudyResults): FigureRecord | undefined {
         width: 330,
         height: 260,
         layer: [
-          { mark: { type: 'area', opacity: 0.12 }, encoding: { x: tAxis(r.profile.temperatures), y: { field: 'low', type: 'quantitative', title: 'success rate', axis: { format: '%' }, scale: { domain: [0, 1] } }, y2: { field: 'high' }, color: colour } },
-          { mark: { type: 'line', point: true, strokeWidth: 2 }, encoding: { x: { field: 'T', type: 'quantitative' }, y: { field: 'rate', type: 'quantitative' }, color: colour } },
+          {
+            mark: { type: 'area', opacity: 0.12 },
+            encoding: {
+              x: tAxis(r.profile.temperatures),
+              y: { field: 'low', type: 'quantitative', title: 'success rate', axis: { format: '%' }, scale: { domain: [0, 1] } },
+              y2: { field: 'high' },
+              color: colour,
+            },
+          },
+          {
+            mark: { type: 'line', point: true, strokeWidth: 2 },
+            encoding: { x: { field: 'T', type: 'quantitative' }, y: { field: 'rate', type: 'quantitative' }, color: colour },
+          },
         ],
       },
       config: { legend: { symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 3, labelLimit: 320 } },
@@ -67,7 +87,13 @@ function successFigure(r: StudyResults): FigureRecord | undefined {
 function accuracyFigure(r: StudyResults): FigureRecord | undefined {
   const trained = r.models.filter((m) => m.testAccuracy !== undefined);
   if (trained.length === 0) return undefined;
-  const values = trained.map((m) => ({ model: KIND_NAMES[m.kind], T: m.temperature, seed: m.seed, accuracy: m.testAccuracy, error: 1 - m.testAccuracy! }));
+  const values = trained.map((m) => ({
+    model: KIND_NAMES[m.kind],
+    T: m.temperature,
+    seed: m.seed,
+    accuracy: m.testAccuracy,
+    error: 1 - m.testAccuracy!,
+  }));
   const alt = KINDS.map(
     (kind) =>
       `${KIND_NAMES[kind]}: ` +
@@ -76,7 +102,8 @@ function accuracyFigure(r: StudyResults): FigureRecord | undefined {
           const a = meanOf(trained.filter((m) => m.kind === kind && m.temperature === T).map((m) => m.testAccuracy));
           return a === undefined ? `T=${T} not trained` : `T=${T} ${(100 * a).toFixed(2)}%`;
         })
-        .join(', ') + '.',
+        .join(', ') +
+      '.',
   );
   const colour = { field: 'model', type: 'nominal', title: 'model', sort: KINDS.map((k) => KIND_NAMES[k]) };
   return {
@@ -93,8 +120,28 @@ function accuracyFigure(r: StudyResults): FigureRecord | undefined {
       width: 420,
       height: 240,
       layer: [
-        { mark: { type: 'point', filled: true, opacity: 0.6 }, encoding: { x: tAxis(r.profile.temperatures), y: { field: 'error', type: 'quantitative', title: 'test error at T = 1 (log scale)', scale: { type: 'log' }, axis: { format: '.1%' } }, color: colour } },
-        { mark: { type: 'line' }, encoding: { x: { field: 'T', type: 'quantitative' }, y: { aggregate: 'mean', field: 'error', type: 'quantitative' }, color: colour } },
+        {
+          mark: { type: 'point', filled: true, opacity: 0.6 },
+          encoding: {
+            x: tAxis(r.profile.temperatures),
+            y: {
+              field: 'error',
+              type: 'quantitative',
+              title: 'test error at T = 1 (log scale)',
+              scale: { type: 'log' },
+              axis: { format: '.1%' },
+            },
+            color: colour,
+          },
+        },
+        {
+          mark: { type: 'line' },
+          encoding: {
+            x: { field: 'T', type: 'quantitative' },
+            y: { aggregate: 'mean', field: 'error', type: 'quantitative' },
+            color: colour,
+          },
+        },
       ],
     },
   };
@@ -106,7 +153,8 @@ function gradientFigure(r: StudyResults): FigureRecord | undefined {
   for (const g of r.gradients)
     for (const row of g.rows) {
       if (row.temperature !== 1) continue;
-      if (row.meanAbs > 0) values.push({ model: KIND_NAMES[g.kind], precision: row.precision, T: g.temperature, seed: g.seed, meanAbs: row.meanAbs });
+      if (row.meanAbs > 0)
+        values.push({ model: KIND_NAMES[g.kind], precision: row.precision, T: g.temperature, seed: g.seed, meanAbs: row.meanAbs });
       else zeros.push(`${KIND_NAMES[g.kind]} T=${g.temperature} seed ${g.seed} ${row.precision}`);
     }
   if (values.length === 0) return undefined;
@@ -116,10 +164,13 @@ function gradientFigure(r: StudyResults): FigureRecord | undefined {
         `${KIND_NAMES[kind]}, ${precision}: ` +
         r.profile.temperatures
           .map((T) => {
-            const v = meanOf(values.filter((x) => x.model === KIND_NAMES[kind] && x.precision === precision && x.T === T).map((x) => x.meanAbs as number));
+            const v = meanOf(
+              values.filter((x) => x.model === KIND_NAMES[kind] && x.precision === precision && x.T === T).map((x) => x.meanAbs as number),
+            );
             return v === undefined ? `T=${T} –` : `T=${T} ${v.toExponential(2)}`;
           })
-          .join(', ') + '.',
+          .join(', ') +
+        '.',
     ),
   );
   const colour = { field: 'model', type: 'nominal', title: 'model', sort: KINDS.map((k) => KIND_NAMES[k]) };
@@ -138,8 +189,30 @@ function gradientFigure(r: StudyResults): FigureRecord | undefined {
       width: 420,
       height: 240,
       layer: [
-        { mark: { type: 'point', filled: true, opacity: 0.6 }, encoding: { x: tAxis(r.profile.temperatures), y: { field: 'meanAbs', type: 'quantitative', title: 'mean |dL/dx| (log scale)', scale: { type: 'log' }, axis: { format: '.0e' } }, color: colour, shape: { field: 'precision', type: 'nominal' } } },
-        { mark: { type: 'line' }, encoding: { x: { field: 'T', type: 'quantitative' }, y: { aggregate: 'mean', field: 'meanAbs', type: 'quantitative' }, color: colour, strokeDash: { field: 'precision', type: 'nominal', title: 'precision' } } },
+        {
+          mark: { type: 'point', filled: true, opacity: 0.6 },
+          encoding: {
+            x: tAxis(r.profile.temperatures),
+            y: {
+              field: 'meanAbs',
+              type: 'quantitative',
+              title: 'mean |dL/dx| (log scale)',
+              scale: { type: 'log' },
+              axis: { format: '.0e' },
+            },
+            color: colour,
+            shape: { field: 'precision', type: 'nominal' },
+          },
+        },
+        {
+          mark: { type: 'line' },
+          encoding: {
+            x: { field: 'T', type: 'quantitative' },
+            y: { aggregate: 'mean', field: 'meanAbs', type: 'quantitative' },
+            color: colour,
+            strokeDash: { field: 'precision', type: 'nominal', title: 'precision' },
+          },
+        },
       ],
     },
   };

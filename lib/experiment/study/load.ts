@@ -9,18 +9,37 @@ export function checkStudyResults(raw: Record<string, unknown>, damaged: (why: s
     if (!ok) throw damaged(what);
   };
   const r = raw as unknown as StudyResults;
-  need(isObject(r.profile) && Array.isArray(r.profile.temperatures) && Array.isArray(r.profile.attacks), 'profile is missing or incomplete');
-  need(r.profile.attacks.every((id) => STUDY_ATTACK_IDS.includes(id)), 'profile.attacks names an unknown attack');
+  need(
+    isObject(r.profile) && Array.isArray(r.profile.temperatures) && Array.isArray(r.profile.attacks),
+    'profile is missing or incomplete',
+  );
+  need(
+    r.profile.attacks.every((id) => STUDY_ATTACK_IDS.includes(id)),
+    'profile.attacks names an unknown attack',
+  );
   need(Array.isArray(r.seeds) && Array.isArray(r.trainingSettings) && Array.isArray(r.probes), 'seeds or training settings are missing');
   need(isObject(r.machine) && isObject(r.data) && isObject(r.samples) && isObject(r.code), 'machine, data, samples or code is missing');
-  need(Array.isArray(r.models) && r.models.every((m) => isObject(m) && typeof m.name === 'string' && typeof m.temperature === 'number'), 'models are damaged');
+  need(
+    Array.isArray(r.models) && r.models.every((m) => isObject(m) && typeof m.name === 'string' && typeof m.temperature === 'number'),
+    'models are damaged',
+  );
   need(
     Array.isArray(r.attacks) &&
-      r.attacks.every((a) => isObject(a) && typeof a.attack === 'string' && typeof a.attacked === 'number' && typeof a.successes === 'number' && isObject(a.interval)),
+      r.attacks.every(
+        (a) =>
+          isObject(a) &&
+          typeof a.attack === 'string' &&
+          typeof a.attacked === 'number' &&
+          typeof a.successes === 'number' &&
+          isObject(a.interval),
+      ),
     'attacks are damaged',
   );
   need(Array.isArray(r.gradients) && r.gradients.every((g) => isObject(g) && Array.isArray(g.rows)), 'gradients are damaged');
   need(Array.isArray(r.stages) && Array.isArray(r.figures), 'stages or figures are missing');
-  need(r.figures.every((f) => isObject(f) && typeof f.id === 'string' && /^[\w.-]+$/.test(f.id) && isObject(f.spec)), 'figures are damaged');
+  need(
+    r.figures.every((f) => isObject(f) && typeof f.id === 'string' && /^[\w.-]+$/.test(f.id) && isObject(f.spec)),
+    'figures are damaged',
+  );
   return r;
 }

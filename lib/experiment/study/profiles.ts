@@ -19,18 +19,49 @@ export interface StudyAttack {
 
 /** Every attack of the study, in the order of its tables. */
 export const STUDY_ATTACKS: readonly StudyAttack[] = [
-  { id: 'alg2-xent32', label: 'Algorithm 2, float32 cross-entropy at T = 1 (the paper)', algorithm: 'alg2', parameters: { loss: 'xent', precision: 'float32', temperature: 1 } },
-  { id: 'alg2-xent32-T', label: 'Algorithm 2, float32 cross-entropy at the training T', algorithm: 'alg2', parameters: { loss: 'xent', precision: 'float32', temperature: 'training' } },
-  { id: 'alg2-xent64', label: 'Algorithm 2, float64 cross-entropy', algorithm: 'alg2', parameters: { loss: 'xent', precision: 'float64', temperature: 1 } },
-  { id: 'alg2-margin', label: 'Algorithm 2, logit margin', algorithm: 'alg2', parameters: { loss: 'margin', precision: 'float64', temperature: 1 } },
+  {
+    id: 'alg2-xent32',
+    label: 'Algorithm 2, float32 cross-entropy at T = 1 (the paper)',
+    algorithm: 'alg2',
+    parameters: { loss: 'xent', precision: 'float32', temperature: 1 },
+  },
+  {
+    id: 'alg2-xent32-T',
+    label: 'Algorithm 2, float32 cross-entropy at the training T',
+    algorithm: 'alg2',
+    parameters: { loss: 'xent', precision: 'float32', temperature: 'training' },
+  },
+  {
+    id: 'alg2-xent64',
+    label: 'Algorithm 2, float64 cross-entropy',
+    algorithm: 'alg2',
+    parameters: { loss: 'xent', precision: 'float64', temperature: 1 },
+  },
+  {
+    id: 'alg2-margin',
+    label: 'Algorithm 2, logit margin',
+    algorithm: 'alg2',
+    parameters: { loss: 'margin', precision: 'float64', temperature: 1 },
+  },
   { id: 'jsma', label: 'JSMA (softmax, random target)', algorithm: 'jsma', parameters: { target: 'random', temperature: 1 } },
   { id: 'jsma-z', label: 'JSMA-Z (logits, random target)', algorithm: 'jsma-z', parameters: { target: 'random', temperature: 1 } },
   { id: 'pgd-0.1', label: 'PGD margin, ε = 0.1', algorithm: 'pgd', parameters: { loss: 'margin', precision: 'float64', epsilon: 0.1 } },
   { id: 'pgd-0.2', label: 'PGD margin, ε = 0.2', algorithm: 'pgd', parameters: { loss: 'margin', precision: 'float64', epsilon: 0.2 } },
   { id: 'pgd-0.3', label: 'PGD margin, ε = 0.3', algorithm: 'pgd', parameters: { loss: 'margin', precision: 'float64', epsilon: 0.3 } },
-  { id: 'fgsm-0.3', label: 'FGSM cross-entropy, ε = 0.3', algorithm: 'fgsm', parameters: { loss: 'xent', precision: 'float32', epsilon: 0.3 } },
+  {
+    id: 'fgsm-0.3',
+    label: 'FGSM cross-entropy, ε = 0.3',
+    algorithm: 'fgsm',
+    parameters: { loss: 'xent', precision: 'float32', epsilon: 0.3 },
+  },
   { id: 'transfer-pgd-0.3', label: 'transfer of PGD margin ε = 0.3 from M_std', algorithm: 'pgd', parameters: {}, transferOf: 'pgd-0.3' },
-  { id: 'transfer-alg2-margin', label: 'transfer of Algorithm 2 margin from M_std', algorithm: 'alg2', parameters: {}, transferOf: 'alg2-margin' },
+  {
+    id: 'transfer-alg2-margin',
+    label: 'transfer of Algorithm 2 margin from M_std',
+    algorithm: 'alg2',
+    parameters: {},
+    transferOf: 'alg2-margin',
+  },
 ];
 export const STUDY_ATTACK_IDS: readonly string[] = STUDY_ATTACKS.map((a) => a.id);
 
@@ -119,7 +150,9 @@ export const STUDY_PROFILES: Record<StudyProfileName, StudyProfile> = {
 
 /** The loss scale and learning rate of both models trained at `temperature`. */
 export function trainingSettings(p: Pick<StudyProfile, 'coldLearningRate' | 'hotLearningRate'>, temperature: number) {
-  return temperature === 1 ? { lossScale: 1, learningRate: p.coldLearningRate } : { lossScale: temperature, learningRate: p.hotLearningRate };
+  return temperature === 1
+    ? { lossScale: 1, learningRate: p.coldLearningRate }
+    : { lossScale: temperature, learningRate: p.hotLearningRate };
 }
 
 /** A list of temperatures: positive, finite, no repeats; sorted. */

@@ -95,7 +95,11 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
   const emit = opts.onEvent ?? (() => undefined);
   const code = codeVersion();
   const reuseOtherCommits = !!opts.reuseOtherCommits;
-  const pieces = (stage: ExperimentEvent['stage']): PieceContext => ({ code, reuseOtherCommits, log: (message) => emit({ stage, message }) });
+  const pieces = (stage: ExperimentEvent['stage']): PieceContext => ({
+    code,
+    reuseOtherCommits,
+    log: (message) => emit({ stage, message }),
+  });
   const stages: StageTime[] = [];
 
   emit({ stage: 'data', message: 'loading MNIST' });
@@ -119,10 +123,31 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
   for (const seed of seeds)
     for (const temperature of profile.temperatures) {
       const { lossScale, learningRate } = trainingSettings(profile, temperature);
-      const teacherKey = JSON.stringify({ study: 'stdT', temperature, epochs: profile.epochs, trainLimit: profile.trainLimit ?? null, lossScale, learningRate, seed, data: data.fingerprint });
+      const teacherKey = JSON.stringify({
+        study: 'stdT',
+        temperature,
+        epochs: profile.epochs,
+        trainLimit: profile.trainLimit ?? null,
+        lossScale,
+        learningRate,
+        seed,
+        data: data.fingerprint,
+      });
       for (const kind of ['stdT', 'distill'] as const) {
         const id = `T${temperature}-s${seed}-${kind}`;
-        const base = { id, kind, name: modelName(kind, temperature), temperature, seed, lossScale, learningRate, epochs: profile.epochs, reused: false, history: [], trainedBy: null };
+        const base = {
+          id,
+          kind,
+          name: modelName(kind, temperature),
+          temperature,
+          seed,
+          lossScale,
+          learningRate,
+          epochs: profile.epochs,
+          reused: false,
+          history: [],
+          trainedBy: null,
+        };
         const teacher = loaded.get(`T${temperature}-s${seed}-stdT`);
         if (kind === 'distill' && !teacher) {
           models.push({ ...base, status: 'teacher-near-chance' });
@@ -131,17 +156,54 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
         }
         const file = path.join(out, 'models', `${id}.safetensors`);
         const key = kind === 'stdT' ? teacherKey : JSON.stringify({ study: 'distill', teacher: teacherKey });
-        const m = await trainOrReuse(file, key, `${base.name} seed ${seed}`, emit, async (common) => {
-          if (kind === 'distill') return (await distill(teacher!, data, { ...common, temperature, teacherFile: path.join(out, 'models', `T${temperature}-s${seed}-stdT.safetensors`) })).student;
-          const model = Model.create({ seed, backend });
-          await train(model, data, { ...common, temperature });
-          return model;
-        }, { epochs: profile.epochs, trainLimit: profile.trainLimit, seed, lossScale, learningRate }, backend, data, code);
+        const m = await trainOrReuse(
+          file,
+          key,
+          `${base.name} seed ${seed}`,
+          emit,
+          async (common) => {
+            if (kind === 'distill')
+              return (
+                await distill(teacher!, data, {
+                  ...common,
+                  temperature,
+                  teacherFile: path.join(out, 'models', `T${temperature}-s${seed}-stdT.safetensors`),
+                })
+              ).student;
+            const model = Model.create({ seed, backend });
+            await train(model, data, { ...common, temperature });
+            return model;
+          },
+          { epochs: profile.epochs, trainLimit: profile.trainLimit, seed, lossScale, learningRate },
+          backend,
+          data,
+          code,
+        );
         const status = m.testAccuracy < profile.nearChance ? 'near-chance' : 'ok';
         if (status === 'ok') loaded.set(id, m.model);
-        models.push({ ...base, status, file: path.relative(out, file), testAccuracy: m.testAccuracy, testLoss: m.testLoss, reused: m.reused, trainSeconds: m.trainSeconds, history: m.history, trainedBy: m.trainedBy });
-        if (m.trainSeconds !== undefined) stages.push({ stage: 'train', label: `train ${base.name} seed ${seed}`, seconds: m.trainSeconds, reused: m.reused, producedBy: m.trainedBy });
-        emit({ stage: 'train', message: `${base.name} seed ${seed}: test accuracy ${(100 * m.testAccuracy).toFixed(2)}% at T = 1${status === 'ok' ? '' : ' (near chance: not attacked)'}` });
+        models.push({
+          ...base,
+          status,
+          file: path.relative(out, file),
+          testAccuracy: m.testAccuracy,
+          testLoss: m.testLoss,
+          reused: m.reused,
+          trainSeconds: m.trainSeconds,
+          history: m.history,
+          trainedBy: m.trainedBy,
+        });
+        if (m.trainSeconds !== undefined)
+          stages.push({
+            stage: 'train',
+            label: `train ${base.name} seed ${seed}`,
+            seconds: m.trainSeconds,
+            reused: m.reused,
+            producedBy: m.trainedBy,
+          });
+        emit({
+          stage: 'train',
+          message: `${base.name} seed ${seed}: test accuracy ${(100 * m.testAccuracy).toFixed(2)}% at T = 1${status === 'ok' ? '' : ' (near chance: not attacked)'}`,
+        });
       }
     }
 
@@ -164,7 +226,14 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
     // M_std keeps the images of the attacks that are transferred from it.
     const keepImages = m.kind === 'stdT' && m.temperature === 1 && sourceIds.has(canonical.id);
     const file = path.join(out, 'attacks', `${m.id}-${canonical.id}.json`);
-    const key = JSON.stringify({ model: parametersHash(model), algorithm: canonical.algorithm, parameters, samples: indices, seed: m.seed, keepImages });
+    const key = JSON.stringify({
+      model: parametersHash(model),
+      algorithm: canonical.algorithm,
+      parameters,
+      samples: indices,
+      seed: m.seed,
+      keepImages,
+    });
     return loadOrCompute<StoredAttack>(pieces('attack'), file, key, label, async () => {
       const r = await runAttack(model, canonical.algorithm, {
         ...parameters,
@@ -186,7 +255,10 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
         const { piece, reused } = await attackPiece(m, a, label);
         done++;
         const s = piece.summary;
-        emit({ stage: 'attack', message: `[${done}/${total}] ${label}: ${(100 * s.successRate).toFixed(1)}% of ${s.attacked}${reused ? ' (reused)' : ''}` });
+        emit({
+          stage: 'attack',
+          message: `[${done}/${total}] ${label}: ${(100 * s.successRate).toFixed(1)}% of ${s.attacked}${reused ? ' (reused)' : ''}`,
+        });
         stages.push({ stage: 'attack', label, seconds: piece.produced.seconds, reused, producedBy: commitOf(piece) });
         attacks.push(attackRow(a, m, piece));
       }
@@ -194,19 +266,33 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
     const source = ofSeed.find((m) => m.kind === 'stdT' && m.temperature === 1);
     if (source)
       for (const a of transfers) {
-        const crafted = await attackPiece(source, studyAttack(a.transferOf!), `${a.transferOf} on ${source.name} seed ${seed} (transfer source)`);
+        const crafted = await attackPiece(
+          source,
+          studyAttack(a.transferOf!),
+          `${a.transferOf} on ${source.name} seed ${seed} (transfer source)`,
+        );
         for (const m of ofSeed.filter((x) => x !== source)) {
           const label = `${a.id} to ${m.name} seed ${seed}`;
           const file = path.join(out, 'transfers', `${m.id}-${a.id}.json`);
-          const key = JSON.stringify({ source: crafted.piece.key, sourceProducedAt: crafted.piece.produced.producedAt, target: parametersHash(loaded.get(m.id)!) });
+          const key = JSON.stringify({
+            source: crafted.piece.key,
+            sourceProducedAt: crafted.piece.produced.producedAt,
+            target: parametersHash(loaded.get(m.id)!),
+          });
           const { piece, reused } = await loadOrCompute<StoredTransfer>(pieces('attack'), file, key, label, async () => {
-            const records = crafted.piece.records.map((r) => ({ ...r, adversarial: storedAdversarial(r) as Float32Array })) as AttackRecord[];
+            const records = crafted.piece.records.map((r) => ({
+              ...r,
+              adversarial: storedAdversarial(r) as Float32Array,
+            })) as AttackRecord[];
             const t = await classifyTransfer({ summary: crafted.piece.summary, records } as AttackResult, loaded.get(m.id)!, data.test);
             const { source: _source, ...summary } = t.summary;
             return { summary, records: t.records };
           });
           done++;
-          emit({ stage: 'attack', message: `[${done}/${total}] ${label}: ${(100 * piece.summary.successRate).toFixed(1)}% of ${piece.summary.counted}${reused ? ' (reused)' : ''}` });
+          emit({
+            stage: 'attack',
+            message: `[${done}/${total}] ${label}: ${(100 * piece.summary.successRate).toFixed(1)}% of ${piece.summary.counted}${reused ? ' (reused)' : ''}`,
+          });
           stages.push({ stage: 'attack', label, seconds: piece.produced.seconds, reused, producedBy: commitOf(piece) });
           attacks.push(transferRow(a, m, piece, attackParameters(a, 1)));
         }
@@ -255,7 +341,13 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
   emit({ stage: 'report', message: 'results.json, results.md and report.html' });
   const t0 = Date.now();
   await renderReport(results);
-  stages.push({ stage: 'render', label: 'results.md, report.html, figures', seconds: (Date.now() - t0) / 1000, reused: false, producedBy: { commit: code.commit, dirty: code.dirty } });
+  stages.push({
+    stage: 'render',
+    label: 'results.md, report.html, figures',
+    seconds: (Date.now() - t0) / 1000,
+    reused: false,
+    producedBy: { commit: code.commit, dirty: code.dirty },
+  });
   results.seconds = (Date.now() - started) / 1000;
   const rendered = await renderReport(results);
   await writeJsonAtomic(path.join(out, 'results.json'), results);
@@ -308,7 +400,12 @@ async function trainOrReuse(
       ...common,
       checkpoint: `${file}.checkpoint`,
       onProgress: (p) =>
-        emit({ stage: 'train', message: `${label} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${p.samplesPerSecond.toFixed(0)} samples/s`, done: (p.epoch - 1) * p.batches + p.batch, total: p.epochs * p.batches }),
+        emit({
+          stage: 'train',
+          message: `${label} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${p.samplesPerSecond.toFixed(0)} samples/s`,
+          done: (p.epoch - 1) * p.batches + p.batch,
+          total: p.epochs * p.batches,
+        }),
     });
     trainSeconds = (Date.now() - t0) / 1000;
     const test = await model.evaluate(data.test, { temperature: 1 });
@@ -345,7 +442,19 @@ async function correctlyClassified(model: Model, data: MnistData, indices: numbe
   return new Set(indices.filter((idx, k) => predicted[k] === data.test.labels[idx]));
 }
 
-const SETTING_KEYS = ['algorithm', 'budget', 'budgetUnit', 'temperature', 'loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'] as const;
+const SETTING_KEYS = [
+  'algorithm',
+  'budget',
+  'budgetUnit',
+  'temperature',
+  'loss',
+  'precision',
+  'epsilon',
+  'steps',
+  'stepSize',
+  'randomStart',
+  'target',
+] as const;
 
 function attackRow(a: StudyAttack, m: StudyModel, piece: StoredAttack): StudyAttackRow {
   const s = piece.summary;
@@ -370,7 +479,12 @@ function attackRow(a: StudyAttack, m: StudyModel, piece: StoredAttack): StudyAtt
   };
   if (s.budgetUnit === 'pixels' && s.budget >= COMMON_PIXEL_BUDGET) {
     const wins = piece.records.filter((r: StoredRecord) => r.attacked && r.success && r.pixels <= COMMON_PIXEL_BUDGET).length;
-    row.common = { budget: COMMON_PIXEL_BUDGET, successes: wins, successRate: s.attacked ? wins / s.attacked : 0, interval: wilsonInterval(wins, s.attacked) };
+    row.common = {
+      budget: COMMON_PIXEL_BUDGET,
+      successes: wins,
+      successRate: s.attacked ? wins / s.attacked : 0,
+      interval: wilsonInterval(wins, s.attacked),
+    };
   }
   return row;
 }

@@ -39,7 +39,7 @@ TEMPERED_HOST_DEVICE static inline int best_other(const float* z, int classes, i
 // The loss; when dz is not null, also its gradient w.r.t. the logits (as double; for
 // float32 precision each entry is the float32 value widened).
 TEMPERED_HOST_DEVICE static inline double attack_loss(const float* z, int classes, int label, const LossSpec& spec,
-                                               double* dz) {
+                                                      double* dz) {
   if (spec.loss == AttackLoss::kMargin) {
     const int j = detail::best_other(z, classes, label);
     if (dz != nullptr) {

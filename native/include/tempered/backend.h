@@ -43,14 +43,14 @@ struct SoftmaxXentArgs {
   int classes;
   float temperature;
   float scale;
-  const int32_t* labels;       // device, [n]; used when soft_targets is null
-  const float* soft_targets;   // device, [n][classes], or null
+  const int32_t* labels;      // device, [n]; used when soft_targets is null
+  const float* soft_targets;  // device, [n][classes], or null
 };
 
 struct SgdArgs {
   float learning_rate;
-  float momentum;      // Nesterov momentum (Lasagne's formulation)
-  float l2;            // adds l2 * sum(w^2) to the loss: gradient += 2 * l2 * w
+  float momentum;  // Nesterov momentum (Lasagne's formulation)
+  float l2;        // adds l2 * sum(w^2) to the loss: gradient += 2 * l2 * w
 };
 
 // Algorithm 2's saliency sweep for n images: for every pixel p, the loss of the image with
@@ -64,21 +64,21 @@ struct SgdArgs {
 // perturbed and get NaN.
 struct SweepArgs {
   int n;
-  const float* images;     // device, [n][784]
-  const int32_t* labels;   // device, [n]
-  const uint8_t* skip;     // device, [n][784], or null
-  const float* params;     // device, the network's flat parameters
+  const float* images;    // device, [n][784]
+  const int32_t* labels;  // device, [n]
+  const uint8_t* skip;    // device, [n][784], or null
+  const float* params;    // device, the network's flat parameters
   LossSpec spec;
-  double* losses;          // device, [n][2][784]
-  double* base_losses;     // device, [n]
+  double* losses;       // device, [n][2][784]
+  double* base_losses;  // device, [n]
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
 
-  virtual const char* name() const = 0;          // "cpu", "cuda"
-  virtual std::string device_name() const = 0;   // e.g. "Intel Xeon (avx512, 2 threads)"
+  virtual const char* name() const = 0;         // "cpu", "cuda"
+  virtual std::string device_name() const = 0;  // e.g. "Intel Xeon (avx512, 2 threads)"
 
   // Memory. alloc of 0 bytes returns a null pointer and Ok.
   virtual Status alloc(size_t bytes, void** out) = 0;
@@ -98,8 +98,8 @@ class Backend {
   // dx = gradient w.r.t. the input given dy (the gradient w.r.t. the pre-activation output).
   virtual Status conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) = 0;
   // dweight, dbias = gradients summed over the batch.
-  virtual Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy,
-                                          float* dweight, float* dbias) = 0;
+  virtual Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
+                                          float* dbias) = 0;
 
   // dy[i] = y[i] > 0 ? dy[i] : 0 (ReLU backward from the ReLU's output), in place.
   virtual Status relu_backward(float* dy, const float* y, size_t count) = 0;
@@ -109,16 +109,15 @@ class Backend {
   // raster order.
   virtual Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) = 0;
   // dx (full size [n][h][w][c]) receives dy at each argmax position and 0 elsewhere.
-  virtual Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax,
-                                     float* dx) = 0;
+  virtual Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx) = 0;
 
   // Reorders [n][h][w][c] into [n][c][h][w] (PyTorch's flatten order) and back.
   virtual Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) = 0;
   virtual Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) = 0;
 
   // y = x w^T + b, optionally followed by ReLU.
-  virtual Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias,
-                               float* y, bool relu) = 0;
+  virtual Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,
+                               bool relu) = 0;
   virtual Status dense_backward_data(const DenseShape& s, const float* dy, const float* weight, float* dx) = 0;
   virtual Status dense_backward_weights(const DenseShape& s, const float* x, const float* dy, float* dweight,
                                         float* dbias) = 0;

@@ -30,7 +30,7 @@ TEMPERED_HOST_DEVICE static inline uint32_t mix32(uint32_t h) {
 
 // 32 random bits for element `index` of stream (`stream_hi`, `stream_lo`) under `seed`.
 TEMPERED_HOST_DEVICE static inline uint32_t counter_bits(uint32_t seed, uint32_t stream_hi, uint32_t stream_lo,
-                                                  uint32_t index) {
+                                                         uint32_t index) {
   uint32_t h = mix32(seed ^ 0x9e3779b9u);
   h = mix32(h ^ (stream_hi * 0x7feb352du));
   h = mix32(h ^ (stream_lo * 0x846ca68bu));
@@ -40,7 +40,7 @@ TEMPERED_HOST_DEVICE static inline uint32_t counter_bits(uint32_t seed, uint32_t
 
 // Uniform in [0, 1) with 24 random bits (exactly representable in float32).
 TEMPERED_HOST_DEVICE static inline float counter_uniform(uint32_t seed, uint32_t stream_hi, uint32_t stream_lo,
-                                                  uint32_t index) {
+                                                         uint32_t index) {
   return static_cast<float>(counter_bits(seed, stream_hi, stream_lo, index) >> 8) * (1.0f / 16777216.0f);
 }
 

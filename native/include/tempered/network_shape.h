@@ -34,8 +34,21 @@ constexpr ConvLayer kConv3{12, 12, 32, 64};
 constexpr ConvLayer kConv4{10, 10, 64, 64};
 
 enum ParamId {
-  kConv1W, kConv1B, kConv2W, kConv2B, kConv3W, kConv3B, kConv4W, kConv4B,
-  kFc1W, kFc1B, kFc2W, kFc2B, kFc3W, kFc3B, kNumParams
+  kConv1W,
+  kConv1B,
+  kConv2W,
+  kConv2B,
+  kConv3W,
+  kConv3B,
+  kConv4W,
+  kConv4B,
+  kFc1W,
+  kFc1B,
+  kFc2W,
+  kFc2B,
+  kFc3W,
+  kFc3B,
+  kNumParams
 };
 
 struct ParamInfo {
@@ -43,8 +56,8 @@ struct ParamInfo {
   int ndim;
   int dims[4];
   int size;
-  int offset;        // into the flat parameter array
-  int fan_in;        // Glorot-uniform init (0 for biases: they start at zero)
+  int offset;  // into the flat parameter array
+  int fan_in;  // Glorot-uniform init (0 for biases: they start at zero)
   int fan_out;
 };
 

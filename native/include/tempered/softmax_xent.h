@@ -13,7 +13,7 @@
 namespace tempered {
 
 TEMPERED_HOST_DEVICE static inline float softmax_xent_sample(const float* z, int classes, float temperature, int label,
-                                                      const float* soft, float grad_scale, float* dz) {
+                                                             const float* soft, float grad_scale, float* dz) {
   float m = -INFINITY;
   for (int j = 0; j < classes; ++j) m = fmaxf(m, z[j] / temperature);
   float s = 0.0f;

@@ -19,12 +19,18 @@ enum class StatusCode {
 
 inline const char* status_code_name(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "TEMPERED_OK";
-    case StatusCode::kInvalidArgument: return "TEMPERED_INVALID_ARGUMENT";
-    case StatusCode::kOutOfMemory: return "TEMPERED_OUT_OF_MEMORY";
-    case StatusCode::kBackendUnavailable: return "TEMPERED_BACKEND_UNAVAILABLE";
-    case StatusCode::kDeviceError: return "TEMPERED_DEVICE_ERROR";
-    case StatusCode::kInternal: return "TEMPERED_INTERNAL";
+    case StatusCode::kOk:
+      return "TEMPERED_OK";
+    case StatusCode::kInvalidArgument:
+      return "TEMPERED_INVALID_ARGUMENT";
+    case StatusCode::kOutOfMemory:
+      return "TEMPERED_OUT_OF_MEMORY";
+    case StatusCode::kBackendUnavailable:
+      return "TEMPERED_BACKEND_UNAVAILABLE";
+    case StatusCode::kDeviceError:
+      return "TEMPERED_DEVICE_ERROR";
+    case StatusCode::kInternal:
+      return "TEMPERED_INTERNAL";
   }
   return "TEMPERED_INTERNAL";
 }
@@ -53,8 +59,8 @@ class Status {
 }  // namespace tempered
 
 // Propagate a failed Status to the caller.
-#define TEMPERED_TRY(expr)                         \
-  do {                                             \
-    ::tempered::Status tempered_status_ = (expr);  \
+#define TEMPERED_TRY(expr)                               \
+  do {                                                   \
+    ::tempered::Status tempered_status_ = (expr);        \
     if (!tempered_status_.ok()) return tempered_status_; \
   } while (0)
