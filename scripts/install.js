@@ -52,6 +52,6 @@ if (force) require('fs').rmSync(path.join(root, 'build', 'CMakeCache.txt'), { fo
 console.log(`tempered: building the native addon (cmake-js ${args.slice(2).join(' ')})`);
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) {
-  console.error('tempered: the native build failed; see the messages above. It needs cmake >= 3.18 and a C++17 compiler.');
+  console.error('tempered: the native build failed; see the messages above. It needs cmake >= 3.19 and a C++17 compiler.');
   process.exit(result.status || 1);
 }
