@@ -22,7 +22,7 @@ import {
   attackDescriptor,
 } from './attacks/registry';
 
-export { ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, LOSS_PRECISIONS, attackDescriptor } from './attacks/registry';
+export { ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, LOSS_PRECISIONS, PAPER_ALGORITHMS, attackDescriptor } from './attacks/registry';
 export type { AttackAlgorithm, AttackDescriptor, AttackLoss, AttackParameters, JsmaTarget, LossPrecision } from './attacks/registry';
 
 export interface AttackOptions extends AttackParameters {

@@ -6,6 +6,8 @@ import type { Model as NativeModel, NativeAttackResult } from '../../binding';
 
 export const ATTACK_ALGORITHMS = ['alg1', 'alg2', 'alg3', 'alg4', 'jsma', 'jsma-z', 'pgd', 'fgsm'] as const;
 export type AttackAlgorithm = (typeof ATTACK_ALGORITHMS)[number];
+/** The paper's own attacks (Algorithms 1-4), the ones `reproduce` runs under its three loss settings. */
+export const PAPER_ALGORITHMS = ['alg1', 'alg2', 'alg3', 'alg4'] as const satisfies readonly AttackAlgorithm[];
 export const ATTACK_LOSSES = ['xent', 'margin'] as const;
 export type AttackLoss = (typeof ATTACK_LOSSES)[number];
 export const LOSS_PRECISIONS = ['float32', 'float64'] as const;

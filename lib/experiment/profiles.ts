@@ -1,7 +1,7 @@
 // What an experiment runs: the profiles (quick, paper), the three models, the attack
 // settings, and the keys that identify a model's training. Depends on nothing else in
 // lib/experiment, so every other part (pieces, run, render) can import it.
-import { ATTACK_ALGORITHMS, AttackAlgorithm, AttackLoss, LossPrecision } from '../attack';
+import { PAPER_ALGORITHMS, AttackAlgorithm, AttackLoss, LossPrecision } from '../attack';
 import { checkLimit } from '../limits';
 import { checkNumber, rangeError } from '../errors';
 
@@ -116,7 +116,8 @@ export const ATTACK_SETTINGS: AttackSetting[] = [
   { id: 'margin', label: 'logit margin', loss: 'margin', precision: 'float64' },
 ];
 
-export const ALGORITHMS: readonly AttackAlgorithm[] = ATTACK_ALGORITHMS;
+/** What `reproduce` attacks with: the paper's Algorithms 1-4 (the study adds the literature's attacks). */
+export const ALGORITHMS: readonly AttackAlgorithm[] = PAPER_ALGORITHMS;
 
 export interface ResolveProfileOptions {
   profile?: ProfileName;
