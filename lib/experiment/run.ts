@@ -12,7 +12,6 @@ import { AttackAlgorithm, runAttack, summarize } from '../attack';
 import { BackendChoice, describeBackend, resolveBackend } from '../backends';
 import { distill, parametersHash } from '../distill';
 import { TemperedError, checkNumber } from '../errors';
-import { writeJsonAtomic } from '../fsutil';
 import { gradientStats, GradientStatsRow } from '../gradients';
 import { loadMnist, MnistData } from '../mnist';
 import { Model, packageVersion } from '../model';
@@ -36,7 +35,7 @@ import {
   resolveProfile,
   trainingKey,
 } from './profiles';
-import { renderReport, writeRendered } from './render';
+import { finishExperiment } from './finish';
 import { ExperimentResults, ModelResult, PictureGrid, PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from './results';
 
 /** A stored attack: the summary and the per-sample records (images only for the picture samples). */
@@ -344,20 +343,8 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
     seconds: 0,
   };
 
-  // 6. The report. Rendered once to time it, then again so that its own time is in it.
+  // 6. The report (finish.ts).
   emit({ stage: 'report', message: 'results.json, results.md and report.html' });
-  const t0 = Date.now();
-  await renderReport(results);
-  stages.push({
-    stage: 'render',
-    label: 'results.md, report.html, figures',
-    seconds: (Date.now() - t0) / 1000,
-    reused: false,
-    producedBy: { commit: code.commit, dirty: code.dirty },
-  });
-  results.seconds = (Date.now() - started) / 1000;
-  const rendered = await renderReport(results);
-  await writeJsonAtomic(path.join(out, 'results.json'), results);
-  await writeRendered(out, rendered);
+  await finishExperiment(out, results, code, started);
   return results;
 }

@@ -20,7 +20,7 @@ import { wilsonInterval } from '../../stats';
 import { EpochRecord, train, TrainOptions } from '../../train';
 import { storedAdversarial, storedRecord, StoredRecord } from '../pictures';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from '../pieces';
-import { renderReport, writeRendered } from '../render';
+import { finishExperiment } from '../finish';
 import { PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from '../results';
 import { ExperimentEvent, machineDescription } from '../run';
 import { studyFigures } from './figures';
@@ -337,21 +337,9 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
   };
   results.figures = studyFigures(results);
 
-  // 6. The report, rendered once to time it, then again so that its own time is in it.
+  // 6. The report (finish.ts).
   emit({ stage: 'report', message: 'results.json, results.md and report.html' });
-  const t0 = Date.now();
-  await renderReport(results);
-  stages.push({
-    stage: 'render',
-    label: 'results.md, report.html, figures',
-    seconds: (Date.now() - t0) / 1000,
-    reused: false,
-    producedBy: { commit: code.commit, dirty: code.dirty },
-  });
-  results.seconds = (Date.now() - started) / 1000;
-  const rendered = await renderReport(results);
-  await writeJsonAtomic(path.join(out, 'results.json'), results);
-  await writeRendered(out, rendered);
+  await finishExperiment(out, results, code, started);
   return results;
 }
 
