@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { STUDY_PROFILES, trainingSettings } from '../lib/experiment/study/profiles';
 
 // Trainings and attacks run in child processes on a shared machine: generous time, never a failure on wall time.
 jest.setTimeout(1800000);
@@ -48,6 +49,17 @@ function comparable(file: string): unknown {
     gradients: r.gradients.map(({ producedBy: _p, ...g }: Record<string, unknown>) => g),
   };
 }
+
+test('training settings per T: the paper at T = 1, loss scale T at every T > 1, learning rate capped at 1 / T', () => {
+  for (const p of [STUDY_PROFILES.quick, STUDY_PROFILES.paper]) {
+    expect(trainingSettings(p, 1)).toEqual({ lossScale: 1, learningRate: 0.1 });
+    expect(trainingSettings(p, 2)).toEqual({ lossScale: 2, learningRate: 0.02 });
+    expect(trainingSettings(p, 50)).toEqual({ lossScale: 50, learningRate: 0.02 });
+    // 0.02 kills every ReLU in the first epoch at T = 100 (profiles.ts, STUDY_PROBES).
+    expect(trainingSettings(p, 100)).toEqual({ lossScale: 100, learningRate: 0.01 });
+    expect(trainingSettings(p, 400)).toEqual({ lossScale: 400, learningRate: 0.0025 });
+  }
+});
 
 test('a tiny study trains both kinds at each T, attacks every model, and its rates are those of the stored records; a rerun reuses everything', () => {
   const out = path.join(tmp, 'straight');

@@ -169,7 +169,7 @@ export function studyDocument(r: StudyResults): ReportDocument {
   h2('Training settings per temperature');
   para(
     "At T the cross-entropy's gradient with respect to the logits is (p − y)/T, so the paper's settings learn T times more slowly and can stay at chance for several epochs. " +
-      "At every T > 1 the loss gradient is therefore scaled by T (the loss scale), with a learning rate small enough not to diverge; at T = 1 the paper's settings are kept. " +
+      "At every T > 1 the loss gradient is therefore scaled by T (the loss scale), with a learning rate small enough not to diverge: at most the profile's rate, and at most 1/T, since the larger logits of high T need smaller steps; at T = 1 the paper's settings are kept. " +
       'Both model kinds at a temperature share its settings.',
   );
   table({
@@ -184,12 +184,19 @@ export function studyDocument(r: StudyResults): ReportDocument {
     ]),
   });
   if (r.probes.length) {
-    para('The probes that chose them: one epoch on the first 20,000 training images, seed 0, test accuracy at T = 1.');
+    para('The probes that chose them: seed 0, test accuracy at T = 1 after the epochs shown on the first training images shown.');
     table({
       id: 'training-probes',
-      columns: ['T', 'loss scale', 'learning rate', 'test accuracy'],
-      align: ['r', 'r', 'r', 'r'],
-      rows: r.probes.map((x) => [String(x.temperature), String(x.lossScale), String(x.learningRate), pct(x.testAccuracy, 2)]),
+      columns: ['T', 'loss scale', 'learning rate', 'epochs', 'training images', 'test accuracy'],
+      align: ['r', 'r', 'r', 'r', 'r', 'r'],
+      rows: r.probes.map((x) => [
+        String(x.temperature),
+        String(x.lossScale),
+        String(x.learningRate),
+        String(x.epochs ?? 1),
+        (x.trainImages ?? 20000).toLocaleString('en-US'),
+        pct(x.testAccuracy, 2),
+      ]),
     });
   }
 

@@ -74,6 +74,7 @@ function folderSettings(p: StudyProfile, fingerprint: string) {
     samples: p.samples,
     coldLearningRate: p.coldLearningRate,
     hotLearningRate: p.hotLearningRate,
+    hotRateTimesT: p.hotRateTimesT,
     data: fingerprint,
   };
 }
