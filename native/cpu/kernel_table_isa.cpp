@@ -7,6 +7,7 @@ namespace cpu {
 namespace TEMPERED_ISA_NS {
 
 void conv3x3_window(const ConvWindow& a, int image, int oy0, int oy1, int ox0, int ox1);
+void conv3x3_full_row(const ConvFull& a, int image, int y);
 void conv3x3_backward_data_1ch(int h, int w, int k, const float* dy_padded, const float* flipped_w, float* dx,
                                int image);
 void conv3x3_weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int c_count, int k0,
@@ -24,6 +25,7 @@ extern const KernelTable kTable = {
     kIsaName,
     kLanes,
     &conv3x3_window,
+    &conv3x3_full_row,
     &conv3x3_backward_data_1ch,
     &conv3x3_weight_grad_tile,
     &dense_forward_block,

@@ -25,6 +25,17 @@ struct ConvWindow {
   bool relu;
 };
 
+// The 'full' 3x3 convolution that gives a convolution's input gradient: dx[n][y][x][c] =
+// sum over (ky, kx, j) of dy[n][y + ky - 2][x + kx - 2][j] * packed_w[(ky * 3 + kx) * k + j][c]
+// over the taps inside dy (the others would multiply zeros), with packed_w the flipped
+// kernel (row length c_pad, zero beyond c). dy is [n][h][w][k], dx [n][h + 2][w + 2][c].
+struct ConvFull {
+  int h, w, k, c, c_pad;
+  const float* dy;
+  const float* packed_w;
+  float* dx;
+};
+
 // Gradient of a 3x3 convolution w.r.t. its weights, for images [n0, n1), written as
 // packed_dw[(ky * 3 + kx) * in_c + c][k] (row length k_pad) and dbias[k].
 struct ConvWeightGrad {
@@ -42,6 +53,8 @@ struct KernelTable {
   int lanes;
   // Output rows [oy0, oy1), columns [ox0, ox1) of image `image` (single-threaded).
   void (*conv3x3_window)(const ConvWindow& a, int image, int oy0, int oy1, int ox0, int ox1);
+  // Row y of image `image` of a ConvFull (single-threaded).
+  void (*conv3x3_full_row)(const ConvFull& a, int image, int y);
   // dx for a convolution with a single input channel: dx[n][y][x] =
   // sum over taps and k of dy_padded[n][y + ky][x + kx][k] * flipped_w[ky * 3 + kx][k],
   // where dy_padded has a 2-pixel zero border ([h + 2][w + 2][k], h x w the input size).

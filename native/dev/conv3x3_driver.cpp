@@ -1,6 +1,7 @@
 // conv3x3_driver: the 3x3 'valid' convolution (NHWC, weights [out][in][3][3]) forward,
-// backward data and backward weights on the network's second layer's shape (26x26x32 ->
-// 24x24x32), checked against a naive double-precision loop and timed. See driver.h.
+// backward data and backward weights on each of the network's four convolution shapes
+// (28x28x1 -> 26x26x32 up to 10x10x64 -> 8x8x64), checked against a naive double-precision
+// loop and timed. See driver.h.
 #include "driver.h"
 
 using namespace tempered;
@@ -74,18 +75,11 @@ std::vector<double> reference_backward_weights(const Problem& p, std::vector<dou
   return dw;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const std::vector<std::string> ops = {"forward", "backward_data", "backward_weights"};
-  dev::Options o;
-  if (!dev::parse(argc, argv, ops, &o)) return dev::usage(argv[0], ops);
-  cpu::CpuBackend b;
-  if (!dev::make_backend(o, &b)) return 2;
-
+// One operation on one layer's shape: checked, then timed. Returns whether the check passed.
+bool run_layer(const dev::Options& o, cpu::CpuBackend& b, Conv3x3Shape shape) {
   std::mt19937_64 rng(o.seed);
   Problem p;
-  p.s = {o.n > 0 ? o.n : 32, 26, 26, 32, 32};
+  p.s = shape;
   const auto& s = p.s;
   p.x = dev::random_floats(static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c, rng, 0.0f, 1.0f);
   p.w = dev::random_floats(static_cast<size_t>(s.out_c) * s.in_c * 9, rng, -0.1f, 0.1f);
@@ -123,5 +117,22 @@ int main(int argc, char** argv) {
     ok = dev::check("db", db.host(), want_db, 1e-5, terms * 6e-8 * 4) && ok;
     dev::time_it("backward_weights", o.reps, 2 * macs, run);
   }
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> ops = {"forward", "backward_data", "backward_weights"};
+  dev::Options o;
+  if (!dev::parse(argc, argv, ops, &o)) return dev::usage(argv[0], ops);
+  cpu::CpuBackend b;
+  if (!dev::make_backend(o, &b)) return 2;
+  const int n = o.n > 0 ? o.n : 32;
+  // The network's convolutions: {n, in_h, in_w, in_c, out_c}. The small ones have the most
+  // border (what backward data must get right at the edges).
+  const Conv3x3Shape layers[] = {{n, 28, 28, 1, 32}, {n, 26, 26, 32, 32}, {n, 12, 12, 32, 64}, {n, 10, 10, 64, 64}};
+  bool ok = true;
+  for (const Conv3x3Shape& s : layers) ok = run_layer(o, b, s) && ok;
   return ok ? 0 : 1;
 }
