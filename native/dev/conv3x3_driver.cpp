@@ -76,7 +76,7 @@ std::vector<double> reference_backward_weights(const Problem& p, std::vector<dou
 }
 
 // One operation on one layer's shape: checked, then timed. Returns whether the check passed.
-bool run_layer(const dev::Options& o, cpu::CpuBackend& b, Conv3x3Shape shape) {
+bool run_layer(const dev::Options& o, cpu::CpuBackend& b, const Conv3x3Shape& shape) {
   std::mt19937_64 rng(o.seed);
   Problem p;
   p.s = shape;
