@@ -193,8 +193,8 @@ export function studyDocument(r: StudyResults): ReportDocument {
         String(x.temperature),
         String(x.lossScale),
         String(x.learningRate),
-        String(x.epochs ?? 1),
-        (x.trainImages ?? 20000).toLocaleString('en-US'),
+        String(x.epochs),
+        x.trainImages.toLocaleString('en-US'),
         pct(x.testAccuracy, 2),
       ]),
     });

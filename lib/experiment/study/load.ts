@@ -41,5 +41,7 @@ export function checkStudyResults(raw: Record<string, unknown>, damaged: (why: s
     r.figures.every((f) => isObject(f) && typeof f.id === 'string' && /^[\w.-]+$/.test(f.id) && isObject(f.spec)),
     'figures are damaged',
   );
+  // Results written before the probes recorded their length: every probe then took one epoch on 20,000 images.
+  r.probes = r.probes.map((p) => ({ ...p, epochs: p.epochs ?? 1, trainImages: p.trainImages ?? 20000 }));
   return r;
 }

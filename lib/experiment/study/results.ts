@@ -78,8 +78,7 @@ export interface StudyResults {
   /** The training settings at each temperature (both model kinds). */
   trainingSettings: { temperature: number; lossScale: number; learningRate: number }[];
   /** Probes that chose them. */
-  /** epochs and trainImages are absent in results written before they were recorded, whose probes all took one epoch on 20,000 images. */
-  probes: { temperature: number; lossScale: number; learningRate: number; epochs?: number; trainImages?: number; testAccuracy: number }[];
+  probes: { temperature: number; lossScale: number; learningRate: number; epochs: number; trainImages: number; testAccuracy: number }[];
   models: StudyModel[];
   samples: { indices: number[]; seed: number; evaluationTemperature: number };
   attacks: StudyAttackRow[];
