@@ -127,7 +127,7 @@ export interface NativeInputGradient {
 }
 
 export interface NativeSweep {
-  /** Per image 1,568 losses: pixel p set to 1 at [p], set to 0 at [784 + p]; NaN where skipped. */
+  /** Per image 2 x positions losses (1,568 for MNIST): position p set to 1 at [p], set to 0 at [positions + p]; NaN where skipped. */
   losses: Float64Array;
   /** The unperturbed image's loss [n]. */
   base: Float64Array;
