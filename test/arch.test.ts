@@ -47,7 +47,10 @@ describe('architecture specs', () => {
     badArch(base([]), /layers must hold/);
     badArch(base([{ type: 'softmax' } as unknown as LayerSpec, ...tail]), /layer 0: unknown layer type 'softmax'/);
     badArch(base([{ type: 'flatten' }, conv, { type: 'dense', units: 10 }]), /layer 1 \(conv\): a convolution cannot follow flatten/);
-    badArch(base([conv, { type: 'maxpool' }, { type: 'maxpool' }, { type: 'maxpool' }, ...tail]), /layer 2 \(maxpool\): .*even height and width \(its input is 13x13x4\)/);
+    badArch(
+      base([conv, { type: 'maxpool' }, { type: 'maxpool' }, { type: 'maxpool' }, ...tail]),
+      /layer 2 \(maxpool\): .*even height and width \(its input is 13x13x4\)/,
+    );
     badArch(base([conv, { type: 'flatten' }]), /layer 1 \(flatten\): the last layer must be dense/);
     badArch(base([{ type: 'flatten' }, { type: 'dense', units: 1 }]), /classes, which must be 2\.\.100 \(got 1\)/);
     badArch(base([{ type: 'flatten' }, { type: 'dense', units: 101 }]), /got 101/);
@@ -64,7 +67,10 @@ describe('architecture specs', () => {
       /layer 1 \(dense\): the network has more than 1e8 parameters/,
     );
     // 4 convolutions of 3x3 on 7x7 leave nothing.
-    badArch(base([conv, conv, conv, conv, ...tail], { channels: 1, height: 7, width: 7 }), /layer 3 \(conv\): a 3x3 convolution does not fit/);
+    badArch(
+      base([conv, conv, conv, conv, ...tail], { channels: 1, height: 7, width: 7 }),
+      /layer 3 \(conv\): a 3x3 convolution does not fit/,
+    );
   });
 
   test('a spec is read once, whatever its getters do, and a getter that throws is a clean error', () => {
@@ -90,14 +96,26 @@ describe('architecture specs', () => {
 
   test('fuzz: 10,000 arbitrary specs give a plan or TEMPERED_BAD_ARCH, never a crash', () => {
     const layer = fc.oneof(
-      fc.record({ type: fc.constant('conv'), filters: fc.integer({ min: -2, max: 70 }), kernel: fc.constantFrom(3, 5, 0, 3.5), padding: fc.constantFrom('valid', 'same', 'x') }),
+      fc.record({
+        type: fc.constant('conv'),
+        filters: fc.integer({ min: -2, max: 70 }),
+        kernel: fc.constantFrom(3, 5, 0, 3.5),
+        padding: fc.constantFrom('valid', 'same', 'x'),
+      }),
       fc.record({ type: fc.constantFrom('relu', 'maxpool', 'flatten', 'bogus') }),
       fc.record({ type: fc.constant('dropout'), rate: fc.double({ min: -1, max: 2 }) }),
       fc.record({ type: fc.constant('dense'), units: fc.integer({ min: -1, max: 120 }) }),
       fc.anything(),
     );
     const spec = fc.record({
-      input: fc.oneof(fc.record({ channels: fc.integer({ min: 0, max: 4 }), height: fc.integer({ min: -1, max: 70 }), width: fc.integer({ min: -1, max: 70 }) }), fc.anything()),
+      input: fc.oneof(
+        fc.record({
+          channels: fc.integer({ min: 0, max: 4 }),
+          height: fc.integer({ min: -1, max: 70 }),
+          width: fc.integer({ min: -1, max: 70 }),
+        }),
+        fc.anything(),
+      ),
       layers: fc.oneof(fc.array(layer, { maxLength: 12 }), fc.anything()),
     });
     fc.assert(
@@ -117,7 +135,12 @@ describe('architecture specs', () => {
     expect(canonicalArch(resolveArch('cw-cifar'))).toBe(canonicalArch(NAMED_ARCHS['cw-cifar']));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-arch-'));
     const file = path.join(dir, 'net.json');
-    fs.writeFileSync(file, JSON.stringify(base([{ type: 'conv', filters: 8, padding: 'same' }, { type: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10 }])));
+    fs.writeFileSync(
+      file,
+      JSON.stringify(
+        base([{ type: 'conv', filters: 8, padding: 'same' }, { type: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10 }]),
+      ),
+    );
     expect(planArch(resolveArch(file)).steps.map((s) => s.kind)).toEqual(['pad', 'conv', 'flatten', 'dense']);
     fs.writeFileSync(file, '{"input": ');
     expect(caught(() => resolveArch(file)).code).toBe('TEMPERED_BAD_ARCH');
@@ -184,61 +207,68 @@ const SPECS: Array<[string, ArchSpec]> = [
 ];
 
 describe('any network against its float64 reference and its sweep against full forward passes', () => {
-  test.each(SPECS)('%s', async (_name, spec) => {
-    const plan = planArch(spec);
-    const model = Model.create({ seed: 3, arch: spec, backend: 'cpu' });
-    const params = new Map<string, Float32Array>();
-    const flat = model.getParameters();
-    for (const p of plan.parameters) params.set(p.name, flat.subarray(p.offset, p.offset + p.size));
-    const n = 2;
-    const images = imagesFor(spec, n, 7);
-    const labels = Int32Array.from({ length: n }, (_, i) => i % plan.classes);
+  test.each(SPECS)(
+    '%s',
+    async (_name, spec) => {
+      const plan = planArch(spec);
+      const model = Model.create({ seed: 3, arch: spec, backend: 'cpu' });
+      const params = new Map<string, Float32Array>();
+      const flat = model.getParameters();
+      for (const p of plan.parameters) params.set(p.name, flat.subarray(p.offset, p.offset + p.size));
+      const n = 2;
+      const images = imagesFor(spec, n, 7);
+      const labels = Int32Array.from({ length: n }, (_, i) => i % plan.classes);
 
-    // Logits and the input gradient of the float64 cross-entropy at T = 3.
-    const z = await model.predict(images);
-    const zr = referenceLogits(spec, params, images, n);
-    const zScale = Math.max(1e-6, ...Array.from(zr, Math.abs));
-    for (let i = 0; i < zr.length; i++) expect(Math.abs(z[i] - zr[i])).toBeLessThanOrEqual(1e-4 * zScale);
-    const g = await model.nativeModel.inputGradient(images, labels, { loss: 'xent', precision: 'float64', temperature: 3 });
-    const gr = referenceInputGradient(spec, params, images, labels, n, 3);
-    const gScale = Math.max(1e-12, ...Array.from(gr, Math.abs));
-    let worst = 0;
-    for (let i = 0; i < gr.length; i++) worst = Math.max(worst, Math.abs(g.gradient[i] - gr[i]) / gScale);
-    expect(worst).toBeLessThan(1e-3);
+      // Logits and the input gradient of the float64 cross-entropy at T = 3.
+      const z = await model.predict(images);
+      const zr = referenceLogits(spec, params, images, n);
+      const zScale = Math.max(1e-6, ...Array.from(zr, Math.abs));
+      for (let i = 0; i < zr.length; i++) expect(Math.abs(z[i] - zr[i])).toBeLessThanOrEqual(1e-4 * zScale);
+      const g = await model.nativeModel.inputGradient(images, labels, { loss: 'xent', precision: 'float64', temperature: 3 });
+      const gr = referenceInputGradient(spec, params, images, labels, n, 3);
+      const gScale = Math.max(1e-12, ...Array.from(gr, Math.abs));
+      let worst = 0;
+      for (let i = 0; i < gr.length; i++) worst = Math.max(worst, Math.abs(g.gradient[i] - gr[i]) / gScale);
+      expect(worst).toBeLessThan(1e-3);
 
-    // The sweep of every position against the full forward passes of the perturbed images.
-    const positions = spec.input.height * spec.input.width;
-    const channels = spec.input.channels;
-    const size = positions * channels;
-    const skip = new Uint8Array(n * positions);
-    // The big named specs: a sample of positions, to stay quick.
-    const stride = positions > 400 ? 37 : 1;
-    for (let i = 0; i < skip.length; i++) skip[i] = i % stride === 0 ? 0 : 1;
-    for (const lossSpec of [{ loss: 'xent', precision: 'float32' }, { loss: 'margin', precision: 'float64' }] as const) {
-      const sw = await model.nativeModel.sweep(images, labels, lossSpec, skip);
-      const perturbed: number[] = [];
-      const where: number[] = [];
-      const plabels: number[] = [];
-      for (let i = 0; i < n; i++)
-        for (let cand = 0; cand < 2 * positions; cand++) {
-          const p = cand % positions;
-          if (skip[i * positions + p]) {
-            expect(Number.isNaN(sw.losses[i * 2 * positions + cand])).toBe(true);
-            continue;
+      // The sweep of every position against the full forward passes of the perturbed images.
+      const positions = spec.input.height * spec.input.width;
+      const channels = spec.input.channels;
+      const size = positions * channels;
+      const skip = new Uint8Array(n * positions);
+      // The big named specs: a sample of positions, to stay quick.
+      const stride = positions > 400 ? 37 : 1;
+      for (let i = 0; i < skip.length; i++) skip[i] = i % stride === 0 ? 0 : 1;
+      for (const lossSpec of [
+        { loss: 'xent', precision: 'float32' },
+        { loss: 'margin', precision: 'float64' },
+      ] as const) {
+        const sw = await model.nativeModel.sweep(images, labels, lossSpec, skip);
+        const perturbed: number[] = [];
+        const where: number[] = [];
+        const plabels: number[] = [];
+        for (let i = 0; i < n; i++)
+          for (let cand = 0; cand < 2 * positions; cand++) {
+            const p = cand % positions;
+            if (skip[i * positions + p]) {
+              expect(Number.isNaN(sw.losses[i * 2 * positions + cand])).toBe(true);
+              continue;
+            }
+            const img = Array.from(images.subarray(i * size, (i + 1) * size));
+            for (let ch = 0; ch < channels; ch++) img[p * channels + ch] = cand < positions ? 1 : 0;
+            perturbed.push(...img);
+            where.push(i * 2 * positions + cand);
+            plabels.push(labels[i]);
           }
-          const img = Array.from(images.subarray(i * size, (i + 1) * size));
-          for (let ch = 0; ch < channels; ch++) img[p * channels + ch] = cand < positions ? 1 : 0;
-          perturbed.push(...img);
-          where.push(i * 2 * positions + cand);
-          plabels.push(labels[i]);
-        }
-      const full = await model.nativeModel.attackLosses(Float32Array.from(perturbed), Int32Array.from(plabels), lossSpec);
-      let differ = 0;
-      where.forEach((at, j) => (differ += Object.is(sw.losses[at], full.loss[j]) ? 0 : 1));
-      expect(differ).toBe(0);
-      const baseFull = await model.nativeModel.attackLosses(images, labels, lossSpec);
-      expect(Array.from(sw.base)).toEqual(Array.from(baseFull.loss));
-    }
-    model.dispose();
-  }, 60000);
+        const full = await model.nativeModel.attackLosses(Float32Array.from(perturbed), Int32Array.from(plabels), lossSpec);
+        let differ = 0;
+        where.forEach((at, j) => (differ += Object.is(sw.losses[at], full.loss[j]) ? 0 : 1));
+        expect(differ).toBe(0);
+        const baseFull = await model.nativeModel.attackLosses(images, labels, lossSpec);
+        expect(Array.from(sw.base)).toEqual(Array.from(baseFull.loss));
+      }
+      model.dispose();
+    },
+    60000,
+  );
 });

@@ -118,8 +118,8 @@ Status plan_arch(const ArchSpec& spec, ArchPlan* plan) {
         const int taps = l.kernel * l.kernel;
         total += static_cast<double>(l.filters) * cur.c * taps + l.filters;
         if (total > kArchMaxParams) return bad(where + "the network has more than 1e8 parameters");
-        st.weight = add_param(st.name + ".weight", {l.filters, cur.c, l.kernel, l.kernel}, cur.c * taps,
-                              l.filters * taps);
+        st.weight =
+            add_param(st.name + ".weight", {l.filters, cur.c, l.kernel, l.kernel}, cur.c * taps, l.filters * taps);
         st.bias = add_param(st.name + ".bias", {l.filters}, 0, 0);
         break;
       }
@@ -187,12 +187,13 @@ Status plan_arch(const ArchSpec& spec, ArchPlan* plan) {
   }
   const Step& tail = p.steps.back();
   if (tail.kind != StepKind::kDense || tail.relu)
-    return bad("layer " + std::to_string(spec.layers.size() - 1) + ": the last layer must be a dense layer without ReLU");
+    return bad("layer " + std::to_string(spec.layers.size() - 1) +
+               ": the last layer must be a dense layer without ReLU");
   p.classes = tail.out.c;
   if (p.classes < kArchMinClasses || p.classes > kArchMaxClasses)
-    return bad("layer " + std::to_string(tail.layer) + " (dense): the last dense layer gives the classes, which must be " +
-               std::to_string(kArchMinClasses) + ".." + std::to_string(kArchMaxClasses) + " (got " +
-               std::to_string(p.classes) + ")");
+    return bad("layer " + std::to_string(tail.layer) +
+               " (dense): the last dense layer gives the classes, which must be " + std::to_string(kArchMinClasses) +
+               ".." + std::to_string(kArchMaxClasses) + " (got " + std::to_string(p.classes) + ")");
   p.steps.back().name = "logits";
   *plan = std::move(p);
   return Status::Ok();
@@ -227,9 +228,25 @@ ArchSpec paper_mnist_spec() {
     return l;
   };
   const LayerKind relu = LayerKind::kRelu;
-  s.layers = {conv(32),  of(relu),      conv(32),   of(relu), of(LayerKind::kMaxPool), conv(64),
-              of(relu),  conv(64),      of(relu),   of(LayerKind::kMaxPool), of(LayerKind::kFlatten),
-              dropout(0.5f), dense(200), of(relu), dropout(0.5f), dense(200), of(relu), dropout(0.5f), dense(10)};
+  s.layers = {conv(32),
+              of(relu),
+              conv(32),
+              of(relu),
+              of(LayerKind::kMaxPool),
+              conv(64),
+              of(relu),
+              conv(64),
+              of(relu),
+              of(LayerKind::kMaxPool),
+              of(LayerKind::kFlatten),
+              dropout(0.5f),
+              dense(200),
+              of(relu),
+              dropout(0.5f),
+              dense(200),
+              of(relu),
+              dropout(0.5f),
+              dense(10)};
   return s;
 }
 

@@ -54,7 +54,8 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
   if (!(cfg.temperature > 0.0f) || !std::isfinite(cfg.temperature))
     return Status::InvalidArgument("JSMA temperature must be positive and finite");
   for (int i = 0; i < n; ++i)
-    if (targets[i] < 0 || targets[i] >= kClasses) return Status::InvalidArgument("JSMA targets must be classes 0.." + std::to_string(kClasses - 1));
+    if (targets[i] < 0 || targets[i] >= kClasses)
+      return Status::InvalidArgument("JSMA targets must be classes 0.." + std::to_string(kClasses - 1));
   AttackResults& r = *out;
   attack_results::start(&r, images, n, kPixels, cfg.budget);
   const int max_pairs = cfg.budget / 2;

@@ -9,7 +9,6 @@
 
 namespace tempered {
 
-
 Status Network::logit_vjp(const float* host_images, int n, int rows, const LogitSeeds& seeds, double* dx,
                           float* logits) {
   if (rows < 1) return Status::InvalidArgument("logit_vjp needs at least one row");

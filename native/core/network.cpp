@@ -277,7 +277,8 @@ Status Network::predict(const float* host_images, int n, float* host_logits) {
     TEMPERED_TRY(ensure_capacity(m));
     TEMPERED_TRY(b_->upload(x_.get(), host_images + static_cast<size_t>(start) * in_size, sizeof(float) * m * in_size));
     TEMPERED_TRY(forward(x_.get(), m, nullptr, 0));
-    TEMPERED_TRY(b_->download(host_logits + static_cast<size_t>(start) * classes, logits(), sizeof(float) * m * classes));
+    TEMPERED_TRY(
+        b_->download(host_logits + static_cast<size_t>(start) * classes, logits(), sizeof(float) * m * classes));
   }
   return Status::Ok();
 }
@@ -347,8 +348,8 @@ Status Network::sweep(const float* host_images, const int32_t* host_labels, cons
     TEMPERED_TRY(skip.allocate(b_, static_cast<size_t>(n) * positions));
     TEMPERED_TRY(b_->upload(skip.get(), host_skip, skip.bytes()));
   }
-  SweepArgs a{n,           &plan_,    images.get(), labels.get(), host_skip ? skip.get() : nullptr,
-              params_.get(), spec,    out.get(),    base.get()};
+  SweepArgs a{n,    &plan_,    images.get(), labels.get(), host_skip ? skip.get() : nullptr, params_.get(),
+              spec, out.get(), base.get()};
   const Status st = b_->sweep(a);
   if (st.code() == StatusCode::kUnsupported)
     return sweep_by_forward(host_images, host_labels, host_skip, n, spec, losses, base_losses);
@@ -359,8 +360,8 @@ Status Network::sweep(const float* host_images, const int32_t* host_labels, cons
 
 // The sweep of a backend without one of its own: the perturbed images, built on the host,
 // through the ordinary forward pass in chunks, so each loss is a full forward pass's.
-Status Network::sweep_by_forward(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip,
-                                 int n, const LossSpec& spec, double* losses, double* base_losses) {
+Status Network::sweep_by_forward(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,
+                                 const LossSpec& spec, double* losses, double* base_losses) {
   const int in_size = input_size(), positions = plan_.positions(), channels = plan_.input.c, classes = plan_.classes;
   const int chunk = eval_chunk();
   std::vector<float> z(static_cast<size_t>(n) * classes);

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "device_buffer.h"
-#include "tempered/backend.h"
 #include "tempered/arch.h"
+#include "tempered/backend.h"
 
 namespace tempered {
 
@@ -33,8 +33,8 @@ struct TrainConfig {
   float learning_rate = 0.1f;
   float momentum = 0.5f;
   float temperature = 1.0f;
-  float loss_scale = 1.0f;  // multiplies the cross-entropy's gradient only
-  float l2_output = 0.01f;  // adds l2 * sum(w^2) of the last dense layer's weight to the loss
+  float loss_scale = 1.0f;     // multiplies the cross-entropy's gradient only
+  float l2_output = 0.01f;     // adds l2 * sum(w^2) of the last dense layer's weight to the loss
   float dropout_rate = -1.0f;  // every dropout layer's rate; < 0: each layer's rate in the spec
   uint32_t dropout_seed = 0;
   bool use_soft_targets = false;

@@ -104,7 +104,8 @@ Status ProfilingBackend::sgd_nesterov(const SgdArgs& a, size_t count, float* p, 
   return timed("sgd_nesterov", "per tensor", 0, [&] { return inner_->sgd_nesterov(a, count, p, g, v); });
 }
 Status ProfilingBackend::sweep(const SweepArgs& a) {
-  return timed("sweep", std::to_string(2 * a.arch->positions()) + " perturbations", 0, [&] { return inner_->sweep(a); });
+  return timed("sweep", std::to_string(2 * a.arch->positions()) + " perturbations", 0,
+               [&] { return inner_->sweep(a); });
 }
 
 }  // namespace tempered

@@ -23,9 +23,9 @@ namespace cpu {
 
 namespace {
 
-constexpr int kGroup = 16;                           // perturbations per task (and per dense-layer batch)
-constexpr int kImagesPerPass = 64;                   // images whose base activations are held at once
-constexpr size_t kBaseFloats = size_t{1} << 24;      // bounds the base activations of one pass
+constexpr int kGroup = 16;                       // perturbations per task (and per dense-layer batch)
+constexpr int kImagesPerPass = 64;               // images whose base activations are held at once
+constexpr size_t kBaseFloats = size_t{1} << 24;  // bounds the base activations of one pass
 
 struct Span {
   int lo, hi;  // inclusive; empty when hi < lo
@@ -194,8 +194,8 @@ Status CpuBackend::sweep(const SweepArgs& a) {
           TEMPERED_TRY(pad_hwc(m, s.in.h, s.in.w, s.in.c, s.pad, in, out));
           break;
         case StepKind::kConv:
-          TEMPERED_TRY(conv3x3_forward({m, s.in.h, s.in.w, s.in.c, s.out.c}, in, param(s.weight), param(s.bias), out,
-                                       s.relu));
+          TEMPERED_TRY(
+              conv3x3_forward({m, s.in.h, s.in.w, s.in.c, s.out.c}, in, param(s.weight), param(s.bias), out, s.relu));
           break;
         case StepKind::kRelu:
           TEMPERED_TRY(relu_forward(in, out, static_cast<size_t>(m) * s.out.size()));
@@ -324,7 +324,7 @@ Status CpuBackend::sweep(const SweepArgs& a) {
               break;
             case StepKind::kConv: {
               const SweepStep& cs = conv_part[i];
-              const ConvWindow cw{in_shape.h, in_shape.w, in_shape.c, s.out.c,          cs.k_pad,
+              const ConvWindow cw{in_shape.h, in_shape.w,         in_shape.c,         s.out.c,          cs.k_pad,
                                   src,        cs.packed_w.data(), cs.packed_b.data(), ws.act[i].data(), s.relu};
               kt.conv3x3_window(cw, 0, rows.lo, rows.hi + 1, cols.lo, cols.hi + 1);
               break;
@@ -347,7 +347,8 @@ Status CpuBackend::sweep(const SweepArgs& a) {
           float* f = &ws.feats[static_cast<size_t>(count) * flat_size];
           const int hw = fs.h * fs.w;
           for (int q = 0; q < hw; ++q)
-            for (int ch = 0; ch < fs.c; ++ch) f[static_cast<size_t>(ch) * hw + q] = last[static_cast<size_t>(q) * fs.c + ch];
+            for (int ch = 0; ch < fs.c; ++ch)
+              f[static_cast<size_t>(ch) * hw + q] = last[static_cast<size_t>(q) * fs.c + ch];
           pending[count++] = candidate;
         } else {
           out[candidate] = base_losses[image];
@@ -380,7 +381,8 @@ Status CpuBackend::sweep(const SweepArgs& a) {
           which ^= 1;
         }
         for (int g = 0; g < count; ++g)
-          out[pending[g]] = attack_loss(cur + static_cast<size_t>(g) * classes, classes, labels[image], a.spec, nullptr);
+          out[pending[g]] =
+              attack_loss(cur + static_cast<size_t>(g) * classes, classes, labels[image], a.spec, nullptr);
       }
     });
   }

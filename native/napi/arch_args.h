@@ -86,10 +86,9 @@ inline ArchSpec parse_arch(Napi::Value v) {
       ls.units = arch_integer(l, "units", at, 1, kArchMaxUnits);
     } else {
       std::string shown = type.substr(0, 40);
-      throw plain_error(env,
-                        where + "unknown layer type '" + shown +
-                            "' (known: conv, relu, maxpool, dropout, flatten, dense)",
-                        bad_arch_code());
+      throw plain_error(
+          env, where + "unknown layer type '" + shown + "' (known: conv, relu, maxpool, dropout, flatten, dense)",
+          bad_arch_code());
     }
     spec.layers.push_back(ls);
   }

@@ -10,7 +10,6 @@
 namespace tempered {
 namespace napi {
 
-
 namespace {
 // Carries a finished upload into the constructor.
 struct PendingDataset {
@@ -73,12 +72,14 @@ Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
 
     // The image size and class count of the network it is for (default: the paper's).
     Napi::Value size_v = arg(info, 4), classes_v = arg(info, 5);
-    const int input_size = size_v.IsUndefined()
-                               ? 784
-                               : static_cast<int>(require_integer(size_v, "inputSize", 1, 3 * kArchMaxSide * kArchMaxSide));
-    const int kClasses = classes_v.IsUndefined() ? 10
-                                                 : static_cast<int>(require_integer(classes_v, "classes", kArchMinClasses,
-                                                                                    kArchMaxClasses));
+    const int input_size =
+        size_v.IsUndefined()
+            ? 784
+            : static_cast<int>(require_integer(size_v, "inputSize", 1, 3 * kArchMaxSide * kArchMaxSide));
+    const int kClasses =
+        classes_v.IsUndefined()
+            ? 10
+            : static_cast<int>(require_integer(classes_v, "classes", kArchMinClasses, kArchMaxClasses));
     const size_t count = require_multiple(env, host_images->size(), input_size, "images");
     if (count > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
     require_length(env, host_labels->size(), count, "labels");

@@ -255,7 +255,8 @@ Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
     const float temperature = static_cast<float>(require_limit(arg(info, 3), "temperature", kTemperatureLimit));
     const bool want_logits = require_bool(arg(info, 4), "wantLogits");
     auto result = std::make_shared<BatchResult>();
-    auto logits = std::make_shared<std::vector<float>>(want_logits ? static_cast<size_t>(end - begin) * net_->classes() : 0);
+    auto logits =
+        std::make_shared<std::vector<float>>(want_logits ? static_cast<size_t>(end - begin) * net_->classes() : 0);
     Network* net = net_.get();
     DeviceDataset* data = ds->data();
     auto work = [=]() -> Status {

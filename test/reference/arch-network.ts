@@ -52,7 +52,7 @@ export function cropNhwc(x: Numbers, n: number, h: number, w: number, c: number,
 /** Forward pass of n images; `params` maps PyTorch names (conv1.weight, ..., fcK.bias) to values. */
 function run(spec: ArchSpec, params: Map<string, Numbers>, images: Numbers, n: number): { logits: Float64Array; tape: Tape } {
   let shape: Shape = { h: spec.input.height, w: spec.input.width, c: spec.input.channels };
-  let x = Float64Array.from(images);
+  let x: Float64Array = Float64Array.from(images);
   const tape: Tape = [];
   let convs = 0;
   let denses = 0;
@@ -119,7 +119,7 @@ export function referenceInputGradient(
   const { logits, tape } = run(spec, params, images, n);
   const classes = logits.length / n;
   // softmaxCrossEntropy's gradient is of the batch mean: times n for the per-sample sum.
-  let g = softmaxCrossEntropy(logits, n, classes, labels, null, temperature, n).dlogits;
+  let g: Float64Array = softmaxCrossEntropy(logits, n, classes, labels, null, temperature, n).dlogits;
   for (let i = tape.length - 1; i >= 0; i--) {
     const t = tape[i];
     const s = t.inShape;

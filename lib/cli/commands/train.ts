@@ -25,7 +25,7 @@ interface TrainCliOptions extends RuntimeOptions, TrainingCliOptions {
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .description('train a CNN (the paper\'s by default) at a softmax temperature and save it as safetensors')
+    .description("train a CNN (the paper's by default) at a softmax temperature and save it as safetensors")
     .requiredOption('--out <file>', 'where to save the model (.safetensors)')
     .option('--arch <name|file.json>', `the network: ${Object.keys(NAMED_ARCHS).join(', ')} or a spec file`, DEFAULT_ARCH);
   addTrainingOptions(cmd);

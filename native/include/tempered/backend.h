@@ -100,26 +100,25 @@ struct SweepArgs {
 //    batch-mean gradient.
 //  sgd_nesterov: one Nesterov-momentum step on `count` parameters (Lasagne's nesterov_momentum):
 //    g' = g + 2 l2 w;  v <- momentum v - lr g';  w <- w + momentum v - lr g'
-#define TEMPERED_BACKEND_OPERATIONS(X)                                                                               \
-  X(gather_rows, (const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst))                      \
-  X(conv3x3_forward,                                                                                                 \
-    (const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y, bool relu))            \
-  X(conv3x3_backward_data, (const Conv3x3Shape& s, const float* dy, const float* weight, float* dx))                 \
-  X(conv3x3_backward_weights,                                                                                        \
-    (const Conv3x3Shape& s, const float* x, const float* dy, float* dweight, float* dbias))                          \
-  X(relu_forward, (const float* x, float* y, size_t count))                                                          \
-  X(relu_backward, (float* dy, const float* y, size_t count))                                                        \
-  X(maxpool2x2_forward, (int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax))                     \
-  X(maxpool2x2_backward, (int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx))            \
-  X(pad_hwc, (int n, int h, int w, int c, int p, const float* x, float* y))                                          \
-  X(crop_hwc, (int n, int h, int w, int c, int p, const float* x, float* y))                                         \
-  X(hwc_to_chw, (int n, int h, int w, int c, const float* x, float* y))                                              \
-  X(chw_to_hwc, (int n, int h, int w, int c, const float* x, float* y))                                              \
+#define TEMPERED_BACKEND_OPERATIONS(X)                                                                                 \
+  X(gather_rows, (const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst))                        \
+  X(conv3x3_forward,                                                                                                   \
+    (const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y, bool relu))              \
+  X(conv3x3_backward_data, (const Conv3x3Shape& s, const float* dy, const float* weight, float* dx))                   \
+  X(conv3x3_backward_weights, (const Conv3x3Shape& s, const float* x, const float* dy, float* dweight, float* dbias))  \
+  X(relu_forward, (const float* x, float* y, size_t count))                                                            \
+  X(relu_backward, (float* dy, const float* y, size_t count))                                                          \
+  X(maxpool2x2_forward, (int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax))                       \
+  X(maxpool2x2_backward, (int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx))              \
+  X(pad_hwc, (int n, int h, int w, int c, int p, const float* x, float* y))                                            \
+  X(crop_hwc, (int n, int h, int w, int c, int p, const float* x, float* y))                                           \
+  X(hwc_to_chw, (int n, int h, int w, int c, const float* x, float* y))                                                \
+  X(chw_to_hwc, (int n, int h, int w, int c, const float* x, float* y))                                                \
   X(dense_forward, (const DenseShape& s, const float* x, const float* weight, const float* bias, float* y, bool relu)) \
-  X(dense_backward_data, (const DenseShape& s, const float* dy, const float* weight, float* dx))                     \
-  X(dense_backward_weights, (const DenseShape& s, const float* x, const float* dy, float* dweight, float* dbias))    \
-  X(dropout, (const DropoutKey& key, int n, int units, const float* x, float* y))                                    \
-  X(softmax_xent, (const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits))                      \
+  X(dense_backward_data, (const DenseShape& s, const float* dy, const float* weight, float* dx))                       \
+  X(dense_backward_weights, (const DenseShape& s, const float* x, const float* dy, float* dweight, float* dbias))      \
+  X(dropout, (const DropoutKey& key, int n, int units, const float* x, float* y))                                      \
+  X(softmax_xent, (const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits))                        \
   X(sgd_nesterov, (const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity))
 
 #define TEMPERED_DECLARE_OVERRIDE(name, params) Status name params override;
