@@ -13,7 +13,7 @@ import { TemperedError, checkNumber, typeError } from './errors';
 import { checkLimit } from './limits';
 import type { ImageShape, MnistSplit } from './mnist';
 import { native, packageRoot } from './native';
-import { readSafetensors, writeSafetensors, Tensor } from './safetensors';
+import { readSafetensors, writeSafetensors, Tensor, type SafetensorsContents } from './safetensors';
 
 export const MODEL_FORMAT = 'tempered-model';
 export const MODEL_FORMAT_VERSION = 2;
@@ -141,7 +141,17 @@ export class Model {
   /** Loads a safetensors file written here or exported from PyTorch with the same tensor names. */
   static async load(file: string, opts: { backend?: BackendChoice } = {}): Promise<Model> {
     if (typeof file !== 'string') throw typeError('file must be a string');
-    const { tensors, metadata } = await readSafetensors(file);
+    return Model.fromContents(await readSafetensors(file), file, opts);
+  }
+
+  /** A model from a decoded safetensors file (`file` names it in messages): its spec from
+   * __metadata__.arch (the paper's network without one), then exactly that spec's tensors. */
+  static async fromContents(
+    contents: SafetensorsContents,
+    file: string,
+    opts: { backend?: BackendChoice } = {},
+  ): Promise<Model> {
+    const { tensors, metadata } = contents;
     const arch = archOfFile(file, metadata);
     const layout = parameterLayout(arch);
     const flat = new Float32Array(layout.reduce((s, p) => s + p.size, 0));
