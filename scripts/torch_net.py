@@ -196,12 +196,17 @@ def save_safetensors(path, tensors, metadata=None):
 
 
 def load_net(path, strict=True):
-    """A TemperedNet in eval mode holding the weights of a safetensors file (any float dtype)."""
-    tensors, _ = load_safetensors(path)
-    net = TemperedNet()
+    """A TemperedNet in eval mode holding the weights of a safetensors file (any float dtype),
+    of the architecture its __metadata__.arch declares (format 2; the paper's without one)."""
+    tensors, metadata = load_safetensors(path)
+    net = TemperedNet(json.loads(metadata["arch"]) if "arch" in metadata else None)
     net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=strict)
     return net.eval()
 
 
 def save_net(path, net, metadata=None):
-    save_safetensors(path, {k: v.float() for k, v in net.state_dict().items()}, metadata)
+    """Writes the weights, with the network's spec as __metadata__.arch (format 2)."""
+    meta = dict(metadata or {})
+    meta.setdefault("arch", json.dumps(net.arch))
+    meta.setdefault("format_version", "2")
+    save_safetensors(path, {k: v.float() for k, v in net.state_dict().items()}, meta)
