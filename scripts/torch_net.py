@@ -46,13 +46,14 @@ class TemperedNet(nn.Module):
         for layer in self.arch["layers"]:
             kind = layer["type"]
             if kind == "conv":
-                if layer.get("kernel", 3) != 3:
-                    raise ValueError("only 3x3 convolutions")
+                k = layer.get("kernel", 3)
+                if k not in (3, 5):
+                    raise ValueError("kernels of 3 or 5 only")
                 convs += 1
-                pad = 1 if layer.get("padding", "valid") == "same" else 0
-                setattr(self, f"conv{convs}", nn.Conv2d(c, layer["filters"], 3, padding=pad))
+                pad = (k - 1) // 2 if layer.get("padding", "valid") == "same" else 0
+                setattr(self, f"conv{convs}", nn.Conv2d(c, layer["filters"], k, padding=pad))
                 self.steps.append(("conv", f"conv{convs}"))
-                c, h, w = layer["filters"], h + 2 * pad - 2, w + 2 * pad - 2
+                c, h, w = layer["filters"], h + 2 * pad - k + 1, w + 2 * pad - k + 1
             elif kind == "maxpool":
                 self.steps.append(("maxpool", None))
                 h, w = h // 2, w // 2

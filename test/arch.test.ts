@@ -55,7 +55,7 @@ describe('architecture specs', () => {
     badArch(base([{ type: 'flatten' }, { type: 'dense', units: 1 }]), /classes, which must be 2\.\.100 \(got 1\)/);
     badArch(base([{ type: 'flatten' }, { type: 'dense', units: 101 }]), /got 101/);
     badArch(base([{ type: 'dense', units: 10 }]), /layer 0 \(dense\): a dense layer needs a flatten/);
-    badArch(base([{ type: 'conv', filters: 4, kernel: 5 }, ...tail]), /layer 0 \(conv\): kernel 5 is not supported/);
+    badArch(base([{ type: 'conv', filters: 4, kernel: 7 }, ...tail]), /layer 0 \(conv\): kernel must be 3 or 5 \(got 7\)/);
     badArch(base([{ type: 'conv', filters: 0 }, ...tail]), /layer 0 \(conv\): filters must be/);
     badArch(base([{ type: 'conv', filters: 4, padding: 'full' as 'same' }, ...tail]), /padding must be 'valid' or 'same'/);
     badArch(base([{ type: 'dropout', rate: 1 }, ...tail]), /layer 0 \(dropout\): rate must be/);
@@ -164,11 +164,17 @@ function randomSpec(rng: Random): ArchSpec {
   const convs = Math.floor(rng.next() * 4);
   for (let i = 0; i < convs; i++) {
     const same = rng.next() < 0.4;
-    if (!same && (h < 3 || w < 3)) break;
-    layers.push({ type: 'conv', filters: 1 + Math.floor(rng.next() * 6), ...(same ? { padding: 'same' as const } : {}) });
+    const kernel = rng.next() < 0.3 ? 5 : 3;
+    if (!same && (h < kernel || w < kernel)) break;
+    layers.push({
+      type: 'conv',
+      filters: 1 + Math.floor(rng.next() * 6),
+      ...(kernel === 5 ? { kernel } : {}),
+      ...(same ? { padding: 'same' as const } : {}),
+    });
     if (!same) {
-      h -= 2;
-      w -= 2;
+      h -= kernel - 1;
+      w -= kernel - 1;
     }
     if (rng.next() < 0.7) layers.push({ type: 'relu' });
     if (h % 2 === 0 && w % 2 === 0 && h >= 2 && rng.next() < 0.5) {
@@ -180,6 +186,7 @@ function randomSpec(rng: Random): ArchSpec {
     if (rng.next() < 0.2) layers.push({ type: 'dropout', rate: 0.25 });
   }
   layers.push({ type: 'flatten' });
+  if (rng.next() < 0.3) layers.push({ type: 'relu' }); // after a flatten: a ReLU of its own
   const hidden = Math.floor(rng.next() * 3);
   for (let i = 0; i < hidden; i++) {
     layers.push({ type: 'dense', units: 3 + Math.floor(rng.next() * 12) });
@@ -207,6 +214,14 @@ const SPECS: Array<[string, ArchSpec]> = [
 ];
 
 describe('any network against its float64 reference and its sweep against full forward passes', () => {
+  test('the random specs cover 5x5 kernels, same padding, 3 channels and standalone ReLUs', () => {
+    const layers = SPECS.flatMap(([, s]) => s.layers);
+    expect(layers.some((l) => l.type === 'conv' && l.kernel === 5)).toBe(true);
+    expect(layers.some((l) => l.type === 'conv' && l.padding === 'same')).toBe(true);
+    expect(SPECS.some(([, s]) => s.input.channels === 3)).toBe(true);
+    expect(SPECS.some(([, s]) => planArch(s).steps.some((st) => st.kind === 'relu'))).toBe(true);
+  });
+
   test.each(SPECS)(
     '%s',
     async (_name, spec) => {

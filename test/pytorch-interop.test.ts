@@ -163,10 +163,12 @@ describe('PyTorch interoperability (scripts/torch_interop.py)', () => {
   const specs: Array<[string, ArchSpec]> = [
     ['cw-cifar', namedArch('cw-cifar')],
     [
-      'a 3-channel spec with same padding and a standalone ReLU',
+      'a 3-channel spec with a 5x5 kernel, same padding and a standalone ReLU',
       {
         input: { channels: 3, height: 12, width: 10 },
         layers: [
+          { type: 'conv', filters: 4, kernel: 5, padding: 'same' },
+          { type: 'relu' },
           { type: 'conv', filters: 5, padding: 'same' },
           { type: 'maxpool' },
           { type: 'relu' },

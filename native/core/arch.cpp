@@ -90,8 +90,8 @@ Status plan_arch(const ArchSpec& spec, ArchPlan* plan) {
     switch (l.kind) {
       case LayerKind::kConv: {
         if (flat) return bad(where + "a convolution cannot follow flatten or dense");
-        if (l.kernel == 5) return bad(where + "kernel 5 is not supported by this version of the engine (only 3)");
-        if (l.kernel != 3) return bad(where + "kernel must be 3 (got " + std::to_string(l.kernel) + ")");
+        if (l.kernel != 3 && l.kernel != 5)
+          return bad(where + "kernel must be 3 or 5 (got " + std::to_string(l.kernel) + ")");
         if (l.filters < 1 || l.filters > kArchMaxFilters)
           return bad(where + "filters must be in 1.." + std::to_string(kArchMaxFilters) + " (got " +
                      std::to_string(l.filters) + ")");

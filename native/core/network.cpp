@@ -20,7 +20,7 @@ int argmax_row(const float* z, int classes) {
   return best;
 }
 
-Conv3x3Shape conv_shape(const Step& s, int n) { return Conv3x3Shape{n, s.in.h, s.in.w, s.in.c, s.out.c}; }
+Conv3x3Shape conv_shape(const Step& s, int n) { return Conv3x3Shape{n, s.in.h, s.in.w, s.in.c, s.out.c, s.kernel}; }
 DenseShape dense_shape(const Step& s, int n) { return DenseShape{n, s.in.c, s.out.c}; }
 
 }  // namespace

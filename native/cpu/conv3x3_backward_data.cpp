@@ -6,6 +6,7 @@
 // case (conv1, only needed for input gradients) keeps the simple padded loop.
 #include <cstring>
 
+#include "conv_generic.h"
 #include "cpu_backend.h"
 #include "scratch.h"
 
@@ -45,6 +46,7 @@ void pad_by_two(ThreadPool& pool, int n, int h, int w, int c, const float* dy, f
 }  // namespace
 
 Status CpuBackend::conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) {
+  if (s.k != 3) return conv_generic_backward_data(pool(), s, dy, weight, dx);
   const int out_h = s.out_h(), out_w = s.out_w();
   const KernelTable& kt = *kernels_;
 

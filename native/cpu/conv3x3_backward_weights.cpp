@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "conv_generic.h"
 #include "cpu_backend.h"
 #include "scratch.h"
 
@@ -20,6 +21,7 @@ constexpr int kOutPerTile = 64;
 
 Status CpuBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
                                             float* dbias) {
+  if (s.k != 3) return conv_generic_backward_weights(pool(), s, x, dy, dweight, dbias);
   const int k_pad = round_up(s.out_c, kOutPerTile);
   const int rows = 9 * s.in_c;
   const int chunks = (s.n + kImagesPerChunk - 1) / kImagesPerChunk;

@@ -1,8 +1,8 @@
 // sweep: Algorithm 2's 2 x positions perturbed losses per image, computed incrementally, for
 // any network of the architecture plan.
 //
-// A position (r, c) reaches only a window of each layer before the flatten: a 3x3 'valid'
-// convolution widens it by 2 rows and columns towards the top-left of its output, a pad
+// A position (r, c) reaches only a window of each layer before the flatten: a k x k 'valid'
+// convolution widens it by k - 1 rows and columns towards the top-left of its output, a pad
 // shifts it, a 2x2 pooling halves it, a ReLU or dropout (inference: the identity) keeps it.
 // Each task takes a group of perturbations of one image and, for each, carries its window
 // through those layers, recomputing only the window in a private copy of the image's
@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "conv_generic.h"
 #include "cpu_backend.h"
 
 namespace tempered {
@@ -147,9 +148,12 @@ Status CpuBackend::sweep(const SweepArgs& a) {
       if (s.kind == StepKind::kConv) {
         SweepStep& cs = conv_part[i];
         cs.k_pad = round_up(s.out.c, 16);
-        cs.packed_w.assign(static_cast<size_t>(9) * s.in.c * cs.k_pad, 0.0f);
+        cs.packed_w.assign(static_cast<size_t>(s.kernel) * s.kernel * s.in.c * cs.k_pad, 0.0f);
         cs.packed_b.assign(cs.k_pad, 0.0f);
-        pack_conv_weights(param(s.weight), s.out.c, s.in.c, cs.k_pad, cs.packed_w.data());
+        if (s.kernel == 3)
+          pack_conv_weights(param(s.weight), s.out.c, s.in.c, cs.k_pad, cs.packed_w.data());
+        else
+          pack_conv_weights_generic(param(s.weight), s.out.c, s.in.c, s.kernel, cs.k_pad, cs.packed_w.data());
         std::copy(param(s.bias), param(s.bias) + s.out.c, cs.packed_b.begin());
       }
     } else {
@@ -194,8 +198,8 @@ Status CpuBackend::sweep(const SweepArgs& a) {
           TEMPERED_TRY(pad_hwc(m, s.in.h, s.in.w, s.in.c, s.pad, in, out));
           break;
         case StepKind::kConv:
-          TEMPERED_TRY(
-              conv3x3_forward({m, s.in.h, s.in.w, s.in.c, s.out.c}, in, param(s.weight), param(s.bias), out, s.relu));
+          TEMPERED_TRY(conv3x3_forward({m, s.in.h, s.in.w, s.in.c, s.out.c, s.kernel}, in, param(s.weight),
+                                       param(s.bias), out, s.relu));
           break;
         case StepKind::kRelu:
           TEMPERED_TRY(relu_forward(in, out, static_cast<size_t>(m) * s.out.size()));
@@ -326,7 +330,10 @@ Status CpuBackend::sweep(const SweepArgs& a) {
               const SweepStep& cs = conv_part[i];
               const ConvWindow cw{in_shape.h, in_shape.w,         in_shape.c,         s.out.c,          cs.k_pad,
                                   src,        cs.packed_w.data(), cs.packed_b.data(), ws.act[i].data(), s.relu};
-              kt.conv3x3_window(cw, 0, rows.lo, rows.hi + 1, cols.lo, cols.hi + 1);
+              if (s.kernel == 3)
+                kt.conv3x3_window(cw, 0, rows.lo, rows.hi + 1, cols.lo, cols.hi + 1);
+              else
+                conv_generic_window(cw, s.kernel, 0, rows.lo, rows.hi + 1, cols.lo, cols.hi + 1);
               break;
             }
             case StepKind::kRelu:

@@ -5,6 +5,7 @@
 // packed[(tap * K + k) * C + c]. A single input channel (conv1, only needed for input
 // gradients) uses a direct kernel. With cuDNN, cuDNN's backward-data convolution.
 #include "conv_common.cuh"
+#include "conv_generic.cuh"
 #include "cudnn_conv.h"
 #include "gemm.cuh"
 
@@ -64,6 +65,7 @@ Status CudaBackend::conv3x3_backward_data(const Conv3x3Shape& s, const float* dy
   TEMPERED_TRY(healthy(op));
   const size_t total = static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c;
   if (total == 0) return Status::Ok();
+  if (s.k != 3) return conv_generic_backward_data(*this, op, s, dy, weight, dx);
   bool done = false;
   TEMPERED_TRY(through_library(kLibConvBackwardData, op, &done,
                                [&](bool* d) { return cudnn_conv3x3_backward_data(*this, s, dy, weight, dx, d); }));

@@ -7,6 +7,7 @@
 // so the result is the same bits on every run (no atomics). The bias is column_sums of dy.
 // With cuDNN, cuDNN's deterministic backward-filter algorithm.
 #include "conv_common.cuh"
+#include "conv_generic.cuh"
 #include "cudnn_conv.h"
 #include "gemm.cuh"
 
@@ -66,6 +67,7 @@ Status CudaBackend::conv3x3_backward_weights(const Conv3x3Shape& s, const float*
   const char* op = "conv3x3_backward_weights";
   TEMPERED_TRY(healthy(op));
   if (s.out_c <= 0 || s.in_c <= 0) return Status::Ok();
+  if (s.k != 3) return conv_generic_backward_weights(*this, op, s, x, dy, dweight, dbias);
   const int pixels = s.n * s.out_h() * s.out_w();
   if (pixels > 0) {
     bool done = false;

@@ -6,6 +6,7 @@
 // input channel (conv1) has too short a reduction for tiles and uses a direct kernel.
 // With cuDNN (cudnn_conv.cu) the convolution itself is cuDNN's.
 #include "conv_common.cuh"
+#include "conv_generic.cuh"
 #include "cudnn_conv.h"
 #include "gemm.cuh"
 
@@ -71,6 +72,7 @@ Status CudaBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const
   const int out_h = s.out_h(), out_w = s.out_w();
   const size_t total = static_cast<size_t>(s.n) * out_h * out_w * s.out_c;
   if (total == 0) return Status::Ok();
+  if (s.k != 3) return conv_generic_forward(*this, op, s, x, weight, bias, y, relu);
   bool done = false;
   TEMPERED_TRY(through_library(kLibConvForward, op, &done,
                                [&](bool* d) { return cudnn_conv3x3_forward(*this, s, x, weight, bias, y, relu, d); }));

@@ -24,7 +24,67 @@ interface Shape {
   c: number;
 }
 
-type Tape = Array<{ kind: string; inShape: Shape; input: Float64Array; output: Float64Array; param?: string }>;
+type Tape = Array<{ kind: string; inShape: Shape; input: Float64Array; output: Float64Array; param?: string; k?: number; pad?: number }>;
+
+/** Pre-activation output [n][h-k+1][w-k+1][cout] of a 'valid' k x k convolution of x [n][h][w][cin]
+ * (weight [cout][cin][k][k]); conv3x3Forward for k = 3 is the layer tests' reference. */
+export function convForward(
+  x: Numbers,
+  n: number,
+  h: number,
+  w: number,
+  cin: number,
+  weight: Numbers,
+  bias: Numbers,
+  cout: number,
+  k: number,
+): Float64Array {
+  if (k === 3) return conv3x3Forward(x, n, h, w, cin, weight, bias, cout);
+  const ho = h - k + 1;
+  const wo = w - k + 1;
+  const y = new Float64Array(n * ho * wo * cout);
+  for (let s = 0; s < n; s++)
+    for (let oy = 0; oy < ho; oy++)
+      for (let ox = 0; ox < wo; ox++)
+        for (let o = 0; o < cout; o++) {
+          let sum = bias[o];
+          for (let ky = 0; ky < k; ky++)
+            for (let kx = 0; kx < k; kx++)
+              for (let i = 0; i < cin; i++)
+                sum += weight[((o * cin + i) * k + ky) * k + kx] * x[((s * h + oy + ky) * w + ox + kx) * cin + i];
+          y[((s * ho + oy) * wo + ox) * cout + o] = sum;
+        }
+  return y;
+}
+
+/** Gradient w.r.t. x [n][h][w][cin] of a 'valid' k x k convolution, given dy [n][h-k+1][w-k+1][cout]. */
+export function convBackwardData(
+  dy: Numbers,
+  n: number,
+  h: number,
+  w: number,
+  cin: number,
+  weight: Numbers,
+  cout: number,
+  k: number,
+): Float64Array {
+  if (k === 3) return conv3x3BackwardData(dy, n, h, w, cin, weight, cout);
+  const ho = h - k + 1;
+  const wo = w - k + 1;
+  const dx = new Float64Array(n * h * w * cin);
+  for (let s = 0; s < n; s++)
+    for (let oy = 0; oy < ho; oy++)
+      for (let ox = 0; ox < wo; ox++)
+        for (let o = 0; o < cout; o++) {
+          const d = dy[((s * ho + oy) * wo + ox) * cout + o];
+          if (d === 0) continue;
+          for (let ky = 0; ky < k; ky++)
+            for (let kx = 0; kx < k; kx++)
+              for (let i = 0; i < cin; i++)
+                dx[((s * h + oy + ky) * w + ox + kx) * cin + i] += d * weight[((o * cin + i) * k + ky) * k + kx];
+        }
+  return dx;
+}
 
 /** A zero border of p around x [n][h][w][c]. */
 export function padNhwc(x: Numbers, n: number, h: number, w: number, c: number, p: number): Float64Array {
@@ -61,20 +121,21 @@ function run(spec: ArchSpec, params: Map<string, Numbers>, images: Numbers, n: n
     const input = x;
     switch (layer.type) {
       case 'conv': {
-        if ((layer.kernel ?? 3) !== 3) throw new Error('the reference has 3x3 convolutions only');
+        const k = layer.kernel ?? 3;
         let h = shape.h;
         let w = shape.w;
         let src = x;
         if (layer.padding === 'same') {
-          src = padNhwc(x, n, h, w, shape.c, 1);
-          tape.push({ kind: 'pad', inShape, input: x, output: src });
-          h += 2;
-          w += 2;
+          const pad = (k - 1) / 2;
+          src = padNhwc(x, n, h, w, shape.c, pad);
+          tape.push({ kind: 'pad', inShape, input: x, output: src, pad });
+          h += 2 * pad;
+          w += 2 * pad;
         }
         const name = `conv${++convs}`;
-        x = conv3x3Forward(src, n, h, w, shape.c, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!, layer.filters);
-        tape.push({ kind: 'conv', inShape: { h, w, c: shape.c }, input: src, output: x, param: name });
-        shape = { h: h - 2, w: w - 2, c: layer.filters };
+        x = convForward(src, n, h, w, shape.c, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!, layer.filters, k);
+        tape.push({ kind: 'conv', inShape: { h, w, c: shape.c }, input: src, output: x, param: name, k });
+        shape = { h: h - k + 1, w: w - k + 1, c: layer.filters };
         continue;
       }
       case 'relu':
@@ -131,11 +192,12 @@ export function referenceInputGradient(
       }
       case 'conv': {
         const w = params.get(`${t.param}.weight`)!;
-        g = conv3x3BackwardData(g, n, s.h, s.w, s.c, w, t.output.length / (n * (s.h - 2) * (s.w - 2)));
+        const k = t.k!;
+        g = convBackwardData(g, n, s.h, s.w, s.c, w, t.output.length / (n * (s.h - k + 1) * (s.w - k + 1)), k);
         break;
       }
       case 'pad':
-        g = cropNhwc(g, n, s.h + 2, s.w + 2, s.c, 1);
+        g = cropNhwc(g, n, s.h + 2 * t.pad!, s.w + 2 * t.pad!, s.c, t.pad!);
         break;
       case 'relu':
         g = reluBackward(g, t.output);

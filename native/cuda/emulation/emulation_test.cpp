@@ -272,8 +272,8 @@ void test_ops(Backend* cpu, Backend* gpu) {
   }
 }
 
-// A small 3-channel network with what the paper's lacks: a 'same' convolution, a ReLU after a
-// pooling (not fused), dropout before the flatten, a class count other than 10.
+// A small 3-channel network with what the paper's lacks: 'same' convolutions (one of 5 x 5),
+// a ReLU after a pooling (not fused), dropout before the flatten, a class count other than 10.
 ArchSpec small_colour_spec() {
   ArchSpec s;
   s.channels = 3;
@@ -283,16 +283,19 @@ ArchSpec small_colour_spec() {
     l.kind = k;
     return l;
   };
-  LayerSpec c1 = layer(LayerKind::kConv), c2 = layer(LayerKind::kConv), d = layer(LayerKind::kDropout),
-            fc = layer(LayerKind::kDense), out = layer(LayerKind::kDense);
+  LayerSpec c1 = layer(LayerKind::kConv), c2 = layer(LayerKind::kConv), c5 = layer(LayerKind::kConv),
+            d = layer(LayerKind::kDropout), fc = layer(LayerKind::kDense), out = layer(LayerKind::kDense);
   c1.kernel = c2.kernel = 3;
+  c5.kernel = 5;  // the generic convolution, 'same': a zero border of 2
+  c5.filters = 6;
+  c5.same = true;
   c1.filters = 8;
   c1.same = true;
   c2.filters = 12;
   d.rate = 0.25f;
   fc.units = 24;
   out.units = 7;
-  s.layers = {c1, layer(LayerKind::kRelu), layer(LayerKind::kMaxPool), layer(LayerKind::kRelu), c2,
+  s.layers = {c5, layer(LayerKind::kRelu), c1, layer(LayerKind::kRelu), layer(LayerKind::kMaxPool), layer(LayerKind::kRelu), c2,
               layer(LayerKind::kRelu), d, layer(LayerKind::kFlatten), fc, layer(LayerKind::kRelu), out};
   return s;
 }

@@ -24,7 +24,7 @@ enum class LayerKind : uint8_t { kConv, kRelu, kMaxPool, kDropout, kFlatten, kDe
 
 struct LayerSpec {
   LayerKind kind = LayerKind::kRelu;
-  int kernel = 0;     // conv: 3 (5 is refused by this version)
+  int kernel = 0;     // conv: 3 or 5
   int filters = 0;    // conv: output channels
   bool same = false;  // conv: zero padding that keeps the size ('same'), else 'valid'
   float rate = 0.0f;  // dropout: the share of units dropped in training

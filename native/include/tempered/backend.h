@@ -4,7 +4,7 @@
 // Conventions, shared by every implementation and checked operation by operation by the
 // parity tests:
 //  - activations are NHWC float32 ([n][h][w][c]); images too ([n][height][width][channels]);
-//  - conv weights are PyTorch's [out_c][in_c][3][3], dense weights [out][in];
+//  - conv weights are PyTorch's [out_c][in_c][k][k], dense weights [out][in];
 //  - every "output" buffer is overwritten, never accumulated into;
 //  - index arrays (gather, labels) are device buffers of int32;
 //  - a method returns a Status and never throws or exits.
@@ -23,10 +23,13 @@
 
 namespace tempered {
 
+// A 'valid' convolution, stride 1, of a k x k kernel: 3 (the kernels tuned for it) or 5 (the
+// generic path, conv_generic.cpp / conv_generic.cu). The conv3x3_* operations take both.
 struct Conv3x3Shape {
-  int n, in_h, in_w, in_c, out_c;  // 'valid' 3x3 convolution, stride 1
-  int out_h() const { return in_h - 2; }
-  int out_w() const { return in_w - 2; }
+  int n, in_h, in_w, in_c, out_c;
+  int k = 3;
+  int out_h() const { return in_h - k + 1; }
+  int out_w() const { return in_w - k + 1; }
 };
 
 struct DenseShape {
