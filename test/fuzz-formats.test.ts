@@ -1,4 +1,4 @@
-// Property-based fuzzing of the two file readers (fast-check): valid safetensors and IDX files,
+// Property-based fuzzing of the file readers (fast-check): valid safetensors and IDX files,
 // then damaged ones (truncated, bytes overwritten, bytes inserted, headers rewritten, random
 // bytes). Each case must give a coded error or a load that agrees with an independent reading
 // of the bytes; anything else (another exception, a crash, a hang) fails the run. The seed is
@@ -211,17 +211,29 @@ interface IdxCase {
   bytes: Buffer;
 }
 
+/** Images files of 3 dimensions (one channel) or 4 (1 or 3 channels, and sometimes another
+ * count the reader must refuse), of small sides around the 1..64 limit. */
 const idxFile: fc.Arbitrary<IdxCase> = fc.oneof(
-  fc.record({ count: fc.integer({ min: 0, max: 3 }), seed: fc.nat(255) }).map(({ count, seed }) => {
-    const bytes = Buffer.alloc(16 + count * PIXELS);
-    bytes.writeUInt32BE(0x803, 0);
-    bytes.writeUInt32BE(count, 4);
-    bytes.writeUInt32BE(28, 8);
-    bytes.writeUInt32BE(28, 12);
-    for (let i = 16; i < bytes.length; i++) bytes[i] = (i * 31 + seed) & 0xff;
-    return { kind: 'images' as const, bytes };
-  }),
-  fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 40 }).map((labels) => {
+  fc
+    .record({
+      count: fc.integer({ min: 0, max: 3 }),
+      rows: fc.oneof(fc.constant(28), fc.integer({ min: 0, max: 66 })),
+      cols: fc.oneof(fc.constant(28), fc.integer({ min: 0, max: 66 })),
+      channels: fc.option(fc.constantFrom(1, 3, 1, 3, 0, 2), { nil: undefined }),
+      seed: fc.nat(255),
+    })
+    .map(({ count, rows, cols, channels, seed }) => {
+      const header = channels === undefined ? 16 : 20;
+      const bytes = Buffer.alloc(header + count * rows * cols * (channels ?? 1));
+      bytes.writeUInt32BE(channels === undefined ? 0x803 : 0x804, 0);
+      bytes.writeUInt32BE(count, 4);
+      bytes.writeUInt32BE(rows, 8);
+      bytes.writeUInt32BE(cols, 12);
+      if (channels !== undefined) bytes.writeUInt32BE(channels, 16);
+      for (let i = header; i < bytes.length; i++) bytes[i] = (i * 31 + seed) & 0xff;
+      return { kind: 'images' as const, bytes };
+    }),
+  fc.array(fc.oneof(fc.integer({ min: 0, max: 11 }), fc.integer({ min: 95, max: 255 })), { maxLength: 40 }).map((labels) => {
     const bytes = Buffer.alloc(8 + labels.length);
     bytes.writeUInt32BE(0x801, 0);
     bytes.writeUInt32BE(labels.length, 4);
@@ -235,22 +247,32 @@ const idxFile: fc.Arbitrary<IdxCase> = fc.oneof(
 const gzipMode = fc.constantFrom('raw', 'gzip-then-damage', 'damage-then-gzip');
 
 function encodeIdxCase(c: IdxCase, d: Damage, mode: string): Buffer {
-  const header = c.kind === 'images' ? 16 : 8;
+  const header = c.kind === 'images' ? 20 : 8;
   if (mode === 'raw') return applyDamage(c.bytes, d, header);
   if (mode === 'damage-then-gzip') return zlib.gzipSync(applyDamage(c.bytes, d, header));
-  return applyDamage(zlib.gzipSync(c.bytes), d, 24);
+  return applyDamage(zlib.gzipSync(c.bytes), d, 28);
 }
 
-/** Independent reading of a loaded IDX file: header fields, exact length, labels in 0..9. */
+/** Independent reading of a loaded IDX file: header fields (images: sides 1..64, 1 or 3
+ * channels), exact length, labels in 0..99. */
 function expectIdxConsistent(raw: Buffer, kind: 'images' | 'labels', loaded: { count: number; data: Uint8Array }): void {
-  const header = kind === 'images' ? 16 : 8;
-  const item = kind === 'images' ? PIXELS : 1;
-  expect(raw.readUInt32BE(0)).toBe(kind === 'images' ? 0x803 : 0x801);
+  const magic = raw.readUInt32BE(0);
+  let header = 8;
+  let item = 1;
+  if (kind === 'images') {
+    expect([0x803, 0x804]).toContain(magic);
+    header = magic === 0x804 ? 20 : 16;
+    const [rows, cols] = [raw.readUInt32BE(8), raw.readUInt32BE(12)];
+    const channels = magic === 0x804 ? raw.readUInt32BE(16) : 1;
+    for (const side of [rows, cols]) expect(side >= 1 && side <= 64).toBe(true);
+    expect([1, 3]).toContain(channels);
+    item = rows * cols * channels;
+  } else expect(magic).toBe(0x801);
   expect(loaded.count).toBe(raw.readUInt32BE(4));
   expect(loaded.count).toBeGreaterThan(0);
   expect(raw.length).toBe(header + loaded.count * item);
   expect(Buffer.from(loaded.data).equals(raw.subarray(header))).toBe(true);
-  if (kind === 'labels') for (const l of loaded.data) expect(l).toBeLessThan(10);
+  if (kind === 'labels') for (const l of loaded.data) expect(l).toBeLessThan(100);
 }
 
 describe('fuzz: the IDX reader', () => {
