@@ -328,7 +328,7 @@ function sameShape(a: ImageShape, b: ImageShape): boolean {
   return a.height === b.height && a.width === b.width && a.channels === b.channels;
 }
 
-export function describeShape(s: ImageShape): string {
+function describeShape(s: ImageShape): string {
   return `${s.height}x${s.width}x${s.channels}`;
 }
 

