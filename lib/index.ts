@@ -3,8 +3,11 @@ export { backends, resolveBackend, setThreads, getThreads, cpuIsa, describeBacke
 export type { BackendChoice, BackendInfo, BackendName } from './backends';
 export { TemperedError } from './errors';
 export type { TemperedErrorCode } from './errors';
-export { loadMnist } from './mnist';
-export type { MnistData, MnistSplit, ImageShape } from './mnist';
+export { loadMnist, MNIST_SHAPE } from './mnist';
+export type { MnistData, MnistSplit, MnistSplitName, ImageDataset, ImageSplit, ImageShape } from './mnist';
+export { loadImageData, detectFormat, IMAGE_DATA_FORMATS } from './datasets';
+export type { ImageDataFormat, LoadImageDataOptions } from './datasets';
+export { CIFAR10_SHAPE } from './datasets/cifar10';
 export { NAMED_ARCHS, DEFAULT_ARCH, namedArch, planArch, resolveArch, checkArch, canonicalArch, archName } from './arch';
 export type { ArchSpec, ArchPlan, ArchName, LayerSpec } from './arch';
 export { Model, parameterLayout, packageVersion, argmax } from './model';

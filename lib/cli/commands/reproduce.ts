@@ -5,8 +5,7 @@ import { Command } from 'commander';
 import { ensureWritableDir } from '../../fsutil';
 import { ExperimentProfile, ProfileName, reproduce } from '../../experiment';
 import { createProgress } from '../progress';
-import { addRuntimeOptions, output, parseChoice, parseInteger, percent, RuntimeOptions, setUpRuntime } from '../common';
-import { loadMnist } from '../../mnist';
+import { addRuntimeOptions, loadData, output, parseChoice, parseInteger, percent, RuntimeOptions, setUpRuntime } from '../common';
 
 interface ReproduceCliOptions extends RuntimeOptions {
   profile: ProfileName;
@@ -56,7 +55,7 @@ export function reproduceCommand(): Command {
     if (o.budget !== undefined) overrides.budget = o.budget;
     if (o.pictures !== undefined) overrides.pictures = o.pictures;
     const progress = createProgress({ quiet: o.quiet, label: 'reproduce' });
-    const data = o.data || o.split !== 'paper' ? await loadMnist({ dir: o.data, split: o.split }) : undefined;
+    const data = o.data || o.split !== 'paper' || o.validation !== undefined ? await loadData(o) : undefined;
     const r = await reproduce({
       profile: o.profile,
       overrides,

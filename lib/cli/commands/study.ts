@@ -3,9 +3,18 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command, InvalidArgumentError } from 'commander';
 import { study, STUDY_ATTACK_IDS, StudyProfile, StudyProfileName } from '../../experiment';
-import { loadMnist } from '../../mnist';
 import { createProgress } from '../progress';
-import { addRuntimeOptions, output, parseChoice, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
+import {
+  addRuntimeOptions,
+  loadData,
+  output,
+  parseChoice,
+  parseInteger,
+  parseNumber,
+  percent,
+  RuntimeOptions,
+  setUpRuntime,
+} from '../common';
 
 interface StudyCliOptions extends RuntimeOptions {
   profile: StudyProfileName;
@@ -70,7 +79,7 @@ export function studyCommand(): Command {
       nearChance: o.nearChance,
     };
     const progress = createProgress({ quiet: o.quiet, label: 'study' });
-    const data = o.data || o.split !== 'paper' ? await loadMnist({ dir: o.data, split: o.split }) : undefined;
+    const data = o.data || o.split !== 'paper' || o.validation !== undefined ? await loadData(o) : undefined;
     const r = await study({
       profile: o.profile,
       overrides,
