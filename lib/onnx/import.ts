@@ -204,6 +204,7 @@ class OnnxChain {
           flow = this.conv(node, flow);
           break;
         case 'Relu':
+          this.attributes(node, []);
           this.onlyInputs(node, 1);
           this.layers.push({ type: 'relu' });
           break;
@@ -230,6 +231,7 @@ class OnnxChain {
           this.dropout(node);
           break;
         case 'Identity':
+          this.attributes(node, []);
           this.onlyInputs(node, 1);
           break;
         case 'Div':
