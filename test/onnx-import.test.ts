@@ -528,6 +528,27 @@ describe('graphs built with the ONNX schema', () => {
       expect({ code: e.code, message: e.message }).toEqual({ code: 'TEMPERED_UNSUPPORTED_MODEL', message: expect.stringMatching(message) });
     });
 
+  test('memory stays bounded: a small file of millions of empty nodes is refused before it is decoded', () => {
+    const nodes = 2_200_000; // 4.4 MB of file; decoded, about 2 GB of NodeProto objects
+    const varint = (v: number) => {
+      const out: number[] = [];
+      for (; v >= 0x80; v >>>= 7) out.push((v & 0x7f) | 0x80);
+      return [...out, v];
+    };
+    const graph = Buffer.alloc(2 * nodes);
+    for (let i = 0; i < nodes; i++) graph[2 * i] = 0x0a; // GraphProto.node (field 1), length 0
+    const bytes = Buffer.concat([Buffer.from([0x3a, ...varint(graph.length)]), graph]); // ModelProto.graph (field 7)
+    const before = process.memoryUsage().heapUsed;
+    const e = refusal(() => decodeOnnx(bytes, 'nodes.onnx'));
+    expect({ code: e.code, message: e.message }).toEqual({
+      code: 'TEMPERED_BAD_FILE',
+      message: expect.stringMatching(/more than 1024 MiB of memory/),
+    });
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(256 * 1024 * 1024);
+    // A field with a wire type its schema type never has (the graph as a varint) is damage, not a model.
+    expect(refusal(() => decodeOnnx(Buffer.from([0x38, 0x05]))).message).toMatch(/wire type 0/);
+  });
+
   test('bytes that are not ONNX, and files that cannot be ONNX, are TEMPERED_BAD_FILE or TEMPERED_IO; the CLI exits 2', async () => {
     const bytes = encode(mixedGraph().graph);
     expect(refusal(() => decodeOnnx(bytes.subarray(0, bytes.length - 7))).code).toBe('TEMPERED_BAD_FILE');

@@ -104,8 +104,81 @@ export interface ImportedOnnx {
 let modelType: protobuf.Type | undefined;
 /** The ModelProto decoder, from the vendored schema (shipped beside the compiled code's package root). */
 function onnxModelType(): protobuf.Type {
-  if (!modelType) modelType = protobuf.loadSync(path.join(packageRoot(), 'lib', 'onnx', 'onnx.proto')).lookupType('onnx.ModelProto');
+  if (!modelType) {
+    const root = protobuf.loadSync(path.join(packageRoot(), 'lib', 'onnx', 'onnx.proto'));
+    root.resolveAll();
+    modelType = root.lookupType('onnx.ModelProto');
+  }
   return modelType;
+}
+
+/** Estimated bytes of JavaScript heap the decoded objects may take: far above any network
+ * tempered runs (weights arrive as raw_data, views of the file's bytes). */
+const MAX_DECODED_BYTES = 1 << 30;
+// What protobufjs allocates per item, roughly and generously (V8, 64-bit).
+const COST = { message: 512, element: 16, long: 64, bytes: 64, string: 64 } as const;
+const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+const WIRE_OF_SCALAR: Record<string, number> = {
+  ...Object.fromEntries(['int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'bool'].map((t) => [t, 0])),
+  ...Object.fromEntries(['fixed64', 'sfixed64', 'double'].map((t) => [t, 1])),
+  ...Object.fromEntries(['fixed32', 'sfixed32', 'float'].map((t) => [t, 5])),
+};
+
+/**
+ * Walks the wire data with protobufjs's Reader and the schema, before decoding, to bound what
+ * decoding allocates: a few bytes of file can make a message object or a Long of hundreds of
+ * bytes, so a 512 MiB file of empty nodes would exhaust the heap (a crash, not an error). Known
+ * fields must carry the wire type of their schema type (the decoder would read them otherwise
+ * than this walk does); unknown ones are skipped, as the decoder skips them.
+ */
+function checkDecodedSize(bytes: Uint8Array, type: protobuf.Type, source: string): void {
+  const reader = protobuf.Reader.create(bytes);
+  let cost = 0;
+  const walk = (message: protobuf.Type, end: number, depth: number): void => {
+    if (depth > protobuf.util.recursionLimit) throw new Error('maximum nesting depth exceeded');
+    cost += COST.message;
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      const wire = tag & 7;
+      const field = message.fieldsById[tag >>> 3];
+      if (!field) {
+        reader.skipType(wire);
+        continue;
+      }
+      const nested = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
+      const scalarWire = field.resolvedType instanceof protobuf.Enum ? 0 : WIRE_OF_SCALAR[field.type];
+      const perElement = LONG_TYPES.has(field.type) ? COST.long : COST.element;
+      if (wire === 2) {
+        const length = reader.uint32();
+        const start = reader.pos;
+        if (length > end - start) throw new Error(`field ${field.name} runs past the end of its message`);
+        if (nested) walk(nested, start + length, depth + 1);
+        else if (field.type === 'string') cost += COST.string + 2 * length;
+        else if (field.type === 'bytes') cost += COST.bytes;
+        else if (field.repeated && scalarWire !== undefined)
+          cost += length * perElement; // packed: at least a byte each
+        else throw new Error(`field ${field.name} is length-delimited, but its type is ${field.type}`);
+        reader.pos = start + length;
+      } else if (!nested && scalarWire === wire) {
+        reader.skipType(wire);
+        cost += perElement;
+      } else {
+        throw new Error(`field ${field.name} has wire type ${wire}, which its type ${field.type} never has`);
+      }
+      if (cost > MAX_DECODED_BYTES)
+        throw new TemperedError(
+          'TEMPERED_BAD_FILE',
+          `${source}: decoding it would take more than ${MAX_DECODED_BYTES >> 20} MiB of memory`,
+        );
+    }
+    if (reader.pos !== end) throw new Error('a field runs past the end of its message');
+  };
+  try {
+    walk(type, bytes.length, 0);
+  } catch (err) {
+    if (err instanceof TemperedError) throw err;
+    throw new TemperedError('TEMPERED_BAD_FILE', `${source}: not a readable ONNX model (${(err as Error).message})`, { cause: err });
+  }
 }
 
 /** Reads an ONNX file and maps it onto a model (see decodeOnnx for what is accepted). */
@@ -122,11 +195,12 @@ export function decodeOnnx(bytes: Uint8Array, source = 'the ONNX model'): Import
   if (bytes.length > MAX_ONNX_BYTES)
     throw new TemperedError('TEMPERED_BAD_FILE', `${source}: ${bytes.length} bytes, more than the ${MAX_ONNX_BYTES}-byte limit`);
   const type = onnxModelType();
+  checkDecodedSize(bytes, type, source);
   let model: ModelProto;
   try {
     model = type.decode(bytes) as unknown as ModelProto;
   } catch (err) {
-    // protobufjs throws on truncated or damaged wire data; a stack overflow on absurd nesting lands here too.
+    // protobufjs throws on truncated or damaged wire data (checkDecodedSize has seen most already).
     throw new TemperedError('TEMPERED_BAD_FILE', `${source}: not a readable ONNX model (${(err as Error).message})`, { cause: err });
   }
   return new OnnxChain(model, source).map();
