@@ -488,6 +488,14 @@ describe('graphs built with the ONNX schema', () => {
       (g) => (g.initializers[1] = floatTensor('b1', [4], Float32Array.of(0, NaN, 0, 0))),
       /non-finite value at element 1/,
     ],
+    [
+      'alpha scaling a weight beyond float32',
+      (g) => {
+        g.initializers[4] = floatTensor('w2', [36, 8], new Float32Array(288).fill(1e10));
+        nodeNamed(g, 'gemm').attribute = [int('transB', 0), float('alpha', 1e30)];
+      },
+      /node 'gemm' \(Gemm\): alpha .* beyond float32/,
+    ],
     ['an external tensor', (g) => Object.assign(g.initializers[0], { dataLocation: 1 }), /external file/],
     [
       'a Div that is not a temperature',
@@ -527,6 +535,22 @@ describe('graphs built with the ONNX schema', () => {
       const e = refusal(() => decodeOnnx(edited(edit), 'g.onnx'));
       expect({ code: e.code, message: e.message }).toEqual({ code: 'TEMPERED_UNSUPPORTED_MODEL', message: expect.stringMatching(message) });
     });
+
+  test('weights whose logits overflow float32 are refused, as Model.load refuses them', async () => {
+    const file = path.join(dir, 'overflow.onnx');
+    fs.writeFileSync(
+      file,
+      edited((g) => (g.initializers[6] = floatTensor('w3', [8, 3], new Float32Array(24).fill(3e38)))),
+    );
+    const e = await importOnnx(file, { backend: 'cpu' }).then(
+      () => undefined,
+      (err: TemperedError) => err,
+    );
+    expect({ code: e?.code, message: e?.message }).toEqual({
+      code: 'TEMPERED_BAD_FILE',
+      message: expect.stringMatching(/non-finite logits/),
+    });
+  });
 
   test('memory stays bounded: a small file of millions of empty nodes is refused before it is decoded', () => {
     const nodes = 2_200_000; // 4.4 MB of file; decoded, about 2 GB of NodeProto objects

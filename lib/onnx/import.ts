@@ -11,7 +11,7 @@ import { checkArch } from '../arch';
 import type { BackendChoice } from '../backends';
 import { TemperedError } from '../errors';
 import { readRegularFile } from '../fsutil';
-import { Model, ModelMetadata, parameterLayout } from '../model';
+import { Model, ModelMetadata, parameterLayout, refuseOverflowingWeights } from '../model';
 import { packageRoot } from '../native';
 
 /** Largest ONNX file read: far above any network tempered runs (1e8 float parameters is 400 MB). */
@@ -185,7 +185,14 @@ function checkDecodedSize(bytes: Uint8Array, type: protobuf.Type, source: string
 export async function importOnnx(file: string, opts: { backend?: BackendChoice } = {}): Promise<Model> {
   const bytes = await readRegularFile(file, { maxBytes: MAX_ONNX_BYTES });
   const { arch, parameters, metadata } = decodeOnnx(bytes, file);
-  return Model.fromParameters(parameters, { arch, metadata, backend: opts.backend });
+  const model = Model.fromParameters(parameters, { arch, metadata, backend: opts.backend });
+  try {
+    await refuseOverflowingWeights(file, model); // as Model.load would refuse the file written from it
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
 }
 
 /** Maps the bytes of an ONNX model onto a spec and its parameters. Throws TEMPERED_BAD_FILE for
@@ -255,7 +262,7 @@ class OnnxChain {
     let flow: Flow = { kind: 'image', c: input.c, h: input.h, w: input.w };
     let softmaxTemperature: number | undefined;
     let pendingTemperature: { node: NodeProto; temperature: number } | undefined;
-    let matmulAwaitingBias: { node: NodeProto; units: number } | undefined;
+    let matmulAwaitingBias: { units: number } | undefined;
     while (current !== outputName) {
       const readers = this.consumers.get(current) ?? [];
       if (readers.length === 0)
@@ -294,7 +301,7 @@ class OnnxChain {
           break;
         case 'MatMul':
           flow = this.matMul(node, flow);
-          matmulAwaitingBias = { node, units: flow.kind === 'features' ? flow.n : 0 };
+          matmulAwaitingBias = { units: flow.kind === 'features' ? flow.n : 0 };
           break;
         case 'Add':
           if (!matmulAwaitingBias) this.refuse(node, 'Add is supported only as the bias just after a MatMul');
@@ -567,6 +574,8 @@ class OnnxChain {
     const bias = node.input[2] ? this.bias(node, 2, units) : new Float32Array(units);
     if (alpha !== 1) weight.forEach((v, i) => (weight[i] = v * alpha));
     if (beta !== 1) bias.forEach((v, i) => (bias[i] = v * beta));
+    if (!weight.every(Number.isFinite) || !bias.every(Number.isFinite))
+      this.refuse(node, `alpha ${alpha} or beta ${beta} scales a weight or bias beyond float32`);
     this.addDense(weight, bias, units);
     return { kind: 'features', n: units };
   }
