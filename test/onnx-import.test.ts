@@ -807,4 +807,15 @@ describe('fuzz: the ONNX importer', () => {
     // The mutations leave some graphs valid: the property above checked imports too, not only refusals.
     expect(imports).toBeGreaterThan(RUNS / 100);
   });
+
+  torchTest(`${RUNS / 10} damaged copies of a PyTorch export: a coded refusal or an import the engine accepts`, () => {
+    const spec = SAME_PADDING_SPEC;
+    const { onnxFile } = torchExport('torch-fuzz', spec, images(1, spec, 1), { seed: 3, opset: 13 });
+    const valid = fs.readFileSync(onnxFile);
+    expect(importedOrRefused(valid)).toBe(true);
+    fc.assert(
+      fc.property(damage, (d) => void importedOrRefused(applyDamage(valid, d))),
+      { seed: SEED, numRuns: RUNS / 10 },
+    );
+  });
 });
