@@ -105,9 +105,15 @@ let modelType: protobuf.Type | undefined;
 /** The ModelProto decoder, from the vendored schema (shipped beside the compiled code's package root). */
 function onnxModelType(): protobuf.Type {
   if (!modelType) {
-    const root = protobuf.loadSync(path.join(packageRoot(), 'lib', 'onnx', 'onnx.proto'));
-    root.resolveAll();
-    modelType = root.lookupType('onnx.ModelProto');
+    const schema = path.join(packageRoot(), 'lib', 'onnx', 'onnx.proto');
+    try {
+      const root = protobuf.loadSync(schema);
+      root.resolveAll();
+      modelType = root.lookupType('onnx.ModelProto');
+    } catch (err) {
+      // The package ships the file (package.json "files"); a copy of dist/ alone lacks it.
+      throw new TemperedError('TEMPERED_INTERNAL', `the ONNX schema ${schema} cannot be loaded: ${(err as Error).message}`, { cause: err });
+    }
   }
   return modelType;
 }
