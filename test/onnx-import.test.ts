@@ -337,6 +337,58 @@ describe('models PyTorch exports', () => {
     });
   }
 
+  /** Exports `nn.Sequential(<layers>)` for [n, 1, 28, 28] images (seeded weights, eval mode)
+   * and writes its outputs for `x` (NHWC). */
+  function exportSequential(file: string, layers: string, x: Float32Array): Float32Array {
+    const code = [
+      'import sys, torch',
+      'from torch import nn',
+      'torch.manual_seed(5)',
+      `net = nn.Sequential(${layers})`,
+      'for m in net.modules():',
+      '    if isinstance(m, nn.BatchNorm2d):',
+      '        m.running_mean.uniform_(-0.5, 0.5); m.running_var.uniform_(0.5, 2); m.weight.data.uniform_(0.5, 2); m.bias.data.uniform_(-0.5, 0.5)',
+      'net.eval()',
+      'raw = bytearray(open(sys.argv[2], "rb").read())',
+      'x = torch.frombuffer(raw, dtype=torch.float32).reshape(-1, 28, 28, 1).permute(0, 3, 1, 2).contiguous()',
+      'torch.onnx.export(net, x[:1], sys.argv[1], opset_version=13)',
+      'with torch.no_grad(): open(sys.argv[3], "wb").write(net(x).numpy().tobytes())',
+    ].join('\n');
+    const imagesFile = `${file}.images.f32`;
+    const outputsFile = `${file}.outputs.f32`;
+    fs.writeFileSync(imagesFile, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+    const r = spawnSync(PYTHON, ['-c', code, file, imagesFile, outputsFile], { encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0) throw new Error(`the export failed: ${r.stderr || r.error?.message}`);
+    return readF32(outputsFile);
+  }
+
+  torchTest("a PyTorch Conv + BatchNorm2d in eval mode (folded into the Conv by the export) gives PyTorch's logits", async () => {
+    const file = path.join(dir, 'torch-bn.onnx');
+    const x = images(1, NAMED_ARCHS['paper-mnist'], 1);
+    const outputs = exportSequential(file, 'nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10)', x);
+    const model = await importOnnx(file, { backend: 'cpu' });
+    try {
+      expect(model.arch.layers.map((l) => l.type)).toEqual(['conv', 'relu', 'flatten', 'dense']);
+      expect(maxDifference(await model.predict(x), outputs)).toBeLessThanOrEqual(TOLERANCE);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  torchTest('a PyTorch export with a Sigmoid is refused naming the node and its op type', () => {
+    const file = path.join(dir, 'torch-sigmoid.onnx');
+    exportSequential(
+      file,
+      'nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10)',
+      images(1, NAMED_ARCHS['paper-mnist'], 2),
+    );
+    const e = refusal(() => decodeOnnx(fs.readFileSync(file), 'torch-sigmoid.onnx'));
+    expect({ code: e.code, message: e.message }).toEqual({
+      code: 'TEMPERED_UNSUPPORTED_MODEL',
+      message: expect.stringMatching(/^torch-sigmoid\.onnx: node '[^']*Sigmoid[^']*' \(Sigmoid\): op type Sigmoid is not supported/),
+    });
+  });
+
   torchTest('tempered import writes a model file that loads with the same spec, outputs and metadata', async () => {
     const { spec, opset, temperature } = EXPORTS[2]; // the one with a softmax head
     const x = images(4, spec, 300);
