@@ -12,6 +12,8 @@ export { NAMED_ARCHS, DEFAULT_ARCH, namedArch, planArch, resolveArch, checkArch,
 export type { ArchSpec, ArchPlan, ArchName, LayerSpec } from './arch';
 export { Model, parameterLayout, packageVersion, argmax } from './model';
 export type { ModelMetadata, Evaluation } from './model';
+export { importOnnx, decodeOnnx, SUPPORTED_OPS as ONNX_SUPPORTED_OPS } from './onnx/import';
+export type { ImportedOnnx } from './onnx/import';
 export { train, resolveTrainConfig, DEFAULT_TRAIN_CONFIG } from './train';
 export type { TrainConfig, TrainOptions, TrainProgress, TrainResult, EpochRecord } from './train';
 export { readSafetensors, writeSafetensors } from './safetensors';

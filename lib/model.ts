@@ -317,7 +317,7 @@ function checkMetadata(file: string, parsed: unknown): Partial<ModelMetadata> {
 
 /** Refuses weights that are finite but so large that the logits are not (±3.4e38 in a
  * tensor overflows the first layer): checked on a black, a grey and a white image. */
-async function refuseOverflowingWeights(file: string, m: Model): Promise<void> {
+export async function refuseOverflowingWeights(file: string, m: Model): Promise<void> {
   const n = m.inputSize;
   const probe = new Float32Array(3 * n);
   probe.fill(0.5, n, 2 * n).fill(1, 2 * n);

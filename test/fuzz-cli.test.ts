@@ -68,6 +68,7 @@ beforeAll(async () => {
   await Model.create({ seed: 1, backend: 'cpu' }).save(f('model.safetensors'));
   fs.writeFileSync(f('corrupt.safetensors'), Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}'));
   execFileSync('mkfifo', [f('fifo.safetensors')]);
+  fs.writeFileSync(f('corrupt.onnx'), Buffer.from('\x08\x07\x3a\xff\xff\x03not protobuf'));
   cwd = f('cwd');
   fs.mkdirSync(cwd);
   process.chdir(cwd);
@@ -97,6 +98,16 @@ const modelFile = () =>
     '/dev/zero',
     '',
   );
+// None of them imports: a damaged protobuf, a model file of another format, a FIFO, a folder, a device.
+const onnxFile = fc.constantFrom(
+  path.join(root, 'corrupt.onnx'),
+  path.join(root, 'model.safetensors'),
+  path.join(root, 'fifo.safetensors'),
+  path.join(root, 'missing.onnx'),
+  root,
+  '/dev/zero',
+  '',
+);
 const outFile = fc.constantFrom(
   'out.safetensors',
   'sub/dir/out.safetensors',
@@ -131,7 +142,7 @@ const TRAINING: Option[] = [
 ];
 
 /** Per command: its options, and the option that names its output (checked for stray writes). */
-const COMMANDS: Record<string, { options: Option[]; data: boolean }> = {
+const COMMANDS: Record<string, { options: Option[]; data: boolean; argument?: fc.Arbitrary<string> }> = {
   train: { options: [['--out', outFile], ...TRAINING, ...RUNTIME], data: true },
   distill: { options: [['--teacher', modelFile()], ['--out', outFile], ...TRAINING, ...RUNTIME], data: true },
   eval: { options: [['--model', modelFile()], ['--temperature', number], ...RUNTIME], data: true },
@@ -177,6 +188,14 @@ const COMMANDS: Record<string, { options: Option[]; data: boolean }> = {
     ],
     data: true,
   },
+  import: {
+    options: [
+      ['--out', outFile],
+      ['--json', null],
+    ],
+    data: false,
+    argument: onnxFile,
+  },
   info: { options: [['--json', null]], data: false },
 };
 
@@ -188,11 +207,17 @@ const argvArb: fc.Arbitrary<string[]> = fc.constantFrom(...Object.keys(COMMANDS)
     .constantFrom(...(spec.options.length ? spec.options : ([['--json', null]] as Option[])))
     .chain(([name, value]) => (value === null ? fc.constant([name]) : value.map((v) => [name, v])));
   return fc
-    .tuple(fc.array(option, { maxLength: 6 }), fc.option(EXTRA, { freq: 8, nil: undefined }), spec.data ? dataDir() : fc.constant(''))
-    .map(([opts, extra, data]) => {
+    .tuple(
+      fc.array(option, { maxLength: 6 }),
+      fc.option(EXTRA, { freq: 8, nil: undefined }),
+      spec.data ? dataDir() : fc.constant(''),
+      fc.option(spec.argument ?? fc.constant(''), { freq: 8, nil: undefined }),
+    )
+    .map(([opts, extra, data, argument]) => {
       // --data first (before any '--' that ends the options), and always one that fails fast:
       // never the real data set, or a case would train.
       const args = [command, ...(spec.data ? ['--data', data === '' ? path.join(root, 'tiny') : data] : []), ...opts.flat()];
+      if (spec.argument && argument !== undefined) args.splice(1, 0, argument);
       if (extra !== undefined) args.push(extra);
       return args;
     });

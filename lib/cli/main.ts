@@ -6,6 +6,7 @@ import { attackCommand } from './commands/attack';
 import { distillCommand } from './commands/distill';
 import { evalCommand } from './commands/eval';
 import { gradientsCommand } from './commands/gradients';
+import { importCommand } from './commands/import';
 import { infoCommand } from './commands/info';
 import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   program.addCommand(reproduceCommand());
   program.addCommand(studyCommand());
   program.addCommand(reportCommand());
+  program.addCommand(importCommand());
   program.addCommand(infoCommand());
   return program;
 }
