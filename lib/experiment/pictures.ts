@@ -5,7 +5,7 @@
 // kept tile by tile (for the HTML page, which labels rows and columns) and as one PNG.
 import * as path from 'path';
 import { PNG } from 'pngjs';
-import type { AttackRecord } from '../attack';
+import type { AttackAlgorithm, AttackRecord } from '../attack';
 import { writeFileAtomic } from '../fsutil';
 import type { MnistSplit } from '../mnist';
 import type { AttackSettingId, ModelSpec } from './profiles';
@@ -142,13 +142,20 @@ function tilePng(values: ArrayLike<number>, colour: (v: number) => Rgb): string 
   return c.encode().toString('base64');
 }
 
-export const ADVERSARIAL_COLUMNS: { alg: string; setting: AttackSettingId }[] = [
+export const ADVERSARIAL_COLUMNS: { alg: AttackAlgorithm; setting: AttackSettingId }[] = [
   { alg: 'alg1', setting: 'xent32' },
   { alg: 'alg2', setting: 'xent32' },
   { alg: 'alg2', setting: 'margin' },
   { alg: 'alg3', setting: 'xent32' },
 ];
 export const SALIENCY_SETTINGS: AttackSettingId[] = ['xent32', 'xent64'];
+/** The attack whose saliency maps are drawn (the attacks keep them for the picture samples only). */
+export const SALIENCY_ALGORITHM: AttackAlgorithm = 'alg2';
+export const SALIENCY_PICTURE_ALGORITHMS: readonly AttackAlgorithm[] = [SALIENCY_ALGORITHM];
+/** Every attack a picture is drawn from: the pictures piece depends on these attacks only. */
+export const PICTURED_ALGORITHMS: readonly AttackAlgorithm[] = [
+  ...new Set([...ADVERSARIAL_COLUMNS.map((c) => c.alg), ...SALIENCY_PICTURE_ALGORITHMS]),
+];
 
 const BORDER: Record<NonNullable<PictureCell['outcome']>, Rgb> = {
   success: [0, 170, 60],
@@ -218,7 +225,7 @@ export async function drawPictures(
     const salRows: PictureGrid['rows'] = shown.map((idx, row) => {
       const cells: (PictureCell | null)[] = [];
       SALIENCY_SETTINGS.forEach((setting, k) => {
-        const rec = lookup(spec.id, 'alg2', setting, idx);
+        const rec = lookup(spec.id, SALIENCY_ALGORITHM, setting, idx);
         if (!rec?.picture?.saliency || !rec.attacked) {
           cells.push(null, null);
           return;
