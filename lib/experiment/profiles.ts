@@ -166,3 +166,20 @@ export function trainingKey(spec: ModelSpec, p: ExperimentProfile, seed: number,
     data: fingerprint,
   });
 }
+
+/**
+ * Below this test accuracy a model is near chance, as `study` counts it (its --near-chance
+ * default): reproduce still attacks it, but warns, and its reading draws no conclusion from it.
+ */
+export const NEAR_CHANCE_ACCURACY = 0.5;
+
+/** The warning for the models near chance (undefined when there is none). */
+export function nearChanceWarning(models: readonly { name: string; testAccuracy: number }[]): string | undefined {
+  const near = models.filter((m) => m.testAccuracy < NEAR_CHANCE_ACCURACY);
+  if (near.length === 0) return undefined;
+  return (
+    `${near.map((m) => `${m.name} (${(100 * m.testAccuracy).toFixed(1)}%)`).join(', ')} ${near.length === 1 ? 'is' : 'are'} near chance ` +
+    `(test accuracy below ${100 * NEAR_CHANCE_ACCURACY}%): ${near.length === 1 ? 'its' : 'their'} attack rates say nothing about robustness; ` +
+    'train longer (--epochs) before reading them.'
+  );
+}

@@ -22,6 +22,7 @@ import { reproduceFigures } from './figures';
 import { drawPictures, PICTURED_ALGORITHMS, pictureSamples, SALIENCY_PICTURE_ALGORITHMS, storedRecord, StoredRecord } from './pictures';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from './pieces';
 import {
+  nearChanceWarning,
   ALGORITHMS,
   ATTACK_SETTINGS,
   AttackSetting,
@@ -191,6 +192,9 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
       trainedBy,
     });
   }
+
+  const nearChance = nearChanceWarning(modelResults);
+  if (nearChance) emit({ stage: 'train', message: `warning: ${nearChance}` });
 
   // 2. The samples: the same test images for every model.
   const indices = sampleWithoutReplacement(data.test.count, profile.samples, seed, 7);
