@@ -67,8 +67,17 @@ test('a run whose intervals are apart draws its conclusions, with no warning', (
     'stdT margin': [500, 1000],
     'distill margin': [480, 1000],
   });
+  clear.attacks = [
+    ...clear.attacks,
+    ...(['alg1', 'alg3'] as const).flatMap((algorithm) => clear.attacks.map((a) => ({ ...a, algorithm }))),
+  ];
   const { md, stderr } = report(clear);
   expect(stderr).toBe('');
+  // Algorithms 1 and 3 beside the paper: this run's rates, then the measurement that explains the gap.
+  expect(md).toMatch(
+    /\*\*Algorithms 1 and 3 beside the paper\.\*\* This run: M_std 33\.6% and 33\.6% under the float32 cross-entropy, 97\.0% and 97\.0%/,
+  );
+  expect(md).toContain('684 of the 991 samples it classifies correctly');
   expect(md).not.toMatch(/near chance|Against M_std, the intervals overlap/);
   // M_std-T and M_distill (1.8% and 1.9% of 1,000) are not told apart, and the reading says so.
   expect(md).toContain('between M_std-T and M_distill the intervals overlap: no conclusion');
