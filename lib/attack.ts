@@ -310,7 +310,7 @@ export async function runAttack<A extends AttackAlgorithm>(model: Model, alg: A,
     );
     pending.forEach((row, k) => byRow.set(row, records[k]));
     pending = pending.filter((row) => byRow.get(row)!.attacked && !byRow.get(row)!.success);
-    byEpsilon.push(epsilonPoint(epsilon, [...byRow.values()], records.length));
+    byEpsilon.push(epsilonPoint(epsilon, [...byRow.values()], records.filter((r) => r.attacked).length));
   }
   const records = rows.map((row) => byRow.get(row)!);
   const largest = o.epsilons[o.epsilons.length - 1];
@@ -331,7 +331,7 @@ export interface EpsilonPoint {
   /** Samples still classified correctly within this radius, over all samples (foolbox's robust accuracy). */
   robustAccuracy: number;
   robustInterval: { low: number; high: number };
-  /** Samples the native attack ran on at this radius (the others were fooled at a smaller one, or not attacked). */
+  /** Samples attacked at this radius (the others were fooled at a smaller one, or misclassified to begin with). */
   attackedHere: number;
 }
 

@@ -41,7 +41,7 @@ describe.each(['pgd', 'fgsm'] as const)('%s with epsilons', (alg) => {
       expect(p.robustInterval).toEqual(wilsonInterval(p.attacked - fooled, samples.length));
       // Only the samples not yet fooled are attacked again.
       const before = k === 0 ? 0 : points[k - 1].successes;
-      expect(p.attackedHere).toBe(k === 0 ? samples.length : p.attacked - before);
+      expect(p.attackedHere).toBe(p.attacked - before);
     });
     for (let k = 1; k < points.length; k++) expect(points[k].successes).toBeGreaterThanOrEqual(points[k - 1].successes);
     // The records: the smallest radius that fooled each sample, else the largest; the summary is the largest radius.
