@@ -20,6 +20,22 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+const masks = new WeakMap<PNG, Map<string, Uint8Array>>();
+/** 1 where the pixel has the colour `ink` (computed once per picture and colour). */
+function inkMask(png: PNG, ink: [number, number, number]): Uint8Array {
+  const byInk = masks.get(png) ?? new Map<string, Uint8Array>();
+  masks.set(png, byInk);
+  const key = ink.join(',');
+  let mask = byInk.get(key);
+  if (!mask) {
+    mask = new Uint8Array(png.width * png.height);
+    for (let i = 0; i < mask.length; i++)
+      mask[i] = png.data[4 * i] === ink[0] && png.data[4 * i + 1] === ink[1] && png.data[4 * i + 2] === ink[2] ? 1 : 0;
+    byInk.set(key, mask);
+  }
+  return mask;
+}
+
 /** Whether `text` at font scale 2 appears in `png` in the colour `ink` (every ink pixel of the text there, no other). */
 function findText(png: PNG, text: string, ink: [number, number, number]): boolean {
   const on: [number, number][] = [];
@@ -27,10 +43,8 @@ function findText(png: PNG, text: string, ink: [number, number, number]): boolea
   drawText((x, y) => on.push([x, y]), 0, 0, text, 2);
   const inked = new Set(on.map(([x, y]) => `${x},${y}`));
   for (let y = 0; y < GLYPH_HEIGHT * 2; y++) for (let x = 0; x < textWidth(text, 2); x++) if (!inked.has(`${x},${y}`)) off.push([x, y]);
-  const isInk = (x: number, y: number) => {
-    const o = (y * png.width + x) * 4;
-    return png.data[o] === ink[0] && png.data[o + 1] === ink[1] && png.data[o + 2] === ink[2];
-  };
+  const mask = inkMask(png, ink);
+  const isInk = (x: number, y: number) => mask[y * png.width + x] === 1;
   const [fx, fy] = on[0];
   for (let y0 = 0; y0 + GLYPH_HEIGHT * 2 <= png.height; y0++)
     for (let x0 = 0; x0 + textWidth(text, 2) <= png.width; x0++) {
@@ -75,11 +89,12 @@ test('the bitmap font: every glyph is 5 x 9, text width and wrapping', () => {
 });
 
 test('adversarial and saliency PNGs carry their labels, legend, all-zero marks and colour bar', async () => {
-  const shown = [3, 2];
+  const shown = [3, 2, 1];
   const masked = new Float64Array(1568);
   const live = Float64Array.from({ length: 1568 }, (_, p) => (p % 7 === 0 ? 0 : 1e-9 * 10 ** (p % 6)));
   const lookup = (model: string, alg: string, setting: string, index: number) => {
     if (model !== 'stdT') return undefined;
+    if (index === 1) return { ...record(index, alg, false), attacked: false, skipReason: 'misclassified' as const, initialPrediction: 4 };
     if (alg === 'alg2') return record(index, alg, index === 3, setting === 'xent32' ? masked : live);
     return record(index, alg, index === 3);
   };
@@ -107,6 +122,10 @@ test('adversarial and saliency PNGs carry their labels, legend, all-zero marks a
 
   const sal = PNG.sync.read(fs.readFileSync(path.join(dir, grids[1].file)));
   expect(findText(sal, 'all zero', WHITE)).toBe(true); // written across the masked tiles
+  expect(findText(sal, 'attacked', INK)).toBe(true); // across the tiles of the sample not attacked
+  expect(findText(sal, 'as 4', INK)).toBe(true);
+  expect(findText(sal, 'not attacked: misclassified', INK)).toBe(true);
+  expect(findText(adv, 'misclassified to begin with: not attacked', INK)).toBe(true);
   expect(findText(sal, '(masked)', WHITE)).toBe(true);
   expect(findText(sal, 'S1 (pixel', INK)).toBe(true);
   expect(findText(sal, 'xent64', INK)).toBe(true);

@@ -76,8 +76,9 @@ interface TileDrawing {
   border?: Rgb;
   /** Lines under the tile. */
   notes: string[];
-  /** Lines written across the tile, in white (the "all zero" mark). */
+  /** Lines written across the tile (the "all zero" mark), in white unless markColour says otherwise. */
   mark?: string[];
+  markColour?: Rgb;
 }
 
 /** A colour swatch and its meaning, in the legend under the grid. */
@@ -125,7 +126,9 @@ function drawGrid(g: GridDrawing): Buffer {
     row.tiles.forEach((t, col) => {
       if (!t) return;
       c.tile(colX(col), y0 + 4, t.values, t.colour, t.border);
-      t.mark?.forEach((l, k) => c.text(colX(col) + Math.floor((TILE - textWidth(l, TEXT)) / 2), y0 + 4 + 36 + k * LINE, l, WHITE));
+      t.mark?.forEach((l, k) =>
+        c.text(colX(col) + Math.floor((TILE - textWidth(l, TEXT)) / 2), y0 + 4 + 36 + k * LINE, l, t.markColour ?? WHITE),
+      );
       t.notes.forEach((l, k) => c.text(colX(col), y0 + 4 + TILE + 6 + k * LINE, l));
     });
   });
@@ -168,6 +171,10 @@ function ramp(t: number): Rgb {
   const f = x - i;
   return [0, 1, 2].map((k) => Math.round(STOPS[i][k] + f * (STOPS[i + 1][k] - STOPS[i][k]))) as Rgb;
 }
+
+/** The tile of a sample that was not attacked (no saliency map). */
+const NOT_ATTACKED: Rgb = [225, 225, 225];
+const BLANK = new Float32Array(784);
 
 /** The colour of a map that is zero everywhere (masked). */
 const MASKED: Rgb = [90, 0, 0];
@@ -343,7 +350,17 @@ export async function drawPictures(
         const rec = lookup(spec.id, SALIENCY_ALGORITHM, setting, idx);
         if (!rec?.picture?.saliency || !rec.attacked) {
           cells.push(null, null);
-          tiles.push(null, null);
+          // A sample the model misclassifies to begin with has no map: say so rather than leave a hole.
+          const skipped: TileDrawing | null = rec
+            ? {
+                values: BLANK,
+                colour: () => NOT_ATTACKED,
+                notes: ['misclass.', `as ${rec.initialPrediction}`],
+                mark: ['not', 'attacked'],
+                markColour: INK,
+              }
+            : null;
+          tiles.push(skipped, skipped);
           return;
         }
         const s = fromBase64(rec.picture.saliency, (b) => new Float64Array(b));
@@ -380,6 +397,7 @@ export async function drawPictures(
         legend: [
           { colour: [0, 0, 0], text: 'exactly 0' },
           { colour: MASKED, text: 'all zero: the whole map is 0 (masked), the attack had nothing to follow' },
+          { colour: NOT_ATTACKED, text: 'not attacked: misclassified to begin with, so no map' },
         ],
         footer: [],
       }),
