@@ -2,7 +2,11 @@
 // models apart, a dash or a point shape does too, and chart text is at least 12 px; the study
 // draws an epsilon curve where its attacks differ only in their radius. Metadata of the
 // Vega-Lite specs, then each spec drawn to SVG.
+import * as fs from 'fs';
+import * as path from 'path';
 import { reproduceFigures } from '../lib/experiment';
+import { studyDocument } from '../lib/experiment/study/document';
+import { checkStudyResults } from '../lib/experiment/study/load';
 import { specToSvg } from '../lib/experiment/render/vega';
 import { epsilonGroups, studyFigures } from '../lib/experiment/study/figures';
 import type { StudyResults } from '../lib/experiment/study/results';
@@ -112,6 +116,13 @@ describe('figures', () => {
       [0.2, 0.4],
       [0.3, 0.6],
     ]);
+    // The study's page places it: a tiny real study (T = 1 and 20, 1 epoch on 2,000 images, 20
+    // samples, pgd-0.1/0.2/0.3; its figures left out, computed here).
+    const raw = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'study-pgd-epsilons.json'), 'utf8')) as Record<string, unknown>;
+    const tiny = checkStudyResults(raw, (why) => new Error(why));
+    tiny.figures = studyFigures(tiny);
+    const blocks = studyDocument(tiny).blocks;
+    expect(blocks.some((b) => b.kind === 'figure' && b.figure.id === 'success-vs-epsilon')).toBe(true);
     const svg = await specToSvg(f.id, f.spec);
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('L∞ radius ε');

@@ -269,7 +269,8 @@ function epsilonFigure(r: StudyResults): FigureRecord | undefined {
         if (points.length) alt.push(`${g.label}, ${KIND_NAMES[kind]}, T=${T}: ${points.join(', ')}.`);
       }
   if (values.length === 0) return undefined;
-  const temperature = { field: 'T', type: 'ordinal', title: 'training T', sort: r.profile.temperatures.map(String) };
+  // Nominal, not ordinal: Vega-Lite warns when a point shape encodes an ordered field.
+  const temperature = { field: 'T', type: 'nominal', title: 'training T', sort: r.profile.temperatures.map(String) };
   const epsilonAxis = {
     field: 'epsilon',
     type: 'quantitative',
