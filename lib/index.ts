@@ -23,6 +23,7 @@ export {
   ATTACKS,
   attackDescriptor,
   randomTarget,
+  readSummary,
   summarize,
 } from './attack';
 export type {
@@ -37,6 +38,7 @@ export type {
   AttackOptions,
   AttackOptionsOf,
   AttackRunOptions,
+  EpsilonPoint,
   AttackRecord,
   AttackSummary,
   AttackResult,
