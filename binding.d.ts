@@ -39,6 +39,43 @@ export interface NativeParameterInfo {
   size: number;
 }
 
+/** One layer of an architecture spec (native/include/tempered/arch.h; lib/arch.ts documents it). */
+export type NativeLayerSpec =
+  | { type: 'conv'; filters: number; kernel?: number; padding?: 'valid' | 'same' }
+  | { type: 'relu' }
+  | { type: 'maxpool' }
+  | { type: 'dropout'; rate: number }
+  | { type: 'flatten' }
+  | { type: 'dense'; units: number };
+
+/** A sequential network: its input shape, then its layers (the last dense layer gives the classes). */
+export interface NativeArchSpec {
+  input: { channels: number; height: number; width: number };
+  layers: NativeLayerSpec[];
+}
+
+/** One operation of the run-time network ('same' convolutions get a 'pad' step; a ReLU after a conv or dense is fused). */
+export interface NativeArchStep {
+  kind: 'pad' | 'conv' | 'relu' | 'maxpool' | 'dropout' | 'flatten' | 'dense';
+  /** Trace name: conv1, pool1, flat, fc1, ..., logits. */
+  name: string;
+  /** Index of the spec layer it comes from. */
+  layer: number;
+  relu: boolean;
+  /** [height, width, channels] (a flat vector: [1, 1, features]). */
+  outputShape: [number, number, number];
+}
+
+/** The checked plan of a spec. */
+export interface NativeArchPlan {
+  /** [height, width, channels]. */
+  inputShape: [number, number, number];
+  classes: number;
+  totalParameters: number;
+  parameters: NativeParameterInfo[];
+  steps: NativeArchStep[];
+}
+
 /** Training hyper-parameters; every field optional (defaults: the paper's). */
 export interface NativeTrainConfig {
   learningRate?: number;
@@ -46,8 +83,9 @@ export interface NativeTrainConfig {
   temperature?: number;
   /** Multiplies the cross-entropy's gradient only (e.g. T or T^2); the reported loss is unscaled. */
   lossScale?: number;
-  /** Coefficient of the L2 penalty on fc3.weight (sum of squares). */
+  /** Coefficient of the L2 penalty on the last dense layer's weight (sum of squares; fc3.weight in the paper's net). */
   l2?: number;
+  /** Every dropout layer's rate; absent: each layer's rate in the architecture spec. */
   dropoutRate?: number;
   dropoutSeed?: number;
   /** Train on the dataset's soft targets instead of its labels. */
@@ -89,7 +127,7 @@ export interface NativeInputGradient {
 }
 
 export interface NativeSweep {
-  /** Per image 1,568 losses: pixel p set to 1 at [p], set to 0 at [784 + p]; NaN where skipped. */
+  /** Per image 2 x positions losses (1,568 for MNIST): position p set to 1 at [p], set to 0 at [positions + p]; NaN where skipped. */
   losses: Float64Array;
   /** The unperturbed image's loss [n]. */
   base: Float64Array;
@@ -161,6 +199,8 @@ export declare class Dataset {
 export declare class Model {
   private constructor();
   backend(): BackendName;
+  /** The checked plan of the model's architecture. */
+  plan(): NativeArchPlan;
   parameterCount(): number;
   /** All parameters, flat, in parameterLayout() order. */
   getParameters(): Float32Array;
@@ -178,7 +218,7 @@ export declare class Model {
   ): Promise<NativeTrainResult>;
   /** Deterministic forward pass over dataset rows [begin, end) at the given temperature. */
   evaluate(dataset: Dataset, begin: number, end: number, temperature: number, wantLogits: boolean): Promise<NativeEvaluation>;
-  /** Logits [n * 10] for images [n * 784]. */
+  /** Logits [n * classes] for images [n * inputSize] (NHWC, pixels in [0, 1]). */
   predict(images: Float32Array): Promise<Float32Array>;
   /** One forward and backward pass without an update; every activation and gradient (for tests). */
   trace(
@@ -192,7 +232,7 @@ export declare class Model {
   inputGradient(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec): Promise<NativeInputGradient>;
   /** Per image: the attack loss from a full forward pass, and the logits. */
   attackLosses(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec): Promise<{ loss: Float64Array; logits: Float32Array }>;
-  /** Algorithm 2's 2 x 784 perturbed losses per image, exact; `skip` [n * 784] marks pixels not to perturb. */
+  /** Algorithm 2's 2 x positions perturbed losses per image, exact; `skip` [n * positions] marks positions not to perturb. */
   sweep(images: Float32Array, labels: Int32Array, lossSpec?: NativeLossSpec, skip?: Uint8Array | null): Promise<NativeSweep>;
   /** Algorithms 1-4 on the given samples. */
   attack(images: Float32Array, labels: Int32Array, config: NativeAttackConfig): Promise<NativeAttackResult>;
@@ -225,7 +265,10 @@ export declare function hardwareThreads(): number;
 export declare function cpuIsa(): string;
 export declare function supportedCpuIsas(): string[];
 export declare function setCpuIsa(isa: string): void;
-export declare function parameterLayout(): NativeParameterInfo[];
+/** The parameter tensors of a network (the paper's when `arch` is undefined). */
+export declare function parameterLayout(arch?: NativeArchSpec): NativeParameterInfo[];
+/** The checked plan of a spec; throws TEMPERED_BAD_ARCH naming the layer when it is not one. */
+export declare function planArch(arch: NativeArchSpec): NativeArchPlan;
 /** The range of a numeric option (temperature in (0, 1e6], ...). */
 export interface NativeLimit {
   min: number;
@@ -251,12 +294,20 @@ export interface NativeOpProfile {
 /** The measured fp32 multiply-add peak of the CPU backend's threads with its kernels, and their core clock (GHz; 0 where it cannot be measured). */
 export declare function fmaPeak(seconds: number): Promise<{ gflops: number; clockGhz: number; threads: number; isa: string }>;
 /** Times every operation of `steps` training steps at `batchSize` on random data. */
-export declare function profileTraining(backend: BackendName, batchSize: number, steps: number): Promise<NativeOpProfile[]>;
-/** A model with Glorot-uniform weights drawn from `seed`. */
-export declare function createModel(backend: BackendName, seed: number): Model;
+export declare function profileTraining(
+  backend: BackendName,
+  batchSize: number,
+  steps: number,
+  arch?: NativeArchSpec,
+): Promise<NativeOpProfile[]>;
+/** A model of `arch` (the paper's network when undefined) with Glorot-uniform weights drawn from `seed`. */
+export declare function createModel(backend: BackendName, seed: number, arch?: NativeArchSpec): Model;
+/** Images [count * inputSize] (default 784) with labels in 0..classes-1 (default 10). */
 export declare function createDataset(
   backend: BackendName,
   images: Float32Array,
   labels: Int32Array,
   softTargets?: Float32Array | null,
+  inputSize?: number,
+  classes?: number,
 ): Promise<Dataset>;

@@ -4,7 +4,7 @@
 import { types } from 'util';
 import { TemperedError, checkNumber, rangeError, typeError } from './errors';
 import { loadMnist, MnistData, MnistSplit } from './mnist';
-import { Model } from './model';
+import { Model, checkSplitFits } from './model';
 import { Random, sampleWithoutReplacement } from './rng';
 import { median, mean, wilsonInterval } from './stats';
 import {
@@ -110,11 +110,11 @@ export interface AttackRecord {
   finalPrediction: number;
   /** Every candidate entry of the first saliency map (JSMA: of a and b; PGD, FGSM: of the gradient) was exactly zero (masking). */
   saliencyAllZero: boolean;
-  /** Algorithms 1-4: the chosen candidates (p = pixel p set to 1, 784 + p = set to 0); JSMA: the pixels set to 1; PGD, FGSM: empty. */
+  /** Algorithms 1-4: the chosen candidates (p = position p set to 1, P + p = set to 0, P positions; every channel of the position); JSMA: the features set to 1; PGD, FGSM: empty. */
   path: number[];
-  /** The image when the attack ended (784 values in [0, 1]). */
+  /** The image when the attack ended (the model's input size, NHWC, values in [0, 1]). */
   adversarial: Float32Array;
-  /** The first saliency map (1,568 entries; Algorithms 1 and 3: dL/dx in the first 784), when kept. */
+  /** The first saliency map (2 x positions entries, 1,568 for MNIST; Algorithms 1 and 3: dL/dx summed over channels in the first half), when kept. */
   saliency?: Float64Array;
 }
 
@@ -286,6 +286,7 @@ export async function runAttack<A extends AttackAlgorithm>(model: Model, alg: A,
   const d = attackDescriptor(o.algorithm) as AttackDescriptor;
   const chunk = checkNumber(opts.chunk ?? d.chunk, 'chunk', { min: 1, integer: true });
   if (opts.keepSaliency && !d.saliencyMaps) throw rangeError(`keepSaliency does not apply to ${d.name}`);
+  checkSplitFits(split, model);
   const rows = rowsOf(o, split);
   const budget = d.budgetOf(o);
   const started = Date.now();
@@ -364,18 +365,20 @@ async function attackRows(
   keepSaliency: boolean,
   onProgress: (done: number) => void,
 ): Promise<AttackRecord[]> {
+  const size = model.inputSize;
+  const candidates = 2 * model.positions;
   const pathLength = (r: NativeBatchResult, n: number) => (n > 0 ? r.path.length / n : 0);
   const records: AttackRecord[] = [];
   for (let at = 0; at < rows.length; at += chunk) {
     const part = rows.slice(at, at + chunk);
     const batch: AttackBatch = {
-      images: new Float32Array(part.length * 784),
+      images: new Float32Array(part.length * size),
       labels: new Int32Array(part.length),
       targets: new Int32Array(part.length),
       keys: new Uint32Array(part.length),
     };
     part.forEach((row, k) => {
-      batch.images.set(split.images.subarray(row.index * 784, (row.index + 1) * 784), k * 784);
+      batch.images.set(split.images.subarray(row.index * size, (row.index + 1) * size), k * size);
       batch.labels[k] = split.labels[row.index];
       batch.targets[k] = Math.max(row.target, 0);
       batch.keys[k] = row.index;
@@ -410,8 +413,8 @@ async function attackRows(
         finalPrediction: r.finalPrediction[k],
         saliencyAllZero: r.saliencyZero[k] === 1,
         path,
-        adversarial: r.adversarial.slice(k * 784, (k + 1) * 784),
-        saliency: r.saliency ? r.saliency.slice(k * 1568, (k + 1) * 1568) : undefined,
+        adversarial: r.adversarial.slice(k * size, (k + 1) * size),
+        saliency: r.saliency ? r.saliency.slice(k * candidates, (k + 1) * candidates) : undefined,
         ...(params.epsilons ? { epsilon: params.epsilon } : {}),
       });
     });

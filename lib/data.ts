@@ -18,7 +18,7 @@ export function deviceDataset(split: MnistSplit, backend: BackendName, softTarge
   const key = `${backend}:${softTargets ? 'soft' : 'hard'}`;
   let ds = perBackend.get(key);
   if (!ds) {
-    ds = native.createDataset(backend, split.images, split.labels, softTargets ?? null);
+    ds = native.createDataset(backend, split.images, split.labels, softTargets ?? null, imageSize(split), split.classes ?? 10);
     // A failed upload must not stay cached.
     ds.catch(() => perBackend!.delete(key));
     perBackend.set(key, ds);
@@ -26,12 +26,31 @@ export function deviceDataset(split: MnistSplit, backend: BackendName, softTarge
   return ds;
 }
 
+/** Values per image of a split (height x width x channels; MNIST's 784 when it has no shape). */
+export function imageSize(split: Pick<MnistSplit, 'shape'>): number {
+  return split.shape ? split.shape.height * split.shape.width * split.shape.channels : 784;
+}
+
+/** Image `index` of a split (a view, no copy). */
+export function imageOf(split: MnistSplit, index: number): Float32Array {
+  const size = imageSize(split);
+  return split.images.subarray(index * size, (index + 1) * size);
+}
+
+/** The images at `indices` of a split, copied into one array. */
+export function gatherImages(split: MnistSplit, indices: ArrayLike<number>): Float32Array {
+  const size = imageSize(split);
+  const out = new Float32Array(indices.length * size);
+  for (let k = 0; k < indices.length; k++) out.set(split.images.subarray(indices[k] * size, (indices[k] + 1) * size), k * size);
+  return out;
+}
+
 /** The first `limit` samples of a split (a view, no copy). */
 export function limitSplit(split: MnistSplit, limit: number | undefined): MnistSplit {
   if (limit === undefined || limit >= split.count) return split;
   return {
     ...split,
-    images: split.images.subarray(0, limit * 784),
+    images: split.images.subarray(0, limit * imageSize(split)),
     labels: split.labels.subarray(0, limit),
     count: limit,
   };

@@ -20,19 +20,20 @@ export interface DistillOptions extends TrainOptions {
   backend?: BackendChoice;
 }
 
-/** softmax(z / T) of the teacher's logits for every image of `split`, [count x 10]. */
+/** softmax(z / T) of the teacher's logits for every image of `split`, [count x classes]. */
 export async function softLabels(teacher: Model, split: MnistSplit, temperature: number): Promise<Float32Array> {
   checkLimit(temperature, 'temperature', 'temperature');
   const ds = await deviceDataset(split, teacher.backend);
   const r = await teacher.nativeModel.evaluate(ds, 0, split.count, temperature, true);
   const z = r.logits!;
+  const k = teacher.classes;
   const out = new Float32Array(z.length);
   for (let i = 0; i < split.count; i++) {
     let m = -Infinity;
-    for (let j = 0; j < 10; j++) m = Math.max(m, z[i * 10 + j] / temperature);
+    for (let j = 0; j < k; j++) m = Math.max(m, z[i * k + j] / temperature);
     let s = 0;
-    for (let j = 0; j < 10; j++) s += Math.exp(z[i * 10 + j] / temperature - m);
-    for (let j = 0; j < 10; j++) out[i * 10 + j] = Math.exp(z[i * 10 + j] / temperature - m) / s;
+    for (let j = 0; j < k; j++) s += Math.exp(z[i * k + j] / temperature - m);
+    for (let j = 0; j < k; j++) out[i * k + j] = Math.exp(z[i * k + j] / temperature - m) / s;
   }
   return out;
 }
@@ -55,7 +56,7 @@ export async function distill(
   const temperature = opts.temperature ?? 20;
   const trainSplit = limitSplit(data.train, opts.trainLimit);
   const soft = await softLabels(teacher, trainSplit, temperature);
-  const student = Model.create({ seed: opts.seed ?? 0, backend: opts.backend ?? teacher.backend });
+  const student = Model.create({ seed: opts.seed ?? 0, backend: opts.backend ?? teacher.backend, arch: teacher.arch });
   const { teacherFile, backend: _backend, ...trainOpts } = opts;
   const result = await train(student, data, { learningRate: 0.05, ...trainOpts, temperature, softTargets: soft });
   student.metadata.kind = 'distilled';

@@ -4,7 +4,7 @@
 import { checkNumber, rangeError, typeError } from './errors';
 import { checkLimit } from './limits';
 import type { MnistSplit } from './mnist';
-import { Model } from './model';
+import { Model, checkSplitFits } from './model';
 import type { AttackLoss, LossPrecision } from './attack';
 
 export interface GradientStatsOptions {
@@ -47,11 +47,13 @@ export async function gradientStats(model: Model, split: MnistSplit, opts: Gradi
   temperatures.forEach((t, k) => checkLimit(t, `temperatures[${k}]`, 'lossTemperature'));
   const loss = opts.loss ?? 'xent';
   const n = opts.indices.length;
-  const images = new Float32Array(n * 784);
+  checkSplitFits(split, model);
+  const size = model.inputSize;
+  const images = new Float32Array(n * size);
   const labels = new Int32Array(n);
   opts.indices.forEach((idx, k) => {
     checkNumber(idx, `indices[${k}]`, { min: 0, max: split.count - 1, integer: true });
-    images.set(split.images.subarray(idx * 784, (idx + 1) * 784), k * 784);
+    images.set(split.images.subarray(idx * size, (idx + 1) * size), k * size);
     labels[k] = split.labels[idx];
   });
   const rows: GradientStatsRow[] = [];
@@ -66,8 +68,8 @@ export async function gradientStats(model: Model, split: MnistSplit, opts: Gradi
       for (let i = 0; i < n; i++) {
         let m = 0;
         let sub = false;
-        for (let p = 0; p < 784; p++) {
-          const a = Math.abs(g.gradient[i * 784 + p]);
+        for (let p = 0; p < size; p++) {
+          const a = Math.abs(g.gradient[i * size + p]);
           sum += a;
           if (a > m) m = a;
           if (a > 0 && a < FLOAT32_MIN_NORMAL) sub = true;
@@ -85,7 +87,7 @@ export async function gradientStats(model: Model, split: MnistSplit, opts: Gradi
         precision,
         loss,
         samples: n,
-        meanAbs: sum / (n * 784),
+        meanAbs: sum / (n * size),
         maxAbs: max,
         medianSampleMax: n % 2 ? sampleMax[n >> 1] : (sampleMax[n / 2 - 1] + sampleMax[n / 2]) / 2,
         zeroSamples: zero,

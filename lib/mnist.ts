@@ -9,10 +9,22 @@ import * as zlib from 'zlib';
 import { TemperedError, rangeError, typeError } from './errors';
 import { readRegularFile } from './fsutil';
 
+/** The shape of one image: height x width pixels of `channels` values, stored NHWC. */
+export interface ImageShape {
+  height: number;
+  width: number;
+  channels: number;
+}
+
 export interface MnistSplit {
+  /** [count][height][width][channels], pixels in [0, 1] */
   images: Float32Array;
   labels: Int32Array;
   count: number;
+  /** The images' shape; absent: MNIST's 28x28x1. */
+  shape?: ImageShape;
+  /** Labels are 0..classes-1; absent: 10. */
+  classes?: number;
   /** index of this split's first image in its source file */
   firstIndex: number;
   source: 'train' | 't10k';

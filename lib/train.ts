@@ -8,7 +8,8 @@ import { deviceDataset, limitSplit } from './data';
 import { TemperedError, checkNumber, rangeError, typeError } from './errors';
 import { checkLimit } from './limits';
 import type { MnistData } from './mnist';
-import { Model, ModelMetadata } from './model';
+import type { ArchSpec } from './arch';
+import { Model, ModelMetadata, checkSplitFits } from './model';
 import { epochPermutation } from './rng';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
@@ -28,8 +29,9 @@ export interface TrainConfig {
   lossScale: number;
   /** Coefficient of the L2 penalty l2 * sum(fc3.weight^2) that the original code added (0.01). */
   l2: number;
-  /** Dropout rate of the three dropout layers (0.5). */
-  dropout: number;
+  /** Rate of every dropout layer of the network. Undefined: each layer's rate in the
+   * architecture spec; when they all agree (the paper's network: 0.5) that rate is filled in. */
+  dropout?: number;
   /** Seed of the shuffling and dropout masks (and, for a new model, its initial weights). */
   seed: number;
   /** Train on the first N training images only (quick runs); undefined = all. */
@@ -44,7 +46,6 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   temperature: 1,
   lossScale: 1,
   l2: 0.01,
-  dropout: 0.5,
   seed: 0,
 };
 
@@ -98,6 +99,7 @@ export function resolveTrainConfig(opts: Partial<TrainConfig>): TrainConfig {
     if (opts[key] !== undefined) (c as unknown as Record<string, unknown>)[key] = opts[key];
   }
   if (opts.trainLimit !== undefined) c.trainLimit = opts.trainLimit;
+  if (opts.dropout !== undefined) c.dropout = opts.dropout;
   checkNumber(c.epochs, 'epochs', { min: 1, max: 100000, integer: true });
   checkNumber(c.batchSize, 'batchSize', { min: 1, max: 65536, integer: true });
   checkLimit(c.learningRate, 'learningRate', 'learningRate');
@@ -105,7 +107,7 @@ export function resolveTrainConfig(opts: Partial<TrainConfig>): TrainConfig {
   checkLimit(c.temperature, 'temperature', 'temperature');
   checkLimit(c.lossScale, 'lossScale', 'lossScale');
   checkLimit(c.l2, 'l2', 'l2');
-  checkLimit(c.dropout, 'dropout', 'dropoutRate');
+  if (c.dropout !== undefined) checkLimit(c.dropout, 'dropout', 'dropoutRate');
   checkNumber(c.seed, 'seed', { min: 0, max: 0xffffffff, integer: true });
   if (c.trainLimit !== undefined) checkNumber(c.trainLimit, 'trainLimit', { min: 1, integer: true });
   return c;
@@ -138,6 +140,13 @@ function sameConfig(a: TrainConfig, b: TrainConfig): boolean {
   return true;
 }
 
+/** The rate all dropout layers of a spec share (0 without any), or undefined when they differ. */
+export function sharedDropoutRate(arch: ArchSpec): number | undefined {
+  const rates = new Set(arch.layers.flatMap((l) => (l.type === 'dropout' ? [l.rate] : [])));
+  if (rates.size === 0) return 0;
+  return rates.size === 1 ? [...rates][0] : undefined;
+}
+
 /**
  * Trains `model` on `data.train` (or its first `trainLimit` images). With `checkpoint`,
  * the model, optimiser state and history are saved after every epoch and a later call
@@ -145,16 +154,22 @@ function sameConfig(a: TrainConfig, b: TrainConfig): boolean {
  */
 export async function train(model: Model, data: MnistData, opts: TrainOptions = {}): Promise<TrainResult> {
   if (!(model instanceof Model)) throw typeError('model must be a Model');
-  const config = resolveTrainConfig({ seed: model.metadata.seed ?? 0, ...opts });
+  const config = resolveTrainConfig({
+    ...opts,
+    seed: opts.seed ?? model.metadata.seed ?? 0,
+    dropout: opts.dropout ?? sharedDropoutRate(model.arch),
+  });
+  checkSplitFits(data.train, model);
   const trainSplit = limitSplit(data.train, config.trainLimit);
   const n = trainSplit.count;
   let soft = opts.softTargets;
   if (soft !== undefined) {
     // util.types, not instanceof: arrays made by the addon or another realm (jest) still count.
     if (!types.isFloat32Array(soft)) throw typeError('softTargets must be a Float32Array');
-    if (soft.length < n * 10)
-      throw rangeError(`softTargets must hold ${n} rows of 10 (got ${soft.length / 10})`, 'TEMPERED_INVALID_LENGTH');
-    soft = soft.subarray(0, n * 10);
+    const k = model.classes;
+    if (soft.length < n * k)
+      throw rangeError(`softTargets must hold ${n} rows of ${k} (got ${soft.length / k})`, 'TEMPERED_INVALID_LENGTH');
+    soft = soft.subarray(0, n * k);
   }
 
   const backend = model.backend;
@@ -187,7 +202,7 @@ export async function train(model: Model, data: MnistData, opts: TrainOptions = 
     temperature: config.temperature,
     lossScale: config.lossScale,
     l2: config.l2,
-    dropoutRate: config.dropout,
+    ...(config.dropout !== undefined ? { dropoutRate: config.dropout } : {}),
     dropoutSeed: config.seed,
     softTargets: !!soft,
   };

@@ -4,6 +4,11 @@
 // this one run, printed as ratios.
 //
 //   node scripts/bench.js [--threads N] [--seconds S] [--backend cpu|cuda] [--json] [--only a,b]
+//                         [--arch NAME|FILE.json] [--also NAME,...|none]
+//
+// The main table is for --arch (default paper-mnist; the sweep and ONNX Runtime rows for
+// 28x28x1 networks only); then one table per --also architecture (default cw-cifar) of
+// training, forward and input gradient beside PyTorch running the same spec.
 //
 // Each figure is the median of 5 timed runs after a warm-up; ours is measured before and
 // after the peers and the two medians pooled, so a noisy neighbour hurts every side alike.
@@ -34,6 +39,15 @@ const scaling = process.argv.includes('--scaling');
 const FORWARD_FLOPS =
   2 * (26 * 26 * 32 * 9 + 24 * 24 * 32 * 288 + 10 * 10 * 64 * 288 + 8 * 8 * 64 * 576 + 1024 * 200 + 200 * 200 + 200 * 10);
 const python = arg('python', '/usr/bin/python3');
+const { resolveArch, archName } = require(path.join(root, 'dist', 'lib', 'arch.js'));
+const mainArch = resolveArch(arg('arch', 'paper-mnist'));
+const mainIsPaper = archName(mainArch) === 'paper-mnist';
+const alsoArchs = arg('also', mainIsPaper ? 'cw-cifar' : 'none')
+  .split(',')
+  .filter((a) => a && a !== 'none');
+// Values per image and classes of a spec.
+const sizeOf = (arch) => arch.input.channels * arch.input.height * arch.input.width;
+const classesOf = (arch) => arch.layers[arch.layers.length - 1].units;
 
 native.setThreads(threads);
 
@@ -67,8 +81,8 @@ async function rate(fn, units) {
   return (await rates([[fn, units]]))[0];
 }
 
-function randomImages(n) {
-  const a = new Float32Array(n * 784);
+function randomImages(n, size = 784) {
+  const a = new Float32Array(n * size);
   for (let i = 0; i < a.length; i++) a[i] = Math.random();
   return a;
 }
@@ -103,15 +117,20 @@ async function sweepInputs() {
   return sweepSetup;
 }
 
-async function ours() {
+async function ours(arch = mainArch, measures = only) {
   const results = {};
-  const model = native.createModel(backend, 1);
-  if (only.has('train')) {
+  const model = native.createModel(backend, 1, arch);
+  const size = sizeOf(arch);
+  const classes = classesOf(arch);
+  if (measures.has('train')) {
     const n = 128 * 16;
     const ds = await native.createDataset(
       backend,
-      randomImages(n),
-      Int32Array.from({ length: n }, (_, i) => i % 10),
+      randomImages(n, size),
+      Int32Array.from({ length: n }, (_, i) => i % classes),
+      null,
+      size,
+      classes,
     );
     const idx = Int32Array.from({ length: n }, (_, i) => i);
     let step = 0;
@@ -120,25 +139,28 @@ async function ours() {
       step += 16;
     }, n);
   }
-  if (only.has('forward')) {
-    const x = randomImages(128);
+  if (measures.has('forward')) {
+    const x = randomImages(128, size);
     results.forward_images_per_s = await rate(() => model.predict(x), 128);
   }
-  if (only.has('input_gradient')) {
-    const x = randomImages(128);
-    const y = Int32Array.from({ length: 128 }, (_, i) => i % 10);
+  if (measures.has('input_gradient')) {
+    const x = randomImages(128, size);
+    const y = Int32Array.from({ length: 128 }, (_, i) => i % classes);
     results.input_gradient_samples_per_s = await rate(() => model.inputGradient(x, y, { loss: 'xent', precision: 'float32' }), 128);
   }
-  if (only.has('sweep')) {
+  if (measures.has('sweep') && mainIsPaper && arch === mainArch) {
     const s = await sweepInputs();
     results.sweeps_per_s = await rate(() => s.model.sweep(s.images, s.labels, { loss: 'xent', precision: 'float32' }, null), s.count);
   }
   return results;
 }
 
-function peer() {
+function peer(arch = mainArch, measures = only) {
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return { missing: `PyTorch not found for ${python} (install it with: apt-get install python3-torch)` };
+  // The spec travels as a file: PyTorch builds the same network from it (scripts/torch_net.py).
+  const specFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tempered-bench-')), 'arch.json');
+  fs.writeFileSync(specFile, JSON.stringify(arch));
   const r = spawnSync(
     python,
     [
@@ -150,10 +172,13 @@ function peer() {
       '--device',
       backend,
       '--only',
-      [...only].join(','),
+      [...measures].filter((m) => m !== 'sweep' || (mainIsPaper && arch === mainArch)).join(','),
+      '--arch',
+      specFile,
     ],
     { encoding: 'utf8' },
   );
+  fs.rmSync(path.dirname(specFile), { recursive: true, force: true });
   if (r.status !== 0) return { missing: `the PyTorch benchmark failed: ${r.stderr.trim().split('\n').pop()}` };
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -161,6 +186,7 @@ function peer() {
 // ONNX Runtime on the CPU, only beside our CPU backend.
 async function ortPeer() {
   if (backend !== 'cpu') return { missing: 'the ONNX Runtime peer runs on the CPU only (--backend cpu)' };
+  if (!mainIsPaper) return { missing: "the ONNX Runtime peer runs the paper's network only" };
   if (!only.has('forward') && !only.has('sweep')) return { missing: 'ONNX Runtime is measured for the forward pass and the sweep only' };
   // Ours takes turns with ONNX Runtime (same process): the ratio is the median of the
   // ratios of neighbouring runs.
@@ -294,6 +320,22 @@ async function scalingTable() {
       ratioOnnxruntime: paired,
     });
   }
+  // The other architectures: ours before and after PyTorch running the same spec.
+  const archTables = [];
+  const archMeasures = new Set([...only].filter((m) => m !== 'sweep'));
+  for (const name of alsoArchs) {
+    const arch = resolveArch(name);
+    const x = await ours(arch, archMeasures);
+    const t = peer(arch, archMeasures);
+    const y = await ours(arch, archMeasures);
+    const rows = [];
+    for (const [key, label, unit] of ROWS) {
+      if (!(key in x)) continue;
+      const mine = median([...x[key], ...y[key]]);
+      rows.push({ measure: label, unit, tempered: mine, pytorch: t[key] ?? null, ratio: t[key] ? mine / t[key] : null });
+    }
+    archTables.push({ arch: name, peer: t.missing ? t.missing : `PyTorch ${t.torch} (${t.threads} threads)`, table: rows });
+  }
   const profile = await layerProfile();
   const scale = scaling ? await scalingTable() : undefined;
   const info = {
@@ -305,8 +347,10 @@ async function scalingTable() {
     onnxPeer: ort.missing
       ? ort.missing
       : `ONNX Runtime ${ort.version} (CPU, ${ort.threads} intra-op threads, logits within ${ort.maxLogitDifference.toExponential(1)} and sweep losses within ${ort.maxLossDifference.toExponential(1)} of ours)`,
+    arch: arg('arch', 'paper-mnist'),
     seconds,
     table,
+    archTables,
     profile,
     scaling: scale,
   };
@@ -314,7 +358,7 @@ async function scalingTable() {
     console.log(JSON.stringify(info, null, 2));
     return;
   }
-  console.log(`tempered ${native.version()} on ${info.device}`);
+  console.log(`tempered ${native.version()} on ${info.device}, network ${info.arch}`);
   console.log(`peers: ${info.peer}; ${info.onnxPeer}`);
   const num = (x) => (x === null ? '-' : x >= 100 ? x.toFixed(0) : x.toPrecision(3));
   const times = (x) => (x === null ? '-' : x.toFixed(2) + 'x');
@@ -324,6 +368,13 @@ async function scalingTable() {
     console.log(
       `| ${r.measure} | ${r.unit} | ${num(r.tempered)} | ${num(r.pytorch)} | ${times(r.ratio)} | ${num(r.onnxruntime)} | ${times(r.ratioOnnxruntime)} |`,
     );
+  for (const t of archTables) {
+    console.log('');
+    console.log(`${t.arch} (the same spec in PyTorch: ${t.peer})`);
+    console.log('| measure | unit | tempered | PyTorch | ratio |');
+    console.log('|---|---|---:|---:|---:|');
+    for (const r of t.table) console.log(`| ${r.measure} | ${r.unit} | ${num(r.tempered)} | ${num(r.pytorch)} | ${times(r.ratio)} |`);
+  }
   if (profile) {
     const p = profile.peak.gflops;
     const fwd = table.find((r) => r.measure.startsWith('forward'));

@@ -1,7 +1,7 @@
 """PyTorch peer for `npm run bench`: the same network (scripts/torch_net.py), the same
 thread count, the same batch sizes. Prints one JSON object on stdout.
 
-usage: /usr/bin/python3 scripts/torch_bench.py --threads N --seconds S [--device cpu|cuda]
+usage: /usr/bin/python3 scripts/torch_bench.py --threads N --seconds S [--device cpu|cuda] [--arch SPEC.json]
 """
 import argparse
 import json
@@ -46,7 +46,12 @@ def main():
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--only", default="train,forward,input_gradient,sweep")
+    p.add_argument("--arch", default=None, help="a tempered architecture spec (JSON file); default the paper's")
     args = p.parse_args()
+    arch = None
+    if args.arch:
+        with open(args.arch) as f:
+            arch = json.load(f)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     # float32 on both sides: TF32 (10-bit mantissas on tensor cores) would make the ratio
@@ -57,7 +62,11 @@ def main():
     dev = torch.device(args.device)
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
-    net = TemperedNet().to(dev)
+    net = TemperedNet(arch).to(dev)
+    shape = net.arch["input"]
+    c, h, w = shape["channels"], shape["height"], shape["width"]
+    classes = net.arch["layers"][-1]["units"]
+    last_fc = [name for kind, name in net.steps if kind == "dense"][-1]
     only = set(args.only.split(","))
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
     if args.device == "cuda":
@@ -65,8 +74,8 @@ def main():
         out["cudnn"] = torch.backends.cudnn.version()
     out["tf32"] = bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
 
-    x128 = torch.rand(128, 1, 28, 28, device=dev)
-    y128 = torch.randint(0, 10, (128,), device=dev)
+    x128 = torch.rand(128, c, h, w, device=dev)
+    y128 = torch.randint(0, classes, (128,), device=dev)
 
     if "train" in only:
         opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.5, nesterov=True)
@@ -74,7 +83,7 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(x128), y128) + 0.01 * net.fc3.weight.pow(2).sum()
+            loss = F.cross_entropy(net(x128), y128) + 0.01 * getattr(net, last_fc).weight.pow(2).sum()
             loss.backward()
             opt.step()
         out["train_samples_per_s"] = rate(step, 128, args.seconds, args.device)

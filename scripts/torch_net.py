@@ -1,8 +1,9 @@
-"""The MNIST CNN of Song (2017) in PyTorch, and safetensors I/O without the `safetensors` package.
+"""Any tempered network (the MNIST CNN of Song (2017) by default) in PyTorch, built from the
+same architecture spec, and safetensors I/O without the `safetensors` package.
 
-TemperedNet's attribute names (conv1..conv4, fc1..fc3) make its state_dict names and tensor
-layouts identical to tempered's native parameterLayout(), so a file written by either side
-loads into the other. Standalone: needs only torch (Debian: python3-torch, /usr/bin/python3).
+TemperedNet's attribute names (conv1.., fc1..) make its state_dict names and tensor layouts
+identical to tempered's native parameterLayout(arch), so a file written by either side loads
+into the other. Standalone: needs only torch (Debian: python3-torch, /usr/bin/python3).
 """
 
 import ctypes
@@ -17,33 +18,72 @@ from torch import nn
 import torch.nn.functional as F
 
 
-class TemperedNet(nn.Module):
-    """Input [n, 1, 28, 28] (pixels in [0, 1]); output logits [n, 10] (temperature is applied
-    outside the network, in the softmax)."""
+PAPER_MNIST = {
+    "input": {"channels": 1, "height": 28, "width": 28},
+    "layers": [{"type": "conv", "filters": 32}, {"type": "relu"}, {"type": "conv", "filters": 32}, {"type": "relu"},
+               {"type": "maxpool"}, {"type": "conv", "filters": 64}, {"type": "relu"},
+               {"type": "conv", "filters": 64}, {"type": "relu"}, {"type": "maxpool"}, {"type": "flatten"},
+               {"type": "dropout", "rate": 0.5}, {"type": "dense", "units": 200}, {"type": "relu"},
+               {"type": "dropout", "rate": 0.5}, {"type": "dense", "units": 200}, {"type": "relu"},
+               {"type": "dropout", "rate": 0.5}, {"type": "dense", "units": 10}],
+}
 
-    def __init__(self, dropout: float = 0.5):
+
+class TemperedNet(nn.Module):
+    """The network of a tempered architecture spec (the JSON of lib/arch.ts, as a model file's
+    __metadata__.arch holds it; the paper's network by default). Input [n, C, H, W] (PyTorch's
+    order; tempered's images are [n, H, W, C]: permute(0, 3, 1, 2)), pixels in [0, 1]; output
+    logits (temperature is applied outside the network, in the softmax). Convolutions are
+    conv1, conv2, ..., dense layers fc1, fc2, ...: the state_dict names of the model file."""
+
+    def __init__(self, arch=None, dropout=None):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)
-        self.conv2 = nn.Conv2d(32, 32, 3)
-        self.conv3 = nn.Conv2d(32, 64, 3)
-        self.conv4 = nn.Conv2d(64, 64, 3)
-        self.fc1 = nn.Linear(64 * 4 * 4, 200)
-        self.fc2 = nn.Linear(200, 200)
-        self.fc3 = nn.Linear(200, 10)
-        self.dropout = nn.Dropout(dropout)  # parameter-free: no state_dict entries
+        self.arch = arch or PAPER_MNIST
+        c, h, w = (self.arch["input"][k] for k in ("channels", "height", "width"))
+        self.steps = []  # (kind, attribute name or argument)
+        convs = denses = 0
+        features = None
+        for layer in self.arch["layers"]:
+            kind = layer["type"]
+            if kind == "conv":
+                if layer.get("kernel", 3) != 3:
+                    raise ValueError("only 3x3 convolutions")
+                convs += 1
+                pad = 1 if layer.get("padding", "valid") == "same" else 0
+                setattr(self, f"conv{convs}", nn.Conv2d(c, layer["filters"], 3, padding=pad))
+                self.steps.append(("conv", f"conv{convs}"))
+                c, h, w = layer["filters"], h + 2 * pad - 2, w + 2 * pad - 2
+            elif kind == "maxpool":
+                self.steps.append(("maxpool", None))
+                h, w = h // 2, w // 2
+            elif kind == "flatten":
+                self.steps.append(("flatten", None))
+                features = c * h * w
+            elif kind == "dense":
+                denses += 1
+                setattr(self, f"fc{denses}", nn.Linear(features, layer["units"]))
+                self.steps.append(("dense", f"fc{denses}"))
+                features = layer["units"]
+            elif kind == "dropout":
+                self.steps.append(("dropout", dropout if dropout is not None else layer["rate"]))
+            elif kind == "relu":
+                self.steps.append(("relu", None))
+            else:
+                raise ValueError(f"unknown layer type {kind!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = F.relu(self.conv3(x))
-        x = F.relu(self.conv4(x))
-        x = F.max_pool2d(x, 2)
-        x = torch.flatten(x, 1)  # (C, H, W) order, as the native engine flattens
-        x = self.dropout(x)
-        x = self.dropout(F.relu(self.fc1(x)))
-        x = self.dropout(F.relu(self.fc2(x)))
-        return self.fc3(x)
+        for kind, arg in self.steps:
+            if kind in ("conv", "dense"):
+                x = getattr(self, arg)(x)
+            elif kind == "relu":
+                x = F.relu(x)
+            elif kind == "maxpool":
+                x = F.max_pool2d(x, 2)
+            elif kind == "flatten":
+                x = torch.flatten(x, 1)  # (C, H, W) order, as the native engine flattens
+            elif kind == "dropout":
+                x = F.dropout(x, arg, self.training)
+        return x
 
 
 # --- safetensors ------------------------------------------------------------------------
@@ -156,12 +196,17 @@ def save_safetensors(path, tensors, metadata=None):
 
 
 def load_net(path, strict=True):
-    """A TemperedNet in eval mode holding the weights of a safetensors file (any float dtype)."""
-    tensors, _ = load_safetensors(path)
-    net = TemperedNet()
+    """A TemperedNet in eval mode holding the weights of a safetensors file (any float dtype),
+    of the architecture its __metadata__.arch declares (format 2; the paper's without one)."""
+    tensors, metadata = load_safetensors(path)
+    net = TemperedNet(json.loads(metadata["arch"]) if "arch" in metadata else None)
     net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=strict)
     return net.eval()
 
 
 def save_net(path, net, metadata=None):
-    save_safetensors(path, {k: v.float() for k, v in net.state_dict().items()}, metadata)
+    """Writes the weights, with the network's spec as __metadata__.arch (format 2)."""
+    meta = dict(metadata or {})
+    meta.setdefault("arch", json.dumps(net.arch))
+    meta.setdefault("format_version", "2")
+    save_safetensors(path, {k: v.float() for k, v in net.state_dict().items()}, meta)

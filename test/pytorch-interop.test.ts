@@ -6,6 +6,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { NativeParameterInfo } from '../binding';
+import { type ArchSpec, canonicalArch, namedArch } from '../lib/arch';
+import { Model } from '../lib/model';
 import { native } from '../lib/native';
 import { Random } from '../lib/rng';
 import { SafetensorsContents, Tensor, readSafetensors, writeSafetensors } from '../lib/safetensors';
@@ -155,4 +157,52 @@ describe('PyTorch interoperability (scripts/torch_interop.py)', () => {
       model.dispose();
     }
   });
+
+  // Any architecture: the spec travels in the file (format 2) and TemperedNet builds the same
+  // network from it; images are NHWC here and permuted to NCHW there.
+  const specs: Array<[string, ArchSpec]> = [
+    ['cw-cifar', namedArch('cw-cifar')],
+    [
+      'a 3-channel spec with same padding and a standalone ReLU',
+      {
+        input: { channels: 3, height: 12, width: 10 },
+        layers: [
+          { type: 'conv', filters: 5, padding: 'same' },
+          { type: 'maxpool' },
+          { type: 'relu' },
+          { type: 'conv', filters: 6 },
+          { type: 'relu' },
+          { type: 'flatten' },
+          { type: 'dense', units: 9 },
+          { type: 'relu' },
+          { type: 'dropout', rate: 0.5 },
+          { type: 'dense', units: 4 },
+        ],
+      },
+    ],
+  ];
+  for (const [name, spec] of specs) {
+    torchTest(`${name}: our file gives PyTorch the same logits, and PyTorch's file gives us the same`, async () => {
+      const size = spec.input.channels * spec.input.height * spec.input.width;
+      const rng = new Random(21, 0);
+      const x = Float32Array.from({ length: 6 * size }, () => rng.next());
+      writeF32(path.join(dir, 'spec-images.f32'), x);
+      const ours = Model.create({ seed: 5, arch: spec, backend: 'cpu' });
+      const file = path.join(dir, 'spec-native.safetensors');
+      await ours.save(file);
+      python('logits', file, path.join(dir, 'spec-images.f32'), path.join(dir, 'spec-logits.f32'));
+      expectClose(`${name}, native weights, PyTorch vs native`, await ours.predict(x), readF32(path.join(dir, 'spec-logits.f32')));
+      ours.dispose();
+
+      const specFile = path.join(dir, 'spec.json');
+      fs.writeFileSync(specFile, JSON.stringify(spec));
+      const theirsFile = path.join(dir, 'spec-torch.safetensors');
+      python('export', '12', theirsFile, specFile);
+      const loaded = await Model.load(theirsFile, { backend: 'cpu' });
+      expect(canonicalArch(loaded.arch)).toBe(canonicalArch(spec));
+      python('logits', theirsFile, path.join(dir, 'spec-images.f32'), path.join(dir, 'spec-logits-2.f32'));
+      expectClose(`${name}, PyTorch weights, native vs PyTorch`, await loaded.predict(x), readF32(path.join(dir, 'spec-logits-2.f32')));
+      loaded.dispose();
+    });
+  }
 });

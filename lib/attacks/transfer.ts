@@ -4,7 +4,7 @@
 import { AttackAlgorithm, AttackOptions, AttackOptionsOf, AttackResult, checkAttackOptions, runAttack } from '../attack';
 import { typeError } from '../errors';
 import { loadMnist, MnistSplit } from '../mnist';
-import { Model } from '../model';
+import { Model, checkSplitFits } from '../model';
 import { wilsonInterval } from '../stats';
 
 export interface TransferRecord {
@@ -84,11 +84,13 @@ export async function classifyTransfer(
   if (!(target instanceof Model)) throw typeError('target must be a Model');
   const alg = crafted.summary.algorithm;
   const n = crafted.records.length;
-  const originals = new Float32Array(n * 784);
-  const adversarials = new Float32Array(n * 784);
+  checkSplitFits(split, target);
+  const size = target.inputSize;
+  const originals = new Float32Array(n * size);
+  const adversarials = new Float32Array(n * size);
   crafted.records.forEach((r, k) => {
-    adversarials.set(r.adversarial, k * 784);
-    originals.set(split.images.subarray(r.index * 784, (r.index + 1) * 784), k * 784);
+    adversarials.set(r.adversarial, k * size);
+    originals.set(split.images.subarray(r.index * size, (r.index + 1) * size), k * size);
   });
   const before = await target.classify(originals);
   const after = await target.classify(adversarials);

@@ -84,7 +84,7 @@ export interface TrainingCliOptions {
   momentum: number;
   lossScale: number;
   l2: number;
-  dropout: number;
+  dropout?: number;
   trainLimit?: number;
   restart?: boolean;
 }
@@ -104,7 +104,11 @@ export function addTrainingOptions(
     .option('--momentum <x>', 'Nesterov momentum', parseNumber('--momentum'), d.momentum)
     .option('--loss-scale <x>', 'multiply the loss gradient (e.g. by T, to train fast at high T)', parseNumber('--loss-scale'), d.lossScale)
     .option('--l2 <x>', "L2 penalty on the output layer's weights (the original code: 0.01; 0 = off)", parseNumber('--l2'), d.l2)
-    .option('--dropout <p>', 'dropout rate of the three dropout layers', parseNumber('--dropout'), d.dropout)
+    .option(
+      '--dropout <p>',
+      "rate of every dropout layer (default: each layer's rate in the architecture; the paper's 0.5)",
+      parseNumber('--dropout'),
+    )
     .option('--train-limit <n>', 'train on the first N training images only', parseInteger('--train-limit', 1))
     .option('--restart', "ignore an interrupted run's checkpoint and start afresh");
 }

@@ -4,19 +4,15 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <string>
 
 namespace tempered {
 
-using net::kClasses;
-using net::kPixels;
-
 namespace {
 
-constexpr int kCandidates = 2 * kPixels;
-
-int argmax10(const float* z) {
+int argmax_row(const float* z, int classes) {
   int best = 0;
-  for (int j = 1; j < kClasses; ++j)
+  for (int j = 1; j < classes; ++j)
     if (z[j] > z[best]) best = j;
   return best;
 }
@@ -34,8 +30,8 @@ std::vector<int32_t> order_by(const double* values, int count) {
 }
 
 // S = |L - L0| in the loss's precision.
-void sweep_saliency(const double* losses, double base, LossPrecision precision, double* s) {
-  for (int c = 0; c < kCandidates; ++c) {
+void sweep_saliency(const double* losses, double base, LossPrecision precision, int candidates, double* s) {
+  for (int c = 0; c < candidates; ++c) {
     if (std::isnan(losses[c])) {
       s[c] = std::nan("");
     } else if (precision == LossPrecision::kFloat32) {
@@ -50,8 +46,14 @@ void sweep_saliency(const double* losses, double base, LossPrecision precision, 
 
 Status run_attack(Network& net, const float* images, const int32_t* labels, int n, const AttackConfig& cfg,
                   AttackResults* out) {
+  // A pixel is a position: candidate c < P sets every channel of position c to 1, c >= P
+  // sets position c - P to 0. Algorithms 1 and 3 rank a position by the sum of its channels'
+  // gradients (the derivative of moving all of them together).
+  const int kPixels = net.plan().positions(), kChannels = net.plan().input.c, kInput = net.input_size();
+  const int kClasses = net.classes(), kCandidates = 2 * kPixels;
   if (cfg.algorithm < 1 || cfg.algorithm > 4) return Status::InvalidArgument("algorithm must be 1, 2, 3 or 4");
-  if (cfg.budget < 1 || cfg.budget > kPixels) return Status::InvalidArgument("budget must be in 1..784");
+  if (cfg.budget < 1 || cfg.budget > kPixels)
+    return Status::InvalidArgument("budget must be in 1.." + std::to_string(kPixels));
   AttackResults& r = *out;
   r.n = n;
   r.attacked.assign(n, 0);
@@ -61,7 +63,7 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
   r.initial_prediction.assign(n, -1);
   r.final_prediction.assign(n, -1);
   r.saliency_zero.assign(n, 0);
-  r.adversarial.assign(images, images + static_cast<size_t>(n) * kPixels);
+  r.adversarial.assign(images, images + static_cast<size_t>(n) * kInput);
   r.path.assign(static_cast<size_t>(n) * cfg.budget, -1);
   if (cfg.want_saliency) r.saliency.assign(static_cast<size_t>(n) * kCandidates, 0.0);
 
@@ -69,21 +71,20 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
   TEMPERED_TRY(net.predict(images, n, logits.data()));
   std::vector<int> active;
   for (int i = 0; i < n; ++i) {
-    r.initial_prediction[i] = r.final_prediction[i] = argmax10(&logits[static_cast<size_t>(i) * kClasses]);
+    r.initial_prediction[i] = r.final_prediction[i] = argmax_row(&logits[static_cast<size_t>(i) * kClasses], kClasses);
     if (r.initial_prediction[i] == labels[i]) {
       r.attacked[i] = 1;
       active.push_back(i);
     }
   }
   std::vector<uint8_t> modified(static_cast<size_t>(n) * kPixels, 0);
-  // Sets candidate c (pixel c % 784 to 1 when c < 784, else to 0) of sample i as its step-th
-  // change, marking the pixel modified; callers pick only unmodified pixels.
+  // Sets candidate c (position c % P to 1 when c < P, else to 0) of sample i as its step-th
+  // change, marking the position modified; callers pick only unmodified positions.
   auto apply = [&](int i, int c, int step) {
     const int p = c % kPixels;
-    float& px = r.adversarial[static_cast<size_t>(i) * kPixels + p];
     const float value = c < kPixels ? 1.0f : 0.0f;
     modified[static_cast<size_t>(i) * kPixels + p] = 1;
-    px = value;
+    for (int ch = 0; ch < kChannels; ++ch) r.adversarial[static_cast<size_t>(i) * kInput + p * kChannels + ch] = value;
     r.path[static_cast<size_t>(i) * cfg.budget + step] = c;
     r.iterations[i] = step + 1;
   };
@@ -92,16 +93,15 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
   std::vector<float> batch;
   std::vector<float> batch_logits;
   auto check = [&](std::vector<int>& still) -> Status {
-    batch.resize(still.size() * kPixels);
+    batch.resize(still.size() * kInput);
     batch_logits.resize(still.size() * kClasses);
     for (size_t k = 0; k < still.size(); ++k)
-      std::memcpy(&batch[k * kPixels], &r.adversarial[static_cast<size_t>(still[k]) * kPixels],
-                  sizeof(float) * kPixels);
+      std::memcpy(&batch[k * kInput], &r.adversarial[static_cast<size_t>(still[k]) * kInput], sizeof(float) * kInput);
     if (!still.empty()) TEMPERED_TRY(net.predict(batch.data(), static_cast<int>(still.size()), batch_logits.data()));
     std::vector<int> next;
     for (size_t k = 0; k < still.size(); ++k) {
       const int i = still[k];
-      r.final_prediction[i] = argmax10(&batch_logits[k * kClasses]);
+      r.final_prediction[i] = argmax_row(&batch_logits[k * kClasses], kClasses);
       if (r.final_prediction[i] != labels[i]) {
         r.success[i] = 1;
       } else if (r.iterations[i] < cfg.budget) {
@@ -113,11 +113,10 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
   };
 
   auto gather = [&](const std::vector<int>& ids, std::vector<float>* imgs, std::vector<int32_t>* labs) {
-    imgs->resize(ids.size() * kPixels);
+    imgs->resize(ids.size() * kInput);
     labs->resize(ids.size());
     for (size_t k = 0; k < ids.size(); ++k) {
-      std::memcpy(&(*imgs)[k * kPixels], &r.adversarial[static_cast<size_t>(ids[k]) * kPixels],
-                  sizeof(float) * kPixels);
+      std::memcpy(&(*imgs)[k * kInput], &r.adversarial[static_cast<size_t>(ids[k]) * kInput], sizeof(float) * kInput);
       (*labs)[k] = labels[ids[k]];
     }
   };
@@ -135,16 +134,20 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
       if (m > 0) TEMPERED_TRY(net.sweep(imgs.data(), labs.data(), nullptr, m, cfg.spec, losses.data(), base.data()));
       saliency.resize(static_cast<size_t>(m) * kCandidates);
       for (int k = 0; k < m; ++k)
-        sweep_saliency(&losses[static_cast<size_t>(k) * kCandidates], base[k], cfg.spec.precision,
+        sweep_saliency(&losses[static_cast<size_t>(k) * kCandidates], base[k], cfg.spec.precision, kCandidates,
                        &saliency[static_cast<size_t>(k) * kCandidates]);
     } else {
-      std::vector<double> grad(static_cast<size_t>(m) * kPixels), loss(m);
+      std::vector<double> grad(static_cast<size_t>(m) * kInput), loss(m);
       if (m > 0)
         TEMPERED_TRY(net.input_gradient(imgs.data(), labs.data(), m, cfg.spec, grad.data(), loss.data(), nullptr));
       saliency.assign(static_cast<size_t>(m) * kCandidates, 0.0);
       for (int k = 0; k < m; ++k)
-        std::copy(&grad[static_cast<size_t>(k) * kPixels], &grad[static_cast<size_t>(k + 1) * kPixels],
-                  &saliency[static_cast<size_t>(k) * kCandidates]);
+        for (int p = 0; p < kPixels; ++p) {
+          const double* g = &grad[static_cast<size_t>(k) * kInput + p * kChannels];
+          double sum = g[0];
+          for (int ch = 1; ch < kChannels; ++ch) sum += g[ch];
+          saliency[static_cast<size_t>(k) * kCandidates + p] = sum;
+        }
     }
     for (int k = 0; k < m; ++k) {
       const int i = active[k];
@@ -199,7 +202,8 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
       std::vector<int> moved;
       for (int k = 0; k < m; ++k) {
         const int i = active[k];
-        sweep_saliency(&losses[static_cast<size_t>(k) * kCandidates], base[k], cfg.spec.precision, s.data());
+        sweep_saliency(&losses[static_cast<size_t>(k) * kCandidates], base[k], cfg.spec.precision, kCandidates,
+                       s.data());
         if (step == 0) {
           bool all_zero = true;
           for (double v : s) all_zero = all_zero && v == 0.0;
@@ -221,8 +225,14 @@ Status run_attack(Network& net, const float* images, const int32_t* labels, int 
   }
   for (int i = 0; i < n; ++i) {
     int changed = 0;
-    for (int p = 0; p < kPixels; ++p)
-      changed += r.adversarial[static_cast<size_t>(i) * kPixels + p] != images[static_cast<size_t>(i) * kPixels + p];
+    for (int p = 0; p < kPixels; ++p) {
+      bool differs = false;
+      for (int ch = 0; ch < kChannels; ++ch) {
+        const size_t at = static_cast<size_t>(i) * kInput + p * kChannels + ch;
+        differs = differs || r.adversarial[at] != images[at];
+      }
+      changed += differs;
+    }
     r.l0[i] = changed;
   }
   return Status::Ok();

@@ -10,15 +10,15 @@
 namespace tempered {
 namespace attack_results {
 
-inline int argmax10(const float* z) {
+inline int argmax_row(const float* z, int classes) {
   int best = 0;
-  for (int j = 1; j < net::kClasses; ++j)
+  for (int j = 1; j < classes; ++j)
     if (z[j] > z[best]) best = j;
   return best;
 }
 
 // Every sample unattacked, the adversarial images the originals, paths of `path_len` -1s.
-inline void start(AttackResults* r, const float* images, int n, int path_len) {
+inline void start(AttackResults* r, const float* images, int n, int input_size, int path_len) {
   r->n = n;
   r->attacked.assign(n, 0);
   r->success.assign(n, 0);
@@ -27,18 +27,18 @@ inline void start(AttackResults* r, const float* images, int n, int path_len) {
   r->initial_prediction.assign(n, -1);
   r->final_prediction.assign(n, -1);
   r->saliency_zero.assign(n, 0);
-  r->adversarial.assign(images, images + static_cast<size_t>(n) * net::kPixels);
+  r->adversarial.assign(images, images + static_cast<size_t>(n) * input_size);
   r->path.assign(static_cast<size_t>(n) * path_len, -1);
   r->linf.assign(n, 0.0f);
 }
 
 // l0 and linf of every sample's final image against its original.
-inline void finish(AttackResults* r, const float* images) {
+inline void finish(AttackResults* r, const float* images, int input_size) {
   for (int i = 0; i < r->n; ++i) {
     int changed = 0;
     float largest = 0.0f;
-    for (int p = 0; p < net::kPixels; ++p) {
-      const size_t at = static_cast<size_t>(i) * net::kPixels + p;
+    for (int p = 0; p < input_size; ++p) {
+      const size_t at = static_cast<size_t>(i) * input_size + p;
       changed += r->adversarial[at] != images[at];
       largest = std::fmax(largest, std::fabs(r->adversarial[at] - images[at]));
     }

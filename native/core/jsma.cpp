@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "attack.h"
@@ -12,14 +13,11 @@
 
 namespace tempered {
 
-using net::kClasses;
-using net::kPixels;
-
 namespace {
 
 // The two seeds of sample with target t: d(F_t)/dz and d(sum_{j != t} F_j)/dz, in float32 as
 // a framework differentiating its float32 softmax would compute them.
-void jsma_seeds(const float* z, int t, const JsmaConfig& cfg, float* alpha_seed, float* beta_seed) {
+void jsma_seeds(const float* z, int kClasses, int t, const JsmaConfig& cfg, float* alpha_seed, float* beta_seed) {
   if (cfg.on_logits) {
     for (int j = 0; j < kClasses; ++j) {
       alpha_seed[j] = j == t ? 1.0f : 0.0f;
@@ -30,9 +28,9 @@ void jsma_seeds(const float* z, int t, const JsmaConfig& cfg, float* alpha_seed,
   const float temp = cfg.temperature;
   float m = -INFINITY;
   for (int j = 0; j < kClasses; ++j) m = std::fmax(m, z[j] / temp);
-  float e[kClasses], s = 0.0f;
+  std::vector<float> e(kClasses), p(kClasses);
+  float s = 0.0f;
   for (int j = 0; j < kClasses; ++j) s += (e[j] = std::exp(z[j] / temp - m));
-  float p[kClasses];
   for (int j = 0; j < kClasses; ++j) p[j] = e[j] / s;
   // dF_i/dz_j = p_i (delta_ij - p_j) / T
   for (int j = 0; j < kClasses; ++j) {
@@ -48,13 +46,18 @@ void jsma_seeds(const float* z, int t, const JsmaConfig& cfg, float* alpha_seed,
 
 Status run_jsma(Network& net, const float* images, const int32_t* labels, const int32_t* targets, int n,
                 const JsmaConfig& cfg, AttackResults* out) {
-  if (cfg.budget < 2 || cfg.budget > kPixels) return Status::InvalidArgument("JSMA budget must be in 2..784 pixels");
+  // JSMA works on the input's features (every channel of every pixel on its own), as Papernot
+  // et al. define it; for a one-channel image a feature is a pixel.
+  const int kPixels = net.input_size(), kClasses = net.classes();
+  if (cfg.budget < 2 || cfg.budget > kPixels)
+    return Status::InvalidArgument("JSMA budget must be in 2.." + std::to_string(kPixels) + " features");
   if (!(cfg.temperature > 0.0f) || !std::isfinite(cfg.temperature))
     return Status::InvalidArgument("JSMA temperature must be positive and finite");
   for (int i = 0; i < n; ++i)
-    if (targets[i] < 0 || targets[i] >= kClasses) return Status::InvalidArgument("JSMA targets must be classes 0..9");
+    if (targets[i] < 0 || targets[i] >= kClasses)
+      return Status::InvalidArgument("JSMA targets must be classes 0.." + std::to_string(kClasses - 1));
   AttackResults& r = *out;
-  attack_results::start(&r, images, n, cfg.budget);
+  attack_results::start(&r, images, n, kPixels, cfg.budget);
   const int max_pairs = cfg.budget / 2;
 
   std::vector<float> logits(static_cast<size_t>(n) * kClasses);
@@ -62,7 +65,7 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
   std::vector<int> active;
   for (int i = 0; i < n; ++i) {
     r.initial_prediction[i] = r.final_prediction[i] =
-        attack_results::argmax10(&logits[static_cast<size_t>(i) * kClasses]);
+        attack_results::argmax_row(&logits[static_cast<size_t>(i) * kClasses], kClasses);
     if (r.initial_prediction[i] == labels[i] && targets[i] != labels[i]) {
       r.attacked[i] = 1;
       active.push_back(i);
@@ -87,7 +90,7 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
       grads.resize(static_cast<size_t>(m) * 2 * kPixels);
       auto seeds = [&](int start, int count, const float* z, float* dlogits) {
         for (int k = 0; k < count; ++k)
-          jsma_seeds(z + static_cast<size_t>(k) * kClasses, targets[active[start + k]], cfg,
+          jsma_seeds(z + static_cast<size_t>(k) * kClasses, kClasses, targets[active[start + k]], cfg,
                      dlogits + static_cast<size_t>(k) * kClasses, dlogits + static_cast<size_t>(count + k) * kClasses);
       };
       TEMPERED_TRY(net.logit_vjp(batch.data(), m, 2, seeds, grads.data(), batch_logits.data()));
@@ -95,7 +98,7 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
     std::vector<int> next;
     for (int k = 0; k < m; ++k) {
       const int i = active[k];
-      r.final_prediction[i] = attack_results::argmax10(&batch_logits[static_cast<size_t>(k) * kClasses]);
+      r.final_prediction[i] = attack_results::argmax_row(&batch_logits[static_cast<size_t>(k) * kClasses], kClasses);
       if (r.final_prediction[i] == targets[i]) {
         r.success[i] = 1;
         continue;
@@ -129,7 +132,7 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
     }
     active.swap(next);
   }
-  attack_results::finish(&r, images);
+  attack_results::finish(&r, images, kPixels);
   return Status::Ok();
 }
 

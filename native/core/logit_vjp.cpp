@@ -9,16 +9,10 @@
 
 namespace tempered {
 
-using net::kClasses;
-using net::kPixels;
-
-namespace {
-constexpr int kVjpChunk = 256;
-}
-
 Status Network::logit_vjp(const float* host_images, int n, int rows, const LogitSeeds& seeds, double* dx,
                           float* logits) {
   if (rows < 1) return Status::InvalidArgument("logit_vjp needs at least one row");
+  const int kPixels = input_size(), kClasses = plan_.classes, kVjpChunk = eval_chunk();
   std::vector<float> z(static_cast<size_t>(kVjpChunk) * kClasses),
       seed(static_cast<size_t>(rows) * kVjpChunk * kClasses), host_dx(static_cast<size_t>(kVjpChunk) * kPixels);
   DeviceBuffer<float> dx_dev;
@@ -28,7 +22,7 @@ Status Network::logit_vjp(const float* host_images, int n, int rows, const Logit
     TEMPERED_TRY(dx_dev.reserve(b_, static_cast<size_t>(m) * kPixels));
     TEMPERED_TRY(b_->upload(x_.get(), host_images + static_cast<size_t>(start) * kPixels, sizeof(float) * m * kPixels));
     TEMPERED_TRY(forward(x_.get(), m, nullptr, 0));
-    TEMPERED_TRY(b_->download(z.data(), z_.get(), sizeof(float) * m * kClasses));
+    TEMPERED_TRY(b_->download(z.data(), this->logits(), sizeof(float) * m * kClasses));
     if (logits != nullptr)
       std::memcpy(logits + static_cast<size_t>(start) * kClasses, z.data(), sizeof(float) * m * kClasses);
     seeds(start, m, z.data(), seed.data());

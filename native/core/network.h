@@ -1,17 +1,19 @@
-// The paper's network on any Backend: parameters, optimiser state and activations live
-// on the backend's device; this class sequences the operations for training, inference
-// and input gradients. It holds no arithmetic of its own beyond tiny host-side
-// reductions of per-sample results.
+// The run-time network on any Backend: a loop over the steps of an architecture plan
+// (tempered/arch.h) calling the backend's operations. Parameters, optimiser state and
+// activations live on the backend's device; this class sequences the operations for
+// training, inference and input gradients. It holds no arithmetic of its own beyond tiny
+// host-side reductions of per-sample results.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "device_buffer.h"
+#include "tempered/arch.h"
 #include "tempered/backend.h"
-#include "tempered/network_shape.h"
 
 namespace tempered {
 
@@ -19,9 +21,11 @@ namespace tempered {
 struct DeviceDataset {
   Backend* backend = nullptr;
   int count = 0;
-  DeviceBuffer<float> images;    // [count][784], pixels in [0, 1]
+  int input_size = 0;            // floats per image (height x width x channels)
+  int classes = 0;               // labels are 0..classes-1
+  DeviceBuffer<float> images;    // [count][input_size], pixels in [0, 1]
   DeviceBuffer<int32_t> labels;  // [count]
-  DeviceBuffer<float> soft;      // [count][10] soft targets, or empty
+  DeviceBuffer<float> soft;      // [count][classes] soft targets, or empty
   bool has_soft() const { return soft.size() > 0; }
 };
 
@@ -29,9 +33,9 @@ struct TrainConfig {
   float learning_rate = 0.1f;
   float momentum = 0.5f;
   float temperature = 1.0f;
-  float loss_scale = 1.0f;  // multiplies the cross-entropy's gradient only
-  float l2_output = 0.01f;  // adds l2 * sum(fc3.weight^2) to the loss
-  float dropout_rate = 0.5f;
+  float loss_scale = 1.0f;     // multiplies the cross-entropy's gradient only
+  float l2_output = 0.01f;     // adds l2 * sum(w^2) of the last dense layer's weight to the loss
+  float dropout_rate = -1.0f;  // every dropout layer's rate; < 0: each layer's rate in the spec
   uint32_t dropout_seed = 0;
   bool use_soft_targets = false;
 };
@@ -43,19 +47,22 @@ struct BatchResult {
 
 // Intermediate results of one forward and backward pass, downloaded for tests.
 struct Trace {
-  std::vector<std::pair<const char*, std::vector<float>>> tensors;
+  std::vector<std::pair<std::string, std::vector<float>>> tensors;
 };
 
 class Network {
  public:
-  explicit Network(Backend* backend) : b_(backend) {}
+  Network(Backend* backend, ArchPlan plan) : b_(backend), plan_(std::move(plan)) {}
   Status allocate();
 
   Backend* backend() const { return b_; }
+  const ArchPlan& plan() const { return plan_; }
+  int input_size() const { return plan_.input_size(); }
+  int classes() const { return plan_.classes; }
 
   // Glorot-uniform weights from counter_rng (seed), zero biases, zero velocity.
   Status init_glorot(uint32_t seed);
-  Status set_parameters(const float* host);  // kTotalParams floats
+  Status set_parameters(const float* host);  // plan().total_params floats
   Status get_parameters(float* host);
   Status set_velocity(const float* host);
   Status get_velocity(float* host);
@@ -69,7 +76,7 @@ class Network {
   Status evaluate(const DeviceDataset& data, int begin, int end, float temperature, BatchResult* result,
                   float* host_logits);
 
-  // Deterministic forward pass over host images [n][784]; logits to host [n][10].
+  // Deterministic forward pass over host images [n][input_size]; logits to host [n][classes].
   Status predict(const float* host_images, int n, float* host_logits);
 
   // Per image: the attack loss under `spec`, its gradient w.r.t. the input pixels and the
@@ -82,8 +89,8 @@ class Network {
 
   // Input gradients of `rows` linear functions of the logits per image (vector-Jacobian
   // products; native/core/logit_vjp.cpp). After the forward pass of the m images from
-  // `start`, seeds(start, m, logits [m][10], dlogits [rows][m][10]) chooses them; dx receives
-  // [n][rows][784] and logits (when not null) [n][10]. The activations stay in place
+  // `start`, seeds(start, m, logits [m][classes], dlogits [rows][m][classes]) chooses them; dx
+  // receives [n][rows][input_size] and logits (when not null) [n][classes]. The activations stay in place
   // between the rows, so the forward pass runs once per chunk.
   using LogitSeeds = std::function<void(int start, int m, const float* logits, float* dlogits)>;
   Status logit_vjp(const float* host_images, int n, int rows, const LogitSeeds& seeds, double* dx, float* logits);
@@ -92,7 +99,8 @@ class Network {
   Status attack_losses(const float* host_images, const int32_t* host_labels, int n, const LossSpec& spec, double* loss,
                        float* logits);
 
-  // Algorithm 2's sweep (see SweepArgs): losses [n][2][784] and base losses [n].
+  // Algorithm 2's sweep (see SweepArgs): losses [n][2][positions] and base losses [n]. Runs
+  // the backend's own sweep where it has one, else full forward passes of the perturbed images.
   Status sweep(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,
                const LossSpec& spec, double* losses, double* base_losses);
 
@@ -103,22 +111,31 @@ class Network {
                const TrainConfig& cfg, uint32_t step, Trace* out);
 
  private:
-  struct Activations;
   Status ensure_capacity(int n);
+  int eval_chunk() const;
+  // Training mode (dropout on) when train_cfg is not null and a dropout layer's rate is > 0.
   Status forward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step);
-  // Backward from dlogits (device, [n][10]); weight gradients into grads_ when wanted,
-  // the input gradient into dx (device, [n][784]) when not null.
+  // Backward from dlogits (device, [n][classes]); weight gradients into grads_ when wanted,
+  // the input gradient into dx (device, [n][input_size]) when not null.
   Status backward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step, bool weight_grads, float* dx);
-  float* param(int id) const { return params_.get() + net::kParams[id].offset; }
-  float* grad(int id) const { return grads_.get() + net::kParams[id].offset; }
+  Status sweep_by_forward(const float* host_images, const int32_t* host_labels, const uint8_t* host_skip, int n,
+                          const LossSpec& spec, double* losses, double* base_losses);
+  float dropout_rate(const Step& s, const TrainConfig* train) const;
+  float* param(int id) const { return params_.get() + plan_.params[id].offset; }
+  float* grad(int id) const { return grads_.get() + plan_.params[id].offset; }
+  float* logits() const { return outs_.back(); }
 
   Backend* b_;
+  ArchPlan plan_;
   Trace* capture_ = nullptr;  // set during trace(): backward() records each gradient
   DeviceBuffer<float> params_, grads_, velocity_;
   int capacity_ = 0;
-  // Activations, NHWC, for `capacity_` samples.
-  DeviceBuffer<float> x_, a1_, a2_, p1_, a3_, a4_, p2_, f0_, d0_, h1_, d1_, h2_, d2_, z_;
-  DeviceBuffer<uint8_t> arg1_, arg2_;
+  // One output buffer per step (NHWC) for `capacity_` samples, and the argmax of each pooling
+  // step; outs_[i] is where step i's output is (a dropout step in inference aliases its input).
+  std::vector<DeviceBuffer<float>> acts_;
+  std::vector<DeviceBuffer<uint8_t>> argmax_;
+  std::vector<float*> outs_;
+  DeviceBuffer<float> x_;
   DeviceBuffer<float> g0_, g1_, dz_, loss_;  // gradient ping-pong buffers, dlogits, per-sample loss
   DeviceBuffer<int32_t> idx_, labels_;
   DeviceBuffer<float> soft_;

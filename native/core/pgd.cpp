@@ -12,9 +12,6 @@
 
 namespace tempered {
 
-using net::kClasses;
-using net::kPixels;
-
 namespace {
 
 inline float sign_of(double g) { return g > 0.0 ? 1.0f : (g < 0.0 ? -1.0f : 0.0f); }
@@ -27,8 +24,9 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
   if (cfg.steps < 1) return Status::InvalidArgument("steps must be at least 1");
   if (!(cfg.step_size > 0.0f) || !std::isfinite(cfg.step_size))
     return Status::InvalidArgument("step size must be positive");
+  const int kPixels = net.input_size(), kClasses = net.classes();  // every input feature
   AttackResults& r = *out;
-  attack_results::start(&r, images, n, 0);
+  attack_results::start(&r, images, n, kPixels, 0);
   // The box each pixel must stay in: the eps-ball around the original, within [0, 1].
   std::vector<float> lo(static_cast<size_t>(n) * kPixels), hi(static_cast<size_t>(n) * kPixels);
   for (size_t at = 0; at < lo.size(); ++at) {
@@ -40,7 +38,7 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
   std::vector<int> active;
   for (int i = 0; i < n; ++i) {
     r.initial_prediction[i] = r.final_prediction[i] =
-        attack_results::argmax10(&logits[static_cast<size_t>(i) * kClasses]);
+        attack_results::argmax_row(&logits[static_cast<size_t>(i) * kClasses], kClasses);
     if (r.initial_prediction[i] != labels[i]) continue;
     r.attacked[i] = 1;
     active.push_back(i);
@@ -76,7 +74,7 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
     std::vector<int> next;
     for (int k = 0; k < m; ++k) {
       const int i = active[k];
-      r.final_prediction[i] = attack_results::argmax10(&batch_logits[static_cast<size_t>(k) * kClasses]);
+      r.final_prediction[i] = attack_results::argmax_row(&batch_logits[static_cast<size_t>(k) * kClasses], kClasses);
       if (r.final_prediction[i] != labels[i]) {
         r.success[i] = 1;
         continue;
@@ -99,7 +97,7 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
     }
     active.swap(next);
   }
-  attack_results::finish(&r, images);
+  attack_results::finish(&r, images, kPixels);
   return Status::Ok();
 }
 

@@ -57,6 +57,15 @@ Status ProfilingBackend::relu_backward(float* dy, const float* y, size_t count) 
   return timed("relu_backward", std::to_string(count) + " values", 0,
                [&] { return inner_->relu_backward(dy, y, count); });
 }
+Status ProfilingBackend::relu_forward(const float* x, float* y, size_t count) {
+  return timed("relu_forward", std::to_string(count) + " values", 0, [&] { return inner_->relu_forward(x, y, count); });
+}
+Status ProfilingBackend::pad_hwc(int n, int h, int w, int c, int p, const float* x, float* y) {
+  return timed("pad_hwc", hwc(h, w, c), 0, [&] { return inner_->pad_hwc(n, h, w, c, p, x, y); });
+}
+Status ProfilingBackend::crop_hwc(int n, int h, int w, int c, int p, const float* x, float* y) {
+  return timed("crop_hwc", hwc(h, w, c), 0, [&] { return inner_->crop_hwc(n, h, w, c, p, x, y); });
+}
 Status ProfilingBackend::maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* a) {
   return timed("maxpool2x2_forward", hwc(h, w, c), 0, [&] { return inner_->maxpool2x2_forward(n, h, w, c, x, y, a); });
 }
@@ -95,7 +104,8 @@ Status ProfilingBackend::sgd_nesterov(const SgdArgs& a, size_t count, float* p, 
   return timed("sgd_nesterov", "per tensor", 0, [&] { return inner_->sgd_nesterov(a, count, p, g, v); });
 }
 Status ProfilingBackend::sweep(const SweepArgs& a) {
-  return timed("sweep", "1568 perturbations", 0, [&] { return inner_->sweep(a); });
+  return timed("sweep", std::to_string(2 * a.arch->positions()) + " perturbations", 0,
+               [&] { return inner_->sweep(a); });
 }
 
 }  // namespace tempered

@@ -35,26 +35,7 @@ class CpuBackend final : public Backend {
   Status copy(void* dst, const void* src, size_t bytes) override;
   Status zero(void* dst, size_t bytes) override;
   Status synchronize() override { return Status::Ok(); }
-  Status gather_rows(const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst) override;
-
-  Status conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y,
-                         bool relu) override;
-  Status conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) override;
-  Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
-                                  float* dbias) override;
-  Status relu_backward(float* dy, const float* y, size_t count) override;
-  Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) override;
-  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx) override;
-  Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) override;
-  Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) override;
-  Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,
-                       bool relu) override;
-  Status dense_backward_data(const DenseShape& s, const float* dy, const float* weight, float* dx) override;
-  Status dense_backward_weights(const DenseShape& s, const float* x, const float* dy, float* dweight,
-                                float* dbias) override;
-  Status dropout(const DropoutKey& key, int n, int units, const float* x, float* y) override;
-  Status softmax_xent(const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits) override;
-  Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) override;
+  TEMPERED_OVERRIDE_BACKEND_OPERATIONS
   Status sweep(const SweepArgs& a) override;
 
   static ThreadPool& pool();

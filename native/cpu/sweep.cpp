@@ -1,12 +1,15 @@
-// sweep: Algorithm 2's 2 x 784 perturbed losses per image, computed incrementally.
+// sweep: Algorithm 2's 2 x positions perturbed losses per image, computed incrementally, for
+// any network of the architecture plan.
 //
-// A pixel (r, c) reaches only a window of each layer: rows/cols [r-2, r] of conv1, [r-4, r]
-// of conv2, half of that after pooling, and so on. Each task takes a group of perturbations
-// of one image and, for each, recomputes only those windows in a private copy of the
-// image's activations (with the same kernels as the full forward, so every value is
-// bit-identical to a full forward pass), stops early when a pooling window comes out
-// unchanged, runs the dense layers on the whole group at once, and restores the windows.
-// A pixel already at the target value costs nothing: its loss is the base loss.
+// A position (r, c) reaches only a window of each layer before the flatten: a 3x3 'valid'
+// convolution widens it by 2 rows and columns towards the top-left of its output, a pad
+// shifts it, a 2x2 pooling halves it, a ReLU or dropout (inference: the identity) keeps it.
+// Each task takes a group of perturbations of one image and, for each, carries its window
+// through those layers, recomputing only the window in a private copy of the image's
+// activations (with the same kernels as the full forward, so every value is bit-identical to
+// a full forward pass), stops early when a pooling window comes out unchanged, runs the
+// flatten and the dense part on the whole group at once, and restores the windows.
+// A position already at the target value costs nothing: its loss is the base loss.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -14,55 +17,36 @@
 #include <vector>
 
 #include "cpu_backend.h"
-#include "tempered/network_shape.h"
 
 namespace tempered {
 namespace cpu {
 
 namespace {
 
-using namespace net;
-
-constexpr int kGroup = 16;          // perturbations per task (and per dense-layer batch)
-constexpr int kImagesPerPass = 64;  // images whose base activations are held at once
+constexpr int kGroup = 16;                       // perturbations per task (and per dense-layer batch)
+constexpr int kImagesPerPass = 64;               // images whose base activations are held at once
+constexpr size_t kBaseFloats = size_t{1} << 24;  // bounds the base activations of one pass
 
 struct Span {
-  int lo, hi;  // inclusive
+  int lo, hi;  // inclusive; empty when hi < lo
+  bool empty() const { return hi < lo; }
 };
-inline Span conv_out(Span in, int out_size) { return {std::max(0, in.lo - 2), std::min(out_size - 1, in.hi)}; }
-inline Span pool_out(Span in) { return {in.lo / 2, in.hi / 2}; }
 
-struct PackedConv {
-  std::vector<float> w, b;
+// A convolution of the conv part, its weights packed as conv3x3_forward packs them.
+struct SweepStep {
+  std::vector<float> packed_w, packed_b;  // kConv
   int k_pad = 0;
-  void pack(const ConvLayer& l, const float* weight, const float* bias) {
-    k_pad = round_up(l.out_c, 16);
-    w.assign(static_cast<size_t>(9) * l.in_c * k_pad, 0.0f);
-    b.assign(k_pad, 0.0f);
-    pack_conv_weights(weight, l.out_c, l.in_c, k_pad, w.data());
-    std::copy(bias, bias + l.out_c, b.begin());
-  }
 };
 
-// Base activations of up to kImagesPerPass images (NHWC, as the network's forward).
-struct BaseActivations {
-  std::vector<float> a1, a2, p1, a3, a4, p2;
-  std::vector<uint8_t> arg1, arg2;
-  std::vector<float> flat, h1, h2, z;
-};
-
-constexpr int kA1 = 26 * 26 * 32, kA2 = 24 * 24 * 32, kP1 = 12 * 12 * 32, kA3 = 10 * 10 * 64, kA4 = 8 * 8 * 64,
-              kP2 = 4 * 4 * 64;
-
-// Per-thread working copy of one image's activations.
+// Per-thread working copy of one image's activations (conv part), and the dense part's
+// group buffers.
 struct Workspace {
   uint64_t generation = 0;
   int image = -1;
-  float img[kPixels];
-  std::vector<float> a1 = std::vector<float>(kA1), a2 = std::vector<float>(kA2), p1 = std::vector<float>(kP1),
-                     a3 = std::vector<float>(kA3), a4 = std::vector<float>(kA4), p2 = std::vector<float>(kP2);
-  std::vector<float> feats = std::vector<float>(kGroup * kFlatFeatures), h1 = std::vector<float>(kGroup * kHidden),
-                     h2 = std::vector<float>(kGroup * kHidden), z = std::vector<float>(kGroup * kClasses);
+  std::vector<float> img;
+  std::vector<std::vector<float>> act;  // one per conv-part step (empty for dropouts)
+  std::vector<float> feats, h0, h1;
+  std::vector<Span> rows, cols;
 };
 thread_local Workspace t_ws;
 std::atomic<uint64_t> g_generation{0};
@@ -104,73 +88,163 @@ void pool_window(const float* in, int in_w, int c, float* out, int out_w, Span r
     }
 }
 
+// The pad's window: the input's values inside the zero border.
+void pad_window(const float* in, int in_w, int c, int p, float* out, int out_w, Span rows, Span cols) {
+  const size_t run = static_cast<size_t>(cols.hi - cols.lo + 1) * c;
+  for (int y = rows.lo; y <= rows.hi; ++y)
+    std::memcpy(out + (static_cast<size_t>(y + p) * out_w + cols.lo + p) * c,
+                in + (static_cast<size_t>(y) * in_w + cols.lo) * c, run * sizeof(float));
+}
+
+void relu_window(const float* in, int w, int c, float* out, Span rows, Span cols) {
+  for (int y = rows.lo; y <= rows.hi; ++y)
+    for (int x = cols.lo; x <= cols.hi; ++x)
+      for (int ch = 0; ch < c; ++ch) {
+        const size_t i = (static_cast<size_t>(y) * w + x) * c + ch;
+        out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+      }
+}
+
+// The window of step s's output that an input window reaches.
+void advance(const Step& s, Span* rows, Span* cols) {
+  switch (s.kind) {
+    case StepKind::kPad:
+      *rows = {rows->lo + s.pad, rows->hi + s.pad};
+      *cols = {cols->lo + s.pad, cols->hi + s.pad};
+      break;
+    case StepKind::kConv:
+      *rows = {std::max(0, rows->lo - (s.kernel - 1)), std::min(s.out.h - 1, rows->hi)};
+      *cols = {std::max(0, cols->lo - (s.kernel - 1)), std::min(s.out.w - 1, cols->hi)};
+      break;
+    case StepKind::kMaxPool:
+      *rows = {rows->lo / 2, rows->hi / 2};
+      *cols = {cols->lo / 2, cols->hi / 2};
+      break;
+    default:
+      break;  // ReLU, dropout: the same window
+  }
+}
+
 }  // namespace
 
 Status CpuBackend::sweep(const SweepArgs& a) {
+  const ArchPlan& plan = *a.arch;
   const KernelTable& kt = *kernels_;
   const float* params = a.params;
-  auto param = [&](int id) { return params + kParams[id].offset; };
-  PackedConv c1, c2, c3, c4;
-  c1.pack(kConv1, param(kConv1W), param(kConv1B));
-  c2.pack(kConv2, param(kConv2W), param(kConv2B));
-  c3.pack(kConv3, param(kConv3W), param(kConv3B));
-  c4.pack(kConv4, param(kConv4W), param(kConv4B));
+  auto param = [&](int id) { return params + plan.params[id].offset; };
+  const int positions = plan.positions(), channels = plan.input.c, in_size = plan.input_size();
+  const int classes = plan.classes;
+  const int n_steps = static_cast<int>(plan.steps.size());
+  int flatten = 0;  // index of the flatten step: the conv part is steps [0, flatten)
+  while (plan.steps[flatten].kind != StepKind::kFlatten) ++flatten;
 
-  BaseActivations base;
-  const int pass = std::min(a.n, kImagesPerPass);
-  base.a1.resize(static_cast<size_t>(pass) * kA1);
-  base.a2.resize(static_cast<size_t>(pass) * kA2);
-  base.p1.resize(static_cast<size_t>(pass) * kP1);
-  base.a3.resize(static_cast<size_t>(pass) * kA3);
-  base.a4.resize(static_cast<size_t>(pass) * kA4);
-  base.p2.resize(static_cast<size_t>(pass) * kP2);
-  base.arg1.resize(static_cast<size_t>(pass) * kP1);
-  base.arg2.resize(static_cast<size_t>(pass) * kP2);
-  base.flat.resize(static_cast<size_t>(pass) * kFlatFeatures);
-  base.h1.resize(static_cast<size_t>(pass) * kHidden);
-  base.h2.resize(static_cast<size_t>(pass) * kHidden);
-  base.z.resize(static_cast<size_t>(pass) * kClasses);
+  std::vector<SweepStep> conv_part(flatten);
+  size_t per_image = 0, widest_dense = 0;
+  for (int i = 0; i < n_steps; ++i) {
+    const Step& s = plan.steps[i];
+    if (i < flatten) {
+      if (s.kind != StepKind::kDropout) per_image += s.out.size();
+      if (s.kind == StepKind::kConv) {
+        SweepStep& cs = conv_part[i];
+        cs.k_pad = round_up(s.out.c, 16);
+        cs.packed_w.assign(static_cast<size_t>(9) * s.in.c * cs.k_pad, 0.0f);
+        cs.packed_b.assign(cs.k_pad, 0.0f);
+        pack_conv_weights(param(s.weight), s.out.c, s.in.c, cs.k_pad, cs.packed_w.data());
+        std::copy(param(s.bias), param(s.bias) + s.out.c, cs.packed_b.begin());
+      }
+    } else {
+      widest_dense = std::max(widest_dense, s.out.size());
+    }
+  }
+  const size_t flat_size = plan.steps[flatten].out.size();
+  const int per_pass = static_cast<int>(
+      std::max<size_t>(1, std::min<size_t>(kImagesPerPass, kBaseFloats / std::max<size_t>(1, per_image))));
 
-  for (int first = 0; first < a.n; first += kImagesPerPass) {
-    const int m = std::min(kImagesPerPass, a.n - first);
-    const float* images = a.images + static_cast<size_t>(first) * kPixels;
+  // Base activations of up to per_pass images, one buffer per conv-part step (a dropout's
+  // output is its input in inference), and the logits.
+  const int pass = std::min(a.n, per_pass);
+  std::vector<std::vector<float>> base(flatten);
+  std::vector<std::vector<uint8_t>> base_arg(flatten);
+  for (int i = 0; i < flatten; ++i) {
+    const Step& s = plan.steps[i];
+    if (s.kind == StepKind::kDropout) continue;
+    base[i].resize(static_cast<size_t>(pass) * s.out.size());
+    if (s.kind == StepKind::kMaxPool) base_arg[i].resize(base[i].size());
+  }
+  std::vector<float> tail0(static_cast<size_t>(pass) * std::max(flat_size, widest_dense)),
+      tail1(static_cast<size_t>(pass) * std::max(flat_size, widest_dense));
+  // Where step i's base output is, for image 0 of the pass (dropouts: their input's).
+  std::vector<const float*> base_out(flatten, nullptr);
+
+  for (int first = 0; first < a.n; first += per_pass) {
+    const int m = std::min(per_pass, a.n - first);
+    const float* images = a.images + static_cast<size_t>(first) * in_size;
     const int32_t* labels = a.labels + first;
-    const uint8_t* skip = a.skip ? a.skip + static_cast<size_t>(first) * kPixels : nullptr;
-    double* losses = a.losses + static_cast<size_t>(first) * 2 * kPixels;
+    const uint8_t* skip = a.skip ? a.skip + static_cast<size_t>(first) * positions : nullptr;
+    double* losses = a.losses + static_cast<size_t>(first) * 2 * positions;
     double* base_losses = a.base_losses + first;
 
-    // The unperturbed images through the ordinary (batched) forward pass.
-    auto shape = [&](const ConvLayer& l) { return Conv3x3Shape{m, l.in_h, l.in_w, l.in_c, l.out_c}; };
-    TEMPERED_TRY(conv3x3_forward(shape(kConv1), images, param(kConv1W), param(kConv1B), base.a1.data(), true));
-    TEMPERED_TRY(conv3x3_forward(shape(kConv2), base.a1.data(), param(kConv2W), param(kConv2B), base.a2.data(), true));
-    TEMPERED_TRY(maxpool2x2_forward(m, 24, 24, 32, base.a2.data(), base.p1.data(), base.arg1.data()));
-    TEMPERED_TRY(conv3x3_forward(shape(kConv3), base.p1.data(), param(kConv3W), param(kConv3B), base.a3.data(), true));
-    TEMPERED_TRY(conv3x3_forward(shape(kConv4), base.a3.data(), param(kConv4W), param(kConv4B), base.a4.data(), true));
-    TEMPERED_TRY(maxpool2x2_forward(m, 8, 8, 64, base.a4.data(), base.p2.data(), base.arg2.data()));
-    TEMPERED_TRY(hwc_to_chw(m, 4, 4, 64, base.p2.data(), base.flat.data()));
-    TEMPERED_TRY(
-        dense_forward({m, kFlatFeatures, kHidden}, base.flat.data(), param(kFc1W), param(kFc1B), base.h1.data(), true));
-    TEMPERED_TRY(
-        dense_forward({m, kHidden, kHidden}, base.h1.data(), param(kFc2W), param(kFc2B), base.h2.data(), true));
-    TEMPERED_TRY(
-        dense_forward({m, kHidden, kClasses}, base.h2.data(), param(kFc3W), param(kFc3B), base.z.data(), false));
-    for (int i = 0; i < m; ++i)
-      base_losses[i] = attack_loss(&base.z[static_cast<size_t>(i) * kClasses], kClasses, labels[i], a.spec, nullptr);
+    // The unperturbed images through the ordinary (batched) forward operations.
+    const float* in = images;
+    for (int i = 0; i < flatten; ++i) {
+      const Step& s = plan.steps[i];
+      float* out = base[i].data();
+      switch (s.kind) {
+        case StepKind::kPad:
+          TEMPERED_TRY(pad_hwc(m, s.in.h, s.in.w, s.in.c, s.pad, in, out));
+          break;
+        case StepKind::kConv:
+          TEMPERED_TRY(
+              conv3x3_forward({m, s.in.h, s.in.w, s.in.c, s.out.c}, in, param(s.weight), param(s.bias), out, s.relu));
+          break;
+        case StepKind::kRelu:
+          TEMPERED_TRY(relu_forward(in, out, static_cast<size_t>(m) * s.out.size()));
+          break;
+        case StepKind::kMaxPool:
+          TEMPERED_TRY(maxpool2x2_forward(m, s.in.h, s.in.w, s.in.c, in, out, base_arg[i].data()));
+          break;
+        default:  // dropout
+          out = const_cast<float*>(in);
+          break;
+      }
+      base_out[i] = out;
+      in = out;
+    }
+    {
+      const Step& f = plan.steps[flatten];
+      TEMPERED_TRY(hwc_to_chw(m, f.in.h, f.in.w, f.in.c, in, tail0.data()));
+      float *cur = tail0.data(), *other = tail1.data();
+      for (int i = flatten + 1; i < n_steps; ++i) {
+        const Step& s = plan.steps[i];
+        if (s.kind == StepKind::kDense) {
+          TEMPERED_TRY(dense_forward({m, s.in.c, s.out.c}, cur, param(s.weight), param(s.bias), other, s.relu));
+          std::swap(cur, other);
+        } else if (s.kind == StepKind::kRelu) {
+          TEMPERED_TRY(relu_forward(cur, other, static_cast<size_t>(m) * s.out.size()));
+          std::swap(cur, other);
+        }
+      }
+      for (int i = 0; i < m; ++i)
+        base_losses[i] = attack_loss(cur + static_cast<size_t>(i) * classes, classes, labels[i], a.spec, nullptr);
+    }
 
     // The perturbations that need a forward pass: (image, candidate), candidate = p (set to 1)
-    // or 784 + p (set to 0). The rest get the base loss, or NaN when skipped.
+    // or positions + p (set to 0), all channels of position p. The rest get the base loss, or
+    // NaN when skipped.
     std::vector<int32_t> work_image, work_candidate;
     for (int i = 0; i < m; ++i) {
-      const float* x = images + static_cast<size_t>(i) * kPixels;
-      for (int p = 0; p < kPixels; ++p) {
-        const bool skipped = skip != nullptr && skip[static_cast<size_t>(i) * kPixels + p] != 0;
+      const float* x = images + static_cast<size_t>(i) * in_size;
+      for (int p = 0; p < positions; ++p) {
+        const bool skipped = skip != nullptr && skip[static_cast<size_t>(i) * positions + p] != 0;
         for (int t = 0; t < 2; ++t) {
-          const int candidate = t == 0 ? p : kPixels + p;
+          const int candidate = t == 0 ? p : positions + p;
           const float target = t == 0 ? 1.0f : 0.0f;
-          double& out = losses[static_cast<size_t>(i) * 2 * kPixels + candidate];
+          double& out = losses[static_cast<size_t>(i) * 2 * positions + candidate];
+          bool at_target = true;
+          for (int ch = 0; ch < channels; ++ch) at_target = at_target && x[p * channels + ch] == target;
           if (skipped) {
             out = std::nan("");
-          } else if (x[p] == target) {
+          } else if (at_target) {
             out = base_losses[i];
           } else {
             out = std::nan("");  // filled below
@@ -190,98 +264,125 @@ Status CpuBackend::sweep(const SweepArgs& a) {
     }
     task_start.push_back(static_cast<int32_t>(work_image.size()));
     const uint64_t generation = ++g_generation;
-    const ConvWindow w1{28, 28, 1, 32, c1.k_pad, nullptr, c1.w.data(), c1.b.data(), nullptr, true};
-    const ConvWindow w2{26, 26, 32, 32, c2.k_pad, nullptr, c2.w.data(), c2.b.data(), nullptr, true};
-    const ConvWindow w3{12, 12, 32, 64, c3.k_pad, nullptr, c3.w.data(), c3.b.data(), nullptr, true};
-    const ConvWindow w4{10, 10, 64, 64, c4.k_pad, nullptr, c4.w.data(), c4.b.data(), nullptr, true};
 
     pool().parallel_for(static_cast<int64_t>(task_start.size()) - 1, [&](int64_t task) {
       Workspace& ws = t_ws;
       const int begin = task_start[task], end = task_start[task + 1];
       const int image = work_image[begin];
-      const float* b_a1 = &base.a1[static_cast<size_t>(image) * kA1];
-      const float* b_a2 = &base.a2[static_cast<size_t>(image) * kA2];
-      const float* b_p1 = &base.p1[static_cast<size_t>(image) * kP1];
-      const float* b_a3 = &base.a3[static_cast<size_t>(image) * kA3];
-      const float* b_a4 = &base.a4[static_cast<size_t>(image) * kA4];
-      const float* b_p2 = &base.p2[static_cast<size_t>(image) * kP2];
-      const float* x = images + static_cast<size_t>(image) * kPixels;
+      const float* x = images + static_cast<size_t>(image) * in_size;
+      // The base output of step i for this image (a dropout's is its input's).
+      auto base_of = [&](int i) -> const float* {
+        while (i >= 0 && plan.steps[i].kind == StepKind::kDropout) --i;
+        if (i < 0) return x;
+        return base_out[i] + static_cast<size_t>(image) * plan.steps[i].out.size();
+      };
       if (ws.generation != generation || ws.image != image) {
-        std::memcpy(ws.img, x, sizeof(ws.img));
-        std::copy(b_a1, b_a1 + kA1, ws.a1.begin());
-        std::copy(b_a2, b_a2 + kA2, ws.a2.begin());
-        std::copy(b_p1, b_p1 + kP1, ws.p1.begin());
-        std::copy(b_a3, b_a3 + kA3, ws.a3.begin());
-        std::copy(b_a4, b_a4 + kA4, ws.a4.begin());
-        std::copy(b_p2, b_p2 + kP2, ws.p2.begin());
+        if (ws.generation != generation) {
+          ws.act.resize(flatten);
+          for (int i = 0; i < flatten; ++i)
+            ws.act[i].resize(plan.steps[i].kind == StepKind::kDropout ? 0 : plan.steps[i].out.size());
+          ws.feats.resize(static_cast<size_t>(kGroup) * flat_size);
+          ws.h0.resize(static_cast<size_t>(kGroup) * std::max<size_t>(1, widest_dense));
+          ws.h1.resize(ws.h0.size());
+          ws.rows.resize(flatten);
+          ws.cols.resize(flatten);
+        }
+        ws.img.assign(x, x + in_size);
+        for (int i = 0; i < flatten; ++i)
+          if (!ws.act[i].empty()) std::copy(base_of(i), base_of(i) + ws.act[i].size(), ws.act[i].begin());
         ws.generation = generation;
         ws.image = image;
       }
-      double* out = losses + static_cast<size_t>(image) * 2 * kPixels;
+      // The workspace copy of step i's output (a dropout's is its input's).
+      auto ws_of = [&](int i) -> float* {
+        while (i >= 0 && plan.steps[i].kind == StepKind::kDropout) --i;
+        return i < 0 ? ws.img.data() : ws.act[i].data();
+      };
+      double* out = losses + static_cast<size_t>(image) * 2 * positions;
       int pending[kGroup];  // candidates whose features are in ws.feats
       int count = 0;
       for (int w = begin; w < end; ++w) {
         const int candidate = work_candidate[w];
-        const int p = candidate % kPixels, r = p / kImageSide, c = p % kImageSide;
-        ws.img[p] = candidate < kPixels ? 1.0f : 0.0f;
-        const Span r1 = conv_out({r, r}, 26), c1s = conv_out({c, c}, 26);
-        const Span r2 = conv_out(r1, 24), c2s = conv_out(c1s, 24);
-        const Span r3 = pool_out(r2), c3s = pool_out(c2s);
-        ConvWindow cw = w1;
-        cw.x = ws.img;
-        cw.y = ws.a1.data();
-        kt.conv3x3_window(cw, 0, r1.lo, r1.hi + 1, c1s.lo, c1s.hi + 1);
-        cw = w2;
-        cw.x = ws.a1.data();
-        cw.y = ws.a2.data();
-        kt.conv3x3_window(cw, 0, r2.lo, r2.hi + 1, c2s.lo, c2s.hi + 1);
-        pool_window(ws.a2.data(), 24, 32, ws.p1.data(), 12, r3, c3s);
-        bool reaches_dense = false;
-        Span r4{0, -1}, c4s{0, -1}, r5{0, -1}, c5s{0, -1}, r6{0, -1}, c6s{0, -1};
-        if (!window_equal(ws.p1.data(), b_p1, 12, 32, r3, c3s)) {
-          r4 = conv_out(r3, 10), c4s = conv_out(c3s, 10);
-          r5 = conv_out(r4, 8), c5s = conv_out(c4s, 8);
-          r6 = pool_out(r5), c6s = pool_out(c5s);
-          cw = w3;
-          cw.x = ws.p1.data();
-          cw.y = ws.a3.data();
-          kt.conv3x3_window(cw, 0, r4.lo, r4.hi + 1, c4s.lo, c4s.hi + 1);
-          cw = w4;
-          cw.x = ws.a3.data();
-          cw.y = ws.a4.data();
-          kt.conv3x3_window(cw, 0, r5.lo, r5.hi + 1, c5s.lo, c5s.hi + 1);
-          pool_window(ws.a4.data(), 8, 64, ws.p2.data(), 4, r6, c6s);
-          if (!window_equal(ws.p2.data(), b_p2, 4, 64, r6, c6s)) {
-            // Flatten in PyTorch's (C, H, W) order, as hwc_to_chw does.
-            float* f = &ws.feats[static_cast<size_t>(count) * kFlatFeatures];
-            for (int q = 0; q < 16; ++q)
-              for (int ch = 0; ch < 64; ++ch) f[ch * 16 + q] = ws.p2[q * 64 + ch];
-            pending[count++] = candidate;
-            reaches_dense = true;
+        const int p = candidate % positions, r = p / plan.input.w, c = p % plan.input.w;
+        const float target = candidate < positions ? 1.0f : 0.0f;
+        for (int ch = 0; ch < channels; ++ch) ws.img[p * channels + ch] = target;
+        Span rows{r, r}, cols{c, c};
+        int reached = 0;  // conv-part steps recomputed: [0, reached)
+        bool changed = true;
+        for (int i = 0; i < flatten && changed; ++i) {
+          const Step& s = plan.steps[i];
+          const Shape3 in_shape = s.in;
+          const float* src = ws_of(i - 1);
+          const Span in_rows = rows, in_cols = cols;
+          advance(s, &rows, &cols);
+          ws.rows[i] = rows;
+          ws.cols[i] = cols;
+          reached = i + 1;
+          switch (s.kind) {
+            case StepKind::kPad:
+              pad_window(src, in_shape.w, in_shape.c, s.pad, ws.act[i].data(), s.out.w, in_rows, in_cols);
+              break;
+            case StepKind::kConv: {
+              const SweepStep& cs = conv_part[i];
+              const ConvWindow cw{in_shape.h, in_shape.w,         in_shape.c,         s.out.c,          cs.k_pad,
+                                  src,        cs.packed_w.data(), cs.packed_b.data(), ws.act[i].data(), s.relu};
+              kt.conv3x3_window(cw, 0, rows.lo, rows.hi + 1, cols.lo, cols.hi + 1);
+              break;
+            }
+            case StepKind::kRelu:
+              relu_window(src, s.out.w, s.out.c, ws.act[i].data(), rows, cols);
+              break;
+            case StepKind::kMaxPool:
+              pool_window(src, in_shape.w, in_shape.c, ws.act[i].data(), s.out.w, rows, cols);
+              changed = !window_equal(ws.act[i].data(), base_of(i), s.out.w, s.out.c, rows, cols);
+              break;
+            default:
+              break;  // dropout: nothing to compute
           }
         }
-        if (!reaches_dense) out[candidate] = base_losses[image];
+        if (changed) {
+          // Flatten in PyTorch's (C, H, W) order, as hwc_to_chw does.
+          const Shape3 fs = plan.steps[flatten].in;
+          const float* last = ws_of(flatten - 1);
+          float* f = &ws.feats[static_cast<size_t>(count) * flat_size];
+          const int hw = fs.h * fs.w;
+          for (int q = 0; q < hw; ++q)
+            for (int ch = 0; ch < fs.c; ++ch)
+              f[static_cast<size_t>(ch) * hw + q] = last[static_cast<size_t>(q) * fs.c + ch];
+          pending[count++] = candidate;
+        } else {
+          out[candidate] = base_losses[image];
+        }
         // Restore the base activations.
-        ws.img[p] = x[p];
-        copy_window(b_a1, ws.a1.data(), 26, 32, r1, c1s);
-        copy_window(b_a2, ws.a2.data(), 24, 32, r2, c2s);
-        copy_window(b_p1, ws.p1.data(), 12, 32, r3, c3s);
-        if (r4.hi >= r4.lo) {
-          copy_window(b_a3, ws.a3.data(), 10, 64, r4, c4s);
-          copy_window(b_a4, ws.a4.data(), 8, 64, r5, c5s);
-          copy_window(b_p2, ws.p2.data(), 4, 64, r6, c6s);
+        for (int ch = 0; ch < channels; ++ch) ws.img[p * channels + ch] = x[p * channels + ch];
+        for (int i = 0; i < reached; ++i) {
+          const Step& s = plan.steps[i];
+          if (s.kind == StepKind::kDropout) continue;
+          copy_window(base_of(i), ws.act[i].data(), s.out.w, s.out.c, ws.rows[i], ws.cols[i]);
         }
       }
       if (count > 0) {
-        kt.dense_forward_block({count, kFlatFeatures, kHidden}, ws.feats.data(), param(kFc1W), param(kFc1B),
-                               ws.h1.data(), true, 0, count, 0, kHidden);
-        kt.dense_forward_block({count, kHidden, kHidden}, ws.h1.data(), param(kFc2W), param(kFc2B), ws.h2.data(), true,
-                               0, count, 0, kHidden);
-        kt.dense_forward_block({count, kHidden, kClasses}, ws.h2.data(), param(kFc3W), param(kFc3B), ws.z.data(), false,
-                               0, count, 0, kClasses);
+        const float* cur = ws.feats.data();
+        float* bufs[2] = {ws.h0.data(), ws.h1.data()};
+        int which = 0;
+        for (int i = flatten + 1; i < n_steps; ++i) {
+          const Step& s = plan.steps[i];
+          float* dst = bufs[which];
+          if (s.kind == StepKind::kDense) {
+            kt.dense_forward_block({count, s.in.c, s.out.c}, cur, param(s.weight), param(s.bias), dst, s.relu, 0, count,
+                                   0, s.out.c);
+          } else if (s.kind == StepKind::kRelu) {
+            const size_t total = static_cast<size_t>(count) * s.out.size();
+            for (size_t k = 0; k < total; ++k) dst[k] = cur[k] > 0.0f ? cur[k] : 0.0f;
+          } else {
+            continue;  // dropout: the identity in inference
+          }
+          cur = dst;
+          which ^= 1;
+        }
         for (int g = 0; g < count; ++g)
           out[pending[g]] =
-              attack_loss(&ws.z[static_cast<size_t>(g) * kClasses], kClasses, labels[image], a.spec, nullptr);
+              attack_loss(cur + static_cast<size_t>(g) * classes, classes, labels[image], a.spec, nullptr);
       }
     });
   }

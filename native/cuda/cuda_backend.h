@@ -3,8 +3,9 @@
 // time by native/core/backends.cpp through the entry points of plugin.cu.
 //
 // The operations live one per file, like native/cpu: gather_rows.cu, conv3x3_forward.cu,
-// conv3x3_backward_data.cu, conv3x3_backward_weights.cu, relu_backward.cu, maxpool2x2.cu,
-// layout.cu, dense.cu, dropout.cu, softmax_xent.cu, sgd_nesterov.cu, sweep.cu. The matrix
+// conv3x3_backward_data.cu, conv3x3_backward_weights.cu, relu_forward.cu, relu_backward.cu,
+// maxpool2x2.cu, pad_hwc.cu, layout.cu, dense.cu, dropout.cu, softmax_xent.cu, sgd_nesterov.cu;
+// the sweep runs as full forward passes of the perturbed images (Network::sweep). The matrix
 // products use the tiled kernel of gemm.cuh, or cuDNN (cudnn_conv.cu) and cuBLAS
 // (cublas_dense.cu) when they load at run time (cuda_libraries.h), pass the start-up check
 // against our own kernels, and TEMPERED_CUDA_KERNELS is not "own".
@@ -40,8 +41,6 @@ enum ScratchSlot {
   kScratchWeights,       // packed / transposed convolution weights
   kScratchPartials,      // split-K partial products of the weight gradients
   kScratchBiasPartials,  // per-chunk partial sums of the bias gradients
-  kScratchSweep,         // the sweep's activations
-  kScratchSweepWork,     // the sweep's work list
   kScratchLibrary,       // cuDNN workspace
   kScratchSlots
 };
@@ -84,26 +83,7 @@ class CudaBackend final : public Backend {
   Status zero(void* device_dst, size_t bytes) override;
   Status synchronize() override;
 
-  Status gather_rows(const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst) override;
-  Status conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y,
-                         bool relu) override;
-  Status conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) override;
-  Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
-                                  float* dbias) override;
-  Status relu_backward(float* dy, const float* y, size_t count) override;
-  Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) override;
-  Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx) override;
-  Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) override;
-  Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) override;
-  Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,
-                       bool relu) override;
-  Status dense_backward_data(const DenseShape& s, const float* dy, const float* weight, float* dx) override;
-  Status dense_backward_weights(const DenseShape& s, const float* x, const float* dy, float* dweight,
-                                float* dbias) override;
-  Status dropout(const DropoutKey& key, int n, int units, const float* x, float* y) override;
-  Status softmax_xent(const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits) override;
-  Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) override;
-  Status sweep(const SweepArgs& a) override;
+  TEMPERED_OVERRIDE_BACKEND_OPERATIONS
 
   // --- for the operation files -------------------------------------------------------------
 

@@ -7,12 +7,12 @@
 #include "../core/backends.h"
 #include "../cpu/cpu_backend.h"
 #include "addon_data.h"
+#include "arch_args.h"
 #include "args.h"
 #include "benchmarks.h"
 #include "dataset_wrap.h"
 #include "limits.h"
 #include "model_wrap.h"
-#include "tempered/network_shape.h"
 
 #ifndef TEMPERED_VERSION
 #define TEMPERED_VERSION "0.0.0"
@@ -98,21 +98,16 @@ Napi::Value SetCpuIsa(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// parameterLayout(arch?) -> the parameter tensors of the network (the paper's when undefined).
 Napi::Value ParameterLayout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array out = Napi::Array::New(env, net::kNumParams);
-  for (int i = 0; i < net::kNumParams; ++i) {
-    const net::ParamInfo& p = net::kParams[i];
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("name", p.name);
-    Napi::Array shape = Napi::Array::New(env, p.ndim);
-    for (int d = 0; d < p.ndim; ++d) shape.Set(static_cast<uint32_t>(d), p.dims[d]);
-    o.Set("shape", shape);
-    o.Set("offset", p.offset);
-    o.Set("size", p.size);
-    out.Set(static_cast<uint32_t>(i), o);
-  }
-  return out;
+  return guarded(env, [&]() -> Napi::Value { return plan_to_js(env, require_arch(arg(info, 0))).Get("parameters"); });
+}
+
+// planArch(arch) -> the checked plan of a spec (TEMPERED_BAD_ARCH when it is not one).
+Napi::Value PlanArch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value { return plan_to_js(env, require_arch(arg(info, 0))); });
 }
 
 // The folder this addon was loaded from: the CUDA plugin is looked for there.
@@ -149,6 +144,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setCpuIsa", Napi::Function::New<SetCpuIsa>(env, "setCpuIsa"));
   exports.Set("limits", Napi::Function::New<LimitsObject>(env, "limits"));
   exports.Set("parameterLayout", Napi::Function::New<ParameterLayout>(env, "parameterLayout"));
+  exports.Set("planArch", Napi::Function::New<PlanArch>(env, "planArch"));
   exports.Set("fmaPeak", Napi::Function::New<FmaPeak>(env, "fmaPeak"));
   exports.Set("profileTraining", Napi::Function::New<ProfileTraining>(env, "profileTraining"));
   exports.Set("createModel", Napi::Function::New<ModelWrap::Create>(env, "createModel"));

@@ -49,11 +49,11 @@ Napi::Value ModelWrap::Jsma(const Napi::CallbackInfo& info) {
     JsmaConfig cfg;
     if (!temperature.IsUndefined())
       cfg.temperature = static_cast<float>(require_limit(temperature, "config.temperature", kLossTemperatureLimit));
-    cfg.budget = static_cast<int>(require_integer(o.Get("budget"), "config.budget", 2, kPixels));
+    cfg.budget = static_cast<int>(require_integer(o.Get("budget"), "config.budget", 2, net_->input_size()));
 
-    check_images_labels(env, in);
+    check_images_labels(env, in, net_->input_size(), net_->classes());
     require_length(env, targets->size(), in.labels->size(), "targets");
-    require_classes(env, *targets, kClasses, "targets");
+    require_classes(env, *targets, net_->classes(), "targets");
     if (variant == "logits")
       cfg.on_logits = true;
     else if (variant != "softmax")
@@ -92,7 +92,7 @@ Napi::Value ModelWrap::Pgd(const Napi::CallbackInfo& info) {
     if (!seed.IsUndefined()) cfg.seed = static_cast<uint32_t>(require_integer(seed, "config.seed", 0, 0xffffffffLL));
     cfg.spec = parse_loss_spec(o, "config");
 
-    check_images_labels(env, in);
+    check_images_labels(env, in, net_->input_size(), net_->classes());
     require_length(env, keys->size(), in.labels->size(), "keys");
 
     const int n = in.count();

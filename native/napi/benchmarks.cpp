@@ -10,6 +10,7 @@
 #include "../core/network.h"
 #include "../core/profiling_backend.h"
 #include "../cpu/cpu_backend.h"
+#include "arch_args.h"
 #include "args.h"
 #include "task.h"
 
@@ -103,27 +104,30 @@ Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
     const std::string backend_name = require_backend_name(arg(info, 0), "backend");
     const int batch = static_cast<int>(require_integer(arg(info, 1), "batchSize", 1, 4096));
     const int steps = static_cast<int>(require_integer(arg(info, 2), "steps", 1, 100000));
+    const ArchPlan plan = require_arch(arg(info, 3));
     Backend* inner = nullptr;
     Status st = get_backend(backend_name, &inner);
     if (!st.ok()) throw status_error(env, st);
     auto results = std::make_shared<std::vector<OpProfile>>();
     auto work = [=]() -> Status {
       ProfilingBackend prof(inner);
-      Network net(&prof);
+      Network net(&prof, plan);
       TEMPERED_TRY(net.allocate());
       TEMPERED_TRY(net.init_glorot(1));
       // Random images and labels, `batch` of them, resident on the device.
-      std::vector<float> images(static_cast<size_t>(batch) * net::kPixels);
+      std::vector<float> images(static_cast<size_t>(batch) * net.input_size());
       std::vector<int32_t> labels(batch), indices(batch);
       uint32_t s = 12345;
       for (float& x : images) {
         s = s * 1664525u + 1013904223u;
         x = static_cast<float>(s >> 8) / 16777216.0f;
       }
-      for (int i = 0; i < batch; ++i) labels[i] = i % net::kClasses, indices[i] = i;
+      for (int i = 0; i < batch; ++i) labels[i] = i % net.classes(), indices[i] = i;
       DeviceDataset data;
       data.backend = &prof;
       data.count = batch;
+      data.input_size = net.input_size();
+      data.classes = net.classes();
       TEMPERED_TRY(data.images.allocate(&prof, images.size()));
       TEMPERED_TRY(prof.upload(data.images.get(), images.data(), data.images.bytes()));
       TEMPERED_TRY(data.labels.allocate(&prof, labels.size()));

@@ -10,9 +10,6 @@
 namespace tempered {
 namespace napi {
 
-using net::kClasses;
-using net::kPixels;
-
 namespace {
 // Carries a finished upload into the constructor.
 struct PendingDataset {
@@ -73,7 +70,17 @@ Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
     auto host_soft =
         std::make_shared<std::vector<float>>(has_soft ? copy_f32(soft_v, "softTargets") : std::vector<float>());
 
-    const size_t count = require_multiple(env, host_images->size(), kPixels, "images");
+    // The image size and class count of the network it is for (default: the paper's).
+    Napi::Value size_v = arg(info, 4), classes_v = arg(info, 5);
+    const int input_size =
+        size_v.IsUndefined()
+            ? 784
+            : static_cast<int>(require_integer(size_v, "inputSize", 1, 3 * kArchMaxSide * kArchMaxSide));
+    const int kClasses =
+        classes_v.IsUndefined()
+            ? 10
+            : static_cast<int>(require_integer(classes_v, "classes", kArchMinClasses, kArchMaxClasses));
+    const size_t count = require_multiple(env, host_images->size(), input_size, "images");
     if (count > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
     require_length(env, host_labels->size(), count, "labels");
     require_classes(env, *host_labels, kClasses, "labels");
@@ -99,6 +106,8 @@ Napi::Value DatasetWrap::Create(const Napi::CallbackInfo& info) {
       DeviceDataset& d = *pending->data;
       d.backend = backend;
       d.count = static_cast<int>(count);
+      d.input_size = input_size;
+      d.classes = kClasses;
       TEMPERED_TRY(d.images.allocate(backend, host_images->size()));
       TEMPERED_TRY(backend->upload(d.images.get(), host_images->data(), d.images.bytes()));
       TEMPERED_TRY(d.labels.allocate(backend, host_labels->size()));

@@ -15,9 +15,6 @@
 namespace tempered {
 namespace napi {
 
-using net::kClasses;
-using net::kPixels;
-
 // {loss: 'xent' | 'margin', precision: 'float32' | 'float64', temperature: number}, all optional.
 inline LossSpec parse_loss_spec(Napi::Value v, const std::string& name) {
   LossSpec spec;
@@ -49,7 +46,7 @@ inline LossSpec parse_loss_spec(Napi::Value v, const std::string& name) {
   return spec;
 }
 
-// Images [n * 784] and labels [n], copied; checked by check_images_labels once every
+// Images [n * input_size] and labels [n], copied; checked by check_images_labels once every
 // argument has been read.
 struct ImagesLabels {
   std::shared_ptr<std::vector<float>> images;
@@ -64,12 +61,12 @@ inline ImagesLabels copy_images_labels(const Napi::CallbackInfo& info, size_t at
   return r;
 }
 
-inline void check_images_labels(Napi::Env env, const ImagesLabels& r) {
-  const size_t n = require_multiple(env, r.images->size(), kPixels, "images");
+inline void check_images_labels(Napi::Env env, const ImagesLabels& r, int input_size, int classes) {
+  const size_t n = require_multiple(env, r.images->size(), input_size, "images");
   if (n > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
   require_length(env, r.labels->size(), n, "labels");
   require_all_finite(env, *r.images, "images");
-  require_classes(env, *r.labels, kClasses, "labels");
+  require_classes(env, *r.labels, classes, "labels");
 }
 
 template <typename T>

@@ -5,6 +5,7 @@
 #include "../core/attack.h"
 #include "../core/backends.h"
 #include "addon_data.h"
+#include "arch_args.h"
 #include "args.h"
 #include "dataset_wrap.h"
 #include "in_use.h"
@@ -14,10 +15,6 @@
 
 namespace tempered {
 namespace napi {
-
-using net::kClasses;
-using net::kPixels;
-using net::kTotalParams;
 
 namespace {
 
@@ -56,6 +53,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
   return DefineClass(env, "Model",
                      {
                          InstanceMethod<&ModelWrap::Backend>("backend"),
+                         InstanceMethod<&ModelWrap::Plan>("plan"),
                          InstanceMethod<&ModelWrap::ParameterCount>("parameterCount"),
                          InstanceMethod<&ModelWrap::GetParameters>("getParameters"),
                          InstanceMethod<&ModelWrap::SetParameters>("setParameters"),
@@ -89,12 +87,13 @@ Napi::Value ModelWrap::Create(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     std::string backend_name = require_backend_name(arg(info, 0), "backend");
     uint32_t seed = static_cast<uint32_t>(require_integer(arg(info, 1), "seed", 0, 0xffffffffLL));
+    ArchPlan plan = require_arch(arg(info, 2));
     tempered::Backend* backend = nullptr;
     Status st = get_backend(backend_name, &backend);
     if (!st.ok()) throw status_error(env, st);
     PendingModel pending;
     pending.backend = backend_name;
-    pending.net = std::make_unique<Network>(backend);
+    pending.net = std::make_unique<Network>(backend, std::move(plan));
     st = pending.net->allocate();
     if (st.ok()) st = pending.net->init_glorot(seed);
     if (!st.ok()) throw status_error(env, st);
@@ -119,6 +118,14 @@ DatasetWrap* ModelWrap::claim_dataset(Napi::Value v, InUse* use) {
     throw plain_error(
         v.Env(), "the dataset lives on backend '" + ds->backend_name() + "' but the model on '" + backend_name_ + "'",
         kBackendMismatch);
+  const DeviceDataset* d = ds->data();
+  if (d->input_size != net_->input_size() || d->classes != net_->classes())
+    throw range_error(v.Env(),
+                      "the dataset holds images of " + std::to_string(d->input_size) + " values and " +
+                          std::to_string(d->classes) + " classes, but the model takes " +
+                          std::to_string(net_->input_size()) + " values and " + std::to_string(net_->classes()) +
+                          " classes",
+                      kInvalidLength);
   return ds;
 }
 
@@ -131,14 +138,20 @@ Napi::Promise ModelWrap::start(Napi::Env env, InUse* use, Task::Work work, Task:
 Napi::Value ModelWrap::Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend_name_); }
 
 Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), kTotalParams);
+  check_idle(info.Env());
+  return Napi::Number::New(info.Env(), static_cast<double>(net_->plan().total_params));
+}
+
+Napi::Value ModelWrap::Plan(const Napi::CallbackInfo& info) {
+  check_idle(info.Env());
+  return plan_to_js(info.Env(), net_->plan());
 }
 
 // The flat parameter and velocity arrays share their checks and copies.
 Napi::Value ModelWrap::GetFlat(Napi::Env env, Status (Network::*get)(float*)) {
   return guarded(env, [&]() -> Napi::Value {
     check_idle(env);
-    Napi::Float32Array out = Napi::Float32Array::New(env, kTotalParams);
+    Napi::Float32Array out = Napi::Float32Array::New(env, net_->plan().total_params);
     Status st = (net_.get()->*get)(out.Data());
     if (!st.ok()) throw status_error(env, st);
     return out;
@@ -150,7 +163,7 @@ Napi::Value ModelWrap::SetFlat(const Napi::CallbackInfo& info, const char* name,
   return guarded(env, [&]() -> Napi::Value {
     const std::vector<float> p = copy_f32(arg(info, 0), name);
     check_idle(env);
-    require_length(env, p.size(), kTotalParams, name);
+    require_length(env, p.size(), net_->plan().total_params, name);
     require_all_finite(env, p, name);
     Status st = (net_.get()->*set)(p.data());
     if (!st.ok()) throw status_error(env, st);
@@ -242,7 +255,8 @@ Napi::Value ModelWrap::Evaluate(const Napi::CallbackInfo& info) {
     const float temperature = static_cast<float>(require_limit(arg(info, 3), "temperature", kTemperatureLimit));
     const bool want_logits = require_bool(arg(info, 4), "wantLogits");
     auto result = std::make_shared<BatchResult>();
-    auto logits = std::make_shared<std::vector<float>>(want_logits ? static_cast<size_t>(end - begin) * kClasses : 0);
+    auto logits =
+        std::make_shared<std::vector<float>>(want_logits ? static_cast<size_t>(end - begin) * net_->classes() : 0);
     Network* net = net_.get();
     DeviceDataset* data = ds->data();
     auto work = [=]() -> Status {
@@ -267,10 +281,10 @@ Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
     InUse use;
     claim(env, &use);
     auto images = std::make_shared<std::vector<float>>(copy_f32(arg(info, 0), "images"));
-    const size_t n = require_multiple(env, images->size(), kPixels, "images");
+    const size_t n = require_multiple(env, images->size(), net_->input_size(), "images");
     if (n > 0x7fffffff) throw range_error(env, "images: too many rows", kInvalidLength);
     require_all_finite(env, *images, "images");
-    auto logits = std::make_shared<std::vector<float>>(n * kClasses);
+    auto logits = std::make_shared<std::vector<float>>(n * net_->classes());
     Network* net = net_.get();
     auto work = [=]() -> Status { return net->predict(images->data(), static_cast<int>(n), logits->data()); };
     auto done = [=](Napi::Env e) -> Napi::Value { return to_js(e, *logits); };
@@ -292,10 +306,10 @@ Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
     const TrainConfig cfg = parse_train_config(arg(info, 3));
     const uint32_t step = static_cast<uint32_t>(require_integer(arg(info, 4), "step", 0, 0xffffffffLL));
 
-    check_images_labels(env, in);
+    check_images_labels(env, in, net_->input_size(), net_->classes());
     const int n = in.count();
     if (has_soft) {
-      require_length(env, soft->size(), static_cast<size_t>(n) * kClasses, "softTargets");
+      require_length(env, soft->size(), static_cast<size_t>(n) * net_->classes(), "softTargets");
       require_all_finite(env, *soft, "softTargets");
     }
     auto trace = std::make_shared<tempered::Trace>();
@@ -322,11 +336,11 @@ Napi::Value ModelWrap::InputGradient(const Napi::CallbackInfo& info) {
     claim(env, &use);
     const ImagesLabels in = copy_images_labels(info, 0);
     const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
-    check_images_labels(env, in);
+    check_images_labels(env, in, net_->input_size(), net_->classes());
     const int n = in.count();
-    auto grad = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * kPixels);
+    auto grad = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * net_->input_size());
     auto loss = std::make_shared<std::vector<double>>(n);
-    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * net_->classes());
     Network* net = net_.get();
     auto work = [=]() {
       return net->input_gradient(in.images->data(), in.labels->data(), n, spec, grad->data(), loss->data(),
@@ -351,10 +365,10 @@ Napi::Value ModelWrap::AttackLosses(const Napi::CallbackInfo& info) {
     claim(env, &use);
     const ImagesLabels in = copy_images_labels(info, 0);
     const LossSpec spec = parse_loss_spec(arg(info, 2), "lossSpec");
-    check_images_labels(env, in);
+    check_images_labels(env, in, net_->input_size(), net_->classes());
     const int n = in.count();
     auto loss = std::make_shared<std::vector<double>>(n);
-    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * kClasses);
+    auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(n) * net_->classes());
     Network* net = net_.get();
     auto work = [=]() {
       return net->attack_losses(in.images->data(), in.labels->data(), n, spec, loss->data(), logits->data());
@@ -382,10 +396,10 @@ Napi::Value ModelWrap::Sweep(const Napi::CallbackInfo& info) {
     Napi::Value sv = arg(info, 3);
     const bool has_skip = !sv.IsUndefined() && !sv.IsNull();
     if (has_skip) *skip = copy_u8(sv, "skip");
-    check_images_labels(env, in);
+    check_images_labels(env, in, net_->input_size(), net_->classes());
     const int n = in.count();
-    if (has_skip) require_length(env, skip->size(), static_cast<size_t>(n) * kPixels, "skip");
-    auto losses = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * 2 * kPixels);
+    if (has_skip) require_length(env, skip->size(), static_cast<size_t>(n) * net_->plan().positions(), "skip");
+    auto losses = std::make_shared<std::vector<double>>(static_cast<size_t>(n) * 2 * net_->plan().positions());
     auto base = std::make_shared<std::vector<double>>(n);
     Network* net = net_.get();
     auto work = [=]() {
@@ -413,11 +427,11 @@ Napi::Value ModelWrap::Attack(const Napi::CallbackInfo& info) {
     Napi::Object o = require_object(arg(info, 2), "config");
     AttackConfig cfg;
     cfg.algorithm = static_cast<int>(require_integer(o.Get("algorithm"), "config.algorithm", 1, 4));
-    cfg.budget = static_cast<int>(require_integer(o.Get("budget"), "config.budget", 1, kPixels));
+    cfg.budget = static_cast<int>(require_integer(o.Get("budget"), "config.budget", 1, net_->plan().positions()));
     cfg.spec = parse_loss_spec(o, "config");
     Napi::Value want_saliency = o.Get("wantSaliency");
     if (!want_saliency.IsUndefined()) cfg.want_saliency = require_bool(want_saliency, "config.wantSaliency");
-    check_images_labels(env, in);
+    check_images_labels(env, in, net_->input_size(), net_->classes());
     const int n = in.count();
     auto r = std::make_shared<AttackResults>();
     Network* net = net_.get();

@@ -21,7 +21,8 @@ namespace napi {
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // createModel(backend, seed) -> Model (weights initialised Glorot-uniform from seed)
+  // createModel(backend, seed, arch?) -> Model (weights initialised Glorot-uniform from seed;
+  // arch: the architecture spec, the paper's network when undefined)
   static Napi::Value Create(const Napi::CallbackInfo& info);
 
   explicit ModelWrap(const Napi::CallbackInfo& info);
@@ -29,6 +30,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  private:
   Napi::Value Backend(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
+  Napi::Value Plan(const Napi::CallbackInfo& info);
   Napi::Value GetParameters(const Napi::CallbackInfo& info);
   Napi::Value SetParameters(const Napi::CallbackInfo& info);
   Napi::Value GetVelocity(const Napi::CallbackInfo& info);

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import { Command } from 'commander';
 import { ensureWritableFile } from '../../fsutil';
+import { DEFAULT_ARCH, NAMED_ARCHS, resolveArch } from '../../arch';
 import { Model } from '../../model';
 import { train } from '../../train';
 import { describeBackend } from '../../backends';
@@ -19,23 +20,26 @@ import {
 
 interface TrainCliOptions extends RuntimeOptions, TrainingCliOptions {
   out: string;
+  arch: string;
 }
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .description("train the paper's CNN at a softmax temperature and save it as safetensors")
-    .requiredOption('--out <file>', 'where to save the model (.safetensors)');
+    .description("train a CNN (the paper's by default) at a softmax temperature and save it as safetensors")
+    .requiredOption('--out <file>', 'where to save the model (.safetensors)')
+    .option('--arch <name|file.json>', `the network: ${Object.keys(NAMED_ARCHS).join(', ')} or a spec file`, DEFAULT_ARCH);
   addTrainingOptions(cmd);
   addRuntimeOptions(cmd);
   return cmd.action(async (o: TrainCliOptions) => {
     const { backend } = setUpRuntime(o);
+    const arch = resolveArch(o.arch); // a bad spec is refused before anything is loaded
     const { created } = await ensureWritableFile(o.out, '--out'); // before training, not after the first epoch
     if (created) process.stderr.write(`created the folder ${created} for --out\n`);
     const data = await loadData(o);
     const checkpoint = `${o.out}.checkpoint`;
     if (o.restart && fs.existsSync(checkpoint)) fs.unlinkSync(checkpoint);
     const interrupt = sayWhereItResumes(checkpoint, o.epochs);
-    const model = Model.create({ seed: o.seed, backend });
+    const model = Model.create({ seed: o.seed, backend, arch });
     const progress = createProgress({ quiet: o.quiet, label: 'train' });
     const started = Date.now();
     const result = await train(model, data, {

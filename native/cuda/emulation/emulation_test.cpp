@@ -20,7 +20,7 @@
 #include "../../core/network.h"
 #include "../../cpu/cpu_backend.h"
 #include "../cuda_backend.h"
-#include "tempered/network_shape.h"
+#include "tempered/arch.h"
 
 using namespace tempered;
 
@@ -272,11 +272,41 @@ void test_ops(Backend* cpu, Backend* gpu) {
   }
 }
 
-// The whole network on both backends from the same parameters.
-void test_network(Backend* cpu, Backend* gpu) {
-  std::printf("network\n");
-  using namespace net;
-  Network nc(cpu), ng(gpu);
+// A small 3-channel network with what the paper's lacks: a 'same' convolution, a ReLU after a
+// pooling (not fused), dropout before the flatten, a class count other than 10.
+ArchSpec small_colour_spec() {
+  ArchSpec s;
+  s.channels = 3;
+  s.height = s.width = 12;
+  auto layer = [](LayerKind k) {
+    LayerSpec l;
+    l.kind = k;
+    return l;
+  };
+  LayerSpec c1 = layer(LayerKind::kConv), c2 = layer(LayerKind::kConv), d = layer(LayerKind::kDropout),
+            fc = layer(LayerKind::kDense), out = layer(LayerKind::kDense);
+  c1.kernel = c2.kernel = 3;
+  c1.filters = 8;
+  c1.same = true;
+  c2.filters = 12;
+  d.rate = 0.25f;
+  fc.units = 24;
+  out.units = 7;
+  s.layers = {c1, layer(LayerKind::kRelu), layer(LayerKind::kMaxPool), layer(LayerKind::kRelu), c2,
+              layer(LayerKind::kRelu), d, layer(LayerKind::kFlatten), fc, layer(LayerKind::kRelu), out};
+  return s;
+}
+
+// The whole network of `spec` on both backends from the same parameters.
+void test_network(Backend* cpu, Backend* gpu, const ArchSpec& arch, const char* label) {
+  std::printf("network %s\n", label);
+  ArchPlan plan;
+  expect_ok(plan_arch(arch, &plan), "plan");
+  // kPixels: values per image; positions and channels: what the sweep perturbs.
+  const int kPixels = plan.input_size(), kPositions = plan.positions(), kChannels = plan.input.c;
+  const int kClasses = plan.classes;
+  const size_t kTotalParams = plan.total_params;
+  Network nc(cpu, plan), ng(gpu, plan);
   expect_ok(nc.allocate(), "cpu allocate");
   expect_ok(ng.allocate(), "cuda allocate");
   expect_ok(nc.init_glorot(5), "cpu init");
@@ -288,9 +318,9 @@ void test_network(Backend* cpu, Backend* gpu) {
 
   const int n = 4;
   std::vector<float> images = random_floats(static_cast<size_t>(n) * kPixels, 41, 0.0f, 1.0f);
-  for (int p = 0; p < 300; ++p) images[p] = 0.0f;              // zero regions: ties in the pools
-  for (int p = 0; p < 200; ++p) images[kPixels + p] = 1.0f;
-  std::vector<int32_t> labels = {3, 1, 4, 1};
+  for (int p = 0; p < 300 && p < kPixels; ++p) images[p] = 0.0f;  // zero regions: ties in the pools
+  for (int p = 0; p < 200 && p < kPixels; ++p) images[kPixels + p] = 1.0f;
+  std::vector<int32_t> labels = {3 % kClasses, 1, 4 % kClasses, 1};
   std::vector<float> soft = random_floats(n * kClasses, 42, 0.0f, 1.0f);
   for (int i = 0; i < n; ++i) {
     float s = 0;
@@ -323,11 +353,13 @@ void test_network(Backend* cpu, Backend* gpu) {
   const int count = 64;
   std::vector<float> dimages = random_floats(static_cast<size_t>(count) * kPixels, 43, 0.0f, 1.0f);
   std::vector<int32_t> dlabels(count);
-  for (int i = 0; i < count; ++i) dlabels[i] = i % 10;
+  for (int i = 0; i < count; ++i) dlabels[i] = i % kClasses;
   for (DeviceDataset* d : {&dc, &dg}) {
     Backend* b = d == &dc ? cpu : gpu;
     d->backend = b;
     d->count = count;
+    d->input_size = kPixels;
+    d->classes = kClasses;
     expect_ok(d->images.allocate(b, dimages.size()), "dataset images");
     expect_ok(d->labels.allocate(b, dlabels.size()), "dataset labels");
     expect_ok(b->upload(d->images.get(), dimages.data(), sizeof(float) * dimages.size()), "upload");
@@ -369,35 +401,39 @@ void test_network(Backend* cpu, Backend* gpu) {
     spec.precision = kind == 1 ? LossPrecision::kFloat64 : LossPrecision::kFloat32;
     spec.temperature = kind == 1 ? 20.0f : 1.0f;
     const int m = 2;
-    std::vector<uint8_t> skip(static_cast<size_t>(m) * kPixels, 1);
-    for (int p = 0; p < kPixels; p += 23) skip[p] = 0;
-    for (int p = 5; p < kPixels; p += 31) skip[kPixels + p] = 0;
-    std::vector<double> sc(m * 2 * kPixels), sg(m * 2 * kPixels), bc(m), bg(m);
+    std::vector<uint8_t> skip(static_cast<size_t>(m) * kPositions, 1);
+    for (int p = 0; p < kPositions; p += 23) skip[p] = 0;
+    for (int p = 5; p < kPositions; p += 31) skip[kPositions + p] = 0;
+    std::vector<double> sc(m * 2 * kPositions), sg(m * 2 * kPositions), bc(m), bg(m);
     expect_ok(nc.sweep(images.data(), labels.data(), skip.data(), m, spec, sc.data(), bc.data()), "cpu sweep");
     expect_ok(ng.sweep(images.data(), labels.data(), skip.data(), m, spec, sg.data(), bg.data()), "cuda sweep");
-    // Perturbed images and their losses from attack_losses (full forward passes).
+    // Perturbed images (every channel of the position) and their losses from attack_losses
+    // (full forward passes).
     std::vector<float> perturbed;
     std::vector<int32_t> plabels;
     std::vector<int> where;
     int nan_mismatch = 0, base_mismatch = 0;
     for (int i = 0; i < m; ++i)
-      for (int cand = 0; cand < 2 * kPixels; ++cand) {
-        const int p = cand % kPixels;
-        const float target = cand < kPixels ? 1.0f : 0.0f;
-        const double v = sg[static_cast<size_t>(i) * 2 * kPixels + cand];
-        if (skip[static_cast<size_t>(i) * kPixels + p]) {
-          nan_mismatch += !std::isnan(v) || !std::isnan(sc[static_cast<size_t>(i) * 2 * kPixels + cand]);
+      for (int cand = 0; cand < 2 * kPositions; ++cand) {
+        const int p = cand % kPositions;
+        const float target = cand < kPositions ? 1.0f : 0.0f;
+        const double v = sg[static_cast<size_t>(i) * 2 * kPositions + cand];
+        if (skip[static_cast<size_t>(i) * kPositions + p]) {
+          nan_mismatch += !std::isnan(v) || !std::isnan(sc[static_cast<size_t>(i) * 2 * kPositions + cand]);
           continue;
         }
-        if (images[static_cast<size_t>(i) * kPixels + p] == target) {
+        bool at_target = true;
+        for (int ch = 0; ch < kChannels; ++ch)
+          at_target = at_target && images[static_cast<size_t>(i) * kPixels + p * kChannels + ch] == target;
+        if (at_target) {
           base_mismatch += v != bg[i];
           continue;
         }
         perturbed.insert(perturbed.end(), images.begin() + static_cast<size_t>(i) * kPixels,
                          images.begin() + static_cast<size_t>(i + 1) * kPixels);
-        perturbed[perturbed.size() - kPixels + p] = target;
+        for (int ch = 0; ch < kChannels; ++ch) perturbed[perturbed.size() - kPixels + p * kChannels + ch] = target;
         plabels.push_back(labels[i]);
-        where.push_back(i * 2 * kPixels + cand);
+        where.push_back(i * 2 * kPositions + cand);
       }
     expect(nan_mismatch == 0, "sweep: NaN exactly at the skipped pixels");
     expect(base_mismatch == 0, "sweep: pixels at the target get the base loss");
@@ -413,6 +449,12 @@ void test_network(Backend* cpu, Backend* gpu) {
     for (int i = 0; i < m; ++i) exact_mismatch += bg[i] != base_full[i];
     expect(exact_mismatch == 0, "sweep equals full forward passes on the same backend (" + std::to_string(pn) +
                                     " perturbations, " + std::to_string(exact_mismatch) + " differ)");
+    // The CPU's incremental sweep against the CPU's full forward passes: bit for bit.
+    std::vector<double> full_cpu(pn);
+    expect_ok(nc.attack_losses(perturbed.data(), plabels.data(), pn, spec, full_cpu.data(), logits.data()), "cpu losses");
+    int cpu_mismatch = 0;
+    for (int j = 0; j < pn; ++j) cpu_mismatch += sc[where[j]] != full_cpu[j];
+    expect(cpu_mismatch == 0, "cpu sweep equals cpu full forward passes (" + std::to_string(cpu_mismatch) + " differ)");
     std::vector<float> fc, fg;
     for (int j = 0; j < pn; ++j) {
       fc.push_back(static_cast<float>(sc[where[j]]));
@@ -505,7 +547,8 @@ int main() {
     std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
     return g_failures == 0 ? 0 : 1;
   }
-  test_network(&cpu, gpu);
+  test_network(&cpu, gpu, paper_mnist_spec(), "paper-mnist");
+  test_network(&cpu, gpu, small_colour_spec(), "3x12x12, same padding, a standalone ReLU");
   // Before the library test, which turns one operation over to our kernels.
   std::printf("digest of every device-to-host copy: %016llx\n", static_cast<unsigned long long>(cuda::emulation::download_digest()));
   const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");

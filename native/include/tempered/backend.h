@@ -3,7 +3,7 @@
 //
 // Conventions, shared by every implementation and checked operation by operation by the
 // parity tests:
-//  - activations are NHWC float32 ([n][h][w][c]); images are [n][28][28] (c = 1);
+//  - activations are NHWC float32 ([n][h][w][c]); images too ([n][height][width][channels]);
 //  - conv weights are PyTorch's [out_c][in_c][3][3], dense weights [out][in];
 //  - every "output" buffer is overwritten, never accumulated into;
 //  - index arrays (gather, labels) are device buffers of int32;
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "tempered/arch.h"
 #include "tempered/attack_loss.h"
 #include "tempered/counter_rng.h"
 #include "tempered/status.h"
@@ -53,25 +54,76 @@ struct SgdArgs {
   float l2;        // adds l2 * sum(w^2) to the loss: gradient += 2 * l2 * w
 };
 
-// Algorithm 2's saliency sweep for n images: for every pixel p, the loss of the image with
-// p set to 1 (losses[i][p]) and with p set to 0 (losses[i][784 + p]), and the loss of the
-// unmodified image (base_losses[i]). Each value equals the loss of a full forward pass of
-// the perturbed image through the same backend: bit for bit on the CPU backend (which
-// recomputes only the windows a pixel can reach) and on the CUDA backend with its own kernels;
-// within float rounding when the CUDA backend uses cuDNN / cuBLAS, which may reduce in another
-// order for the sweep's batch size than for the full pass's. A pixel already at the target
-// value gets base_losses[i] without any computation. Pixels with skip[i][p] != 0 are not
-// perturbed and get NaN.
+// Algorithm 2's saliency sweep for n images of the network `arch`: for every position p (a
+// pixel, all its channels together), the loss of the image with p set to 1 (losses[i][p])
+// and with p set to 0 (losses[i][positions + p]), and the loss of the unmodified image
+// (base_losses[i]). Each value equals the loss of a full forward pass of the perturbed image
+// through the same backend, bit for bit (the CPU backend recomputes only the windows a
+// position can reach). A position already at the target value gets base_losses[i] without
+// any computation. Positions with skip[i][p] != 0 are not perturbed and get NaN.
 struct SweepArgs {
   int n;
-  const float* images;    // device, [n][784]
+  const ArchPlan* arch;
+  const float* images;    // device, [n][input_size]
   const int32_t* labels;  // device, [n]
-  const uint8_t* skip;    // device, [n][784], or null
+  const uint8_t* skip;    // device, [n][positions], or null
   const float* params;    // device, the network's flat parameters
   LossSpec spec;
-  double* losses;       // device, [n][2][784]
+  double* losses;       // device, [n][2][positions]
   double* base_losses;  // device, [n]
 };
+
+// The backend's arithmetic operations, declared once: Backend declares each pure virtual,
+// and every implementation (CpuBackend, CudaBackend, ProfilingBackend) declares its
+// overrides by expanding the same list with TEMPERED_OVERRIDE_BACKEND_OPERATIONS.
+//
+//  gather_rows: dst[i] = src[indices[i]] for i < n, each row row_bytes long.
+//  conv3x3_forward: y = conv(x, w) + b, optionally followed by ReLU.
+//  conv3x3_backward_data: dx = gradient w.r.t. the input given dy (the gradient w.r.t. the
+//    pre-activation output).
+//  conv3x3_backward_weights: dweight, dbias = gradients summed over the batch.
+//  relu_forward: y[i] = max(x[i], 0), for a ReLU that does not follow a convolution or dense layer.
+//  relu_backward: dy[i] = y[i] > 0 ? dy[i] : 0 (ReLU backward from the ReLU's output), in place.
+//  maxpool2x2_forward: 2x2 max pooling, stride 2, on [n][h][w][c] (h, w even). argmax[i] in
+//    0..3 records the winning position (dy, dx) = (a / 2, a % 2) of each output; ties go to
+//    the first in raster order.
+//  maxpool2x2_backward: dx (full size [n][h][w][c]) receives dy at each argmax position and 0
+//    elsewhere.
+//  pad_hwc: y [n][h + 2p][w + 2p][c] = x [n][h][w][c] with a zero border of p (a 'same' convolution).
+//  crop_hwc: y [n][h - 2p][w - 2p][c] = the inside of x [n][h][w][c] (the pad's backward).
+//  hwc_to_chw / chw_to_hwc: reorders [n][h][w][c] into [n][c][h][w] (PyTorch's flatten order) and back.
+//  dense_forward: y = x w^T + b, optionally followed by ReLU.
+//  dense_backward_data / dense_backward_weights: the gradients w.r.t. x, and w.r.t. w and b
+//    summed over the batch.
+//  dropout: y[i] = x[i] * dropout_factor(key, i) for i < n * units (forward and backward alike).
+//  softmax_xent: per-sample losses (device, [n]) and, when dlogits is not null, their
+//    batch-mean gradient.
+//  sgd_nesterov: one Nesterov-momentum step on `count` parameters (Lasagne's nesterov_momentum):
+//    g' = g + 2 l2 w;  v <- momentum v - lr g';  w <- w + momentum v - lr g'
+#define TEMPERED_BACKEND_OPERATIONS(X)                                                                                 \
+  X(gather_rows, (const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst))                        \
+  X(conv3x3_forward,                                                                                                   \
+    (const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y, bool relu))              \
+  X(conv3x3_backward_data, (const Conv3x3Shape& s, const float* dy, const float* weight, float* dx))                   \
+  X(conv3x3_backward_weights, (const Conv3x3Shape& s, const float* x, const float* dy, float* dweight, float* dbias))  \
+  X(relu_forward, (const float* x, float* y, size_t count))                                                            \
+  X(relu_backward, (float* dy, const float* y, size_t count))                                                          \
+  X(maxpool2x2_forward, (int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax))                       \
+  X(maxpool2x2_backward, (int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx))              \
+  X(pad_hwc, (int n, int h, int w, int c, int p, const float* x, float* y))                                            \
+  X(crop_hwc, (int n, int h, int w, int c, int p, const float* x, float* y))                                           \
+  X(hwc_to_chw, (int n, int h, int w, int c, const float* x, float* y))                                                \
+  X(chw_to_hwc, (int n, int h, int w, int c, const float* x, float* y))                                                \
+  X(dense_forward, (const DenseShape& s, const float* x, const float* weight, const float* bias, float* y, bool relu)) \
+  X(dense_backward_data, (const DenseShape& s, const float* dy, const float* weight, float* dx))                       \
+  X(dense_backward_weights, (const DenseShape& s, const float* x, const float* dy, float* dweight, float* dbias))      \
+  X(dropout, (const DropoutKey& key, int n, int units, const float* x, float* y))                                      \
+  X(softmax_xent, (const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits))                        \
+  X(sgd_nesterov, (const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity))
+
+#define TEMPERED_DECLARE_OVERRIDE(name, params) Status name params override;
+// Inside an implementation's class: `TEMPERED_OVERRIDE_BACKEND_OPERATIONS` declares them all.
+#define TEMPERED_OVERRIDE_BACKEND_OPERATIONS TEMPERED_BACKEND_OPERATIONS(TEMPERED_DECLARE_OVERRIDE)
 
 class Backend {
  public:
@@ -89,50 +141,13 @@ class Backend {
   virtual Status zero(void* device_dst, size_t bytes) = 0;
   virtual Status synchronize() = 0;
 
-  // Gathers rows: dst[i] = src[indices[i]] for i < n, each row row_len elements of elem_bytes.
-  virtual Status gather_rows(const void* src, size_t row_bytes, const int32_t* indices, int n, void* dst) = 0;
+  // The arithmetic operations (TEMPERED_BACKEND_OPERATIONS above), each pure virtual.
+#define TEMPERED_DECLARE_PURE(name, params) virtual Status name params = 0;
+  TEMPERED_BACKEND_OPERATIONS(TEMPERED_DECLARE_PURE)
+#undef TEMPERED_DECLARE_PURE
 
-  // y = conv(x, w) + b, optionally followed by ReLU.
-  virtual Status conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias,
-                                 float* y, bool relu) = 0;
-  // dx = gradient w.r.t. the input given dy (the gradient w.r.t. the pre-activation output).
-  virtual Status conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) = 0;
-  // dweight, dbias = gradients summed over the batch.
-  virtual Status conv3x3_backward_weights(const Conv3x3Shape& s, const float* x, const float* dy, float* dweight,
-                                          float* dbias) = 0;
-
-  // dy[i] = y[i] > 0 ? dy[i] : 0 (ReLU backward from the ReLU's output), in place.
-  virtual Status relu_backward(float* dy, const float* y, size_t count) = 0;
-
-  // 2x2 max pooling, stride 2, on [n][h][w][c] (h, w even). argmax[i] in 0..3 records the
-  // winning position (dy, dx) = (a / 2, a % 2) of each output; ties go to the first in
-  // raster order.
-  virtual Status maxpool2x2_forward(int n, int h, int w, int c, const float* x, float* y, uint8_t* argmax) = 0;
-  // dx (full size [n][h][w][c]) receives dy at each argmax position and 0 elsewhere.
-  virtual Status maxpool2x2_backward(int n, int h, int w, int c, const float* dy, const uint8_t* argmax, float* dx) = 0;
-
-  // Reorders [n][h][w][c] into [n][c][h][w] (PyTorch's flatten order) and back.
-  virtual Status hwc_to_chw(int n, int h, int w, int c, const float* x, float* y) = 0;
-  virtual Status chw_to_hwc(int n, int h, int w, int c, const float* x, float* y) = 0;
-
-  // y = x w^T + b, optionally followed by ReLU.
-  virtual Status dense_forward(const DenseShape& s, const float* x, const float* weight, const float* bias, float* y,
-                               bool relu) = 0;
-  virtual Status dense_backward_data(const DenseShape& s, const float* dy, const float* weight, float* dx) = 0;
-  virtual Status dense_backward_weights(const DenseShape& s, const float* x, const float* dy, float* dweight,
-                                        float* dbias) = 0;
-
-  // y[i] = x[i] * dropout_factor(key, i) for i < n * units (forward and backward alike).
-  virtual Status dropout(const DropoutKey& key, int n, int units, const float* x, float* y) = 0;
-
-  // Per-sample losses (device, [n]) and, when dlogits is not null, their batch-mean gradient.
-  virtual Status softmax_xent(const SoftmaxXentArgs& a, const float* logits, float* loss, float* dlogits) = 0;
-
-  // One Nesterov-momentum step on `count` parameters (Lasagne's nesterov_momentum):
-  //   g' = g + 2 l2 w;  v <- momentum v - lr g';  w <- w + momentum v - lr g'
-  virtual Status sgd_nesterov(const SgdArgs& a, size_t count, float* param, const float* grad, float* velocity) = 0;
-
-  virtual Status sweep(const SweepArgs& a) = 0;
+  // Unsupported: the network runs the sweep as full forward passes (Network::sweep).
+  virtual Status sweep(const SweepArgs& a) { return Status::Unsupported("no sweep of its own"); }
 };
 
 }  // namespace tempered

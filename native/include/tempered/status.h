@@ -15,6 +15,8 @@ enum class StatusCode {
   kBackendUnavailable,  // the backend asked for cannot run here
   kDeviceError,         // the device (CUDA driver, kernel launch, cuDNN, cuBLAS) failed
   kInternal,            // a bug: an invariant of the engine did not hold
+  kBadArch,             // an architecture spec that does not describe a network the engine runs
+  kUnsupported,         // this backend has no implementation of the operation (the caller falls back)
 };
 
 inline const char* status_code_name(StatusCode code) {
@@ -31,6 +33,10 @@ inline const char* status_code_name(StatusCode code) {
       return "TEMPERED_DEVICE_ERROR";
     case StatusCode::kInternal:
       return "TEMPERED_INTERNAL";
+    case StatusCode::kBadArch:
+      return "TEMPERED_BAD_ARCH";
+    case StatusCode::kUnsupported:
+      return "TEMPERED_UNSUPPORTED";
   }
   return "TEMPERED_INTERNAL";
 }
@@ -46,6 +52,8 @@ class Status {
   static Status Unavailable(std::string m) { return {StatusCode::kBackendUnavailable, std::move(m)}; }
   static Status DeviceError(std::string m) { return {StatusCode::kDeviceError, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status BadArch(std::string m) { return {StatusCode::kBadArch, std::move(m)}; }
+  static Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
