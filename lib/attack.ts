@@ -15,17 +15,43 @@ import {
   AttackLoss,
   AttackParameterName,
   AttackParameters,
+  AttackParametersOf,
+  ATTACK_PARAMETER_NAMES,
+  ClassIndex,
   LossPrecision,
   NativeBatchResult,
   OptionRule,
+  PAPER_ALGORITHMS,
   ResolvedParameters,
   attackDescriptor,
 } from './attacks/registry';
 
-export { ATTACK_ALGORITHMS, ATTACK_LOSSES, ATTACKS, LOSS_PRECISIONS, PAPER_ALGORITHMS, attackDescriptor } from './attacks/registry';
-export type { AttackAlgorithm, AttackDescriptor, AttackLoss, AttackParameters, JsmaTarget, LossPrecision } from './attacks/registry';
+type PaperAlgorithm = (typeof PAPER_ALGORITHMS)[number];
 
-export interface AttackOptions extends AttackParameters {
+export {
+  ATTACK_ALGORITHMS,
+  ATTACK_LOSSES,
+  ATTACK_OPTION_RULES,
+  ATTACK_PARAMETERS,
+  ATTACK_PARAMETER_NAMES,
+  ATTACKS,
+  LOSS_PRECISIONS,
+  PAPER_ALGORITHMS,
+  attackDescriptor,
+} from './attacks/registry';
+export type {
+  AttackAlgorithm,
+  AttackDescriptor,
+  AttackLoss,
+  AttackParameters,
+  AttackParametersOf,
+  ClassIndex,
+  JsmaTarget,
+  LossPrecision,
+} from './attacks/registry';
+
+/** The options every attack takes: which samples, the seed, the data, progress. */
+export interface AttackRunOptions {
   /** Test-set indices to attack, or a count drawn without replacement with `seed` (default 100). */
   samples?: number[] | number;
   /** Seed of every random choice: the sample draw, JSMA's random targets, PGD's random start (default 0). */
@@ -34,12 +60,26 @@ export interface AttackOptions extends AttackParameters {
   data?: MnistData;
   /** Another split to draw the samples from instead of the test set. */
   split?: MnistSplit;
-  /** Algorithms 1-4: keep each attacked sample's first saliency map in its record (for pictures). */
-  keepSaliency?: boolean;
   /** Samples per native call (default: the attack's; Algorithm 4: 2): progress granularity. */
   chunk?: number;
   onProgress?: (done: number, total: number) => void;
 }
+
+/** Algorithms 1-4 can keep each attacked sample's first saliency map in its record (for pictures). */
+interface SaliencyOption {
+  keepSaliency?: boolean;
+}
+
+/**
+ * The options of attack A, derived from the registry: `runAttack(model, 'alg2', { epsilon: 0.3 })`
+ * does not compile, as checkAttackOptions refuses it at run time.
+ */
+export type AttackOptionsOf<A extends AttackAlgorithm> = A extends AttackAlgorithm
+  ? AttackRunOptions & AttackParametersOf<A> & (A extends PaperAlgorithm ? SaliencyOption : unknown)
+  : never;
+
+/** Any attack's options, for callers that choose the attack at run time (checked then). */
+export interface AttackOptions extends AttackRunOptions, AttackParameters, SaliencyOption {}
 
 /** Why a sample was not attacked. */
 export type SkipReason = 'misclassified' | 'target-is-label';
@@ -64,6 +104,8 @@ export interface AttackRecord {
   l0: number;
   /** PGD and FGSM: max |adversarial - original| over the pixels. */
   linf?: number;
+  /** PGD and FGSM with `epsilons`: the radius of this record's attack (the smallest that fooled it, else the largest). */
+  epsilon?: number;
   initialPrediction: number;
   finalPrediction: number;
   /** Every candidate entry of the first saliency map (JSMA: of a and b; PGD, FGSM: of the gradient) was exactly zero (masking). */
@@ -90,8 +132,14 @@ export interface AttackSummary extends Omit<AttackParameters, 'budget' | 'temper
   successRate: number;
   /** 95% Wilson score interval of the success rate. */
   interval: { low: number; high: number };
+  /** Pixel attacks: mean and median pixels changed among successes. */
   meanPixels?: number;
   medianPixels?: number;
+  /** PGD and FGSM: mean and median gradient steps among successes (0: the random start alone). */
+  meanSteps?: number;
+  medianSteps?: number;
+  /** PGD and FGSM with `epsilons`: success and robust accuracy at each radius, smallest first. */
+  byEpsilon?: EpsilonPoint[];
   /** successRateByBudget[k - 1]: the success rate with a budget of k pixels (or steps), k = 1..budget. */
   successRateByBudget: number[];
   /** Attacked records whose first saliency map (or gradient) was all zero. */
@@ -138,22 +186,17 @@ function checkOption(name: AttackParameterName, value: unknown, rule: OptionRule
       return value;
     case 'target':
       if (value === 'random' || value === 'all') return value;
-      if (typeof value === 'number') return checkNumber(value, 'target', { min: 0, max: 9, integer: true });
+      if (typeof value === 'number') return checkNumber(value, 'target', { min: 0, max: 9, integer: true }) as ClassIndex;
       throw rangeError(`target must be 'random', 'all' or a class 0-9 (got '${String(value)}')`);
+    case 'numbers': {
+      if (!Array.isArray(value)) throw typeError(`${name} must be an array of numbers`);
+      if (value.length === 0) throw rangeError(`${name} must not be empty`, 'TEMPERED_INVALID_LENGTH');
+      const list = value.map((v, k) => checkNumber(v, `${name}[${k}]`, { min: rule.min, max: rule.max, minExclusive: rule.minExclusive }));
+      if (new Set(list).size !== list.length) throw rangeError(`${name} holds a repeated value`);
+      return [...list].sort((a, b) => a - b);
+    }
   }
 }
-
-const PARAMETER_NAMES: readonly AttackParameterName[] = [
-  'budget',
-  'temperature',
-  'loss',
-  'precision',
-  'epsilon',
-  'steps',
-  'stepSize',
-  'randomStart',
-  'target',
-];
 
 /**
  * The attack and its own options, checked and completed with the registry's defaults;
@@ -165,7 +208,8 @@ export function checkAttackOptions(alg: unknown, opts: AttackParameters = {}): R
   const d = attackDescriptor(alg);
   if (!d) throw rangeError(`unknown algorithm '${alg}' (expected one of ${ATTACK_ALGORITHMS.join(', ')})`);
   const resolved = {} as Record<string, unknown>;
-  for (const name of PARAMETER_NAMES) {
+  if (opts.epsilon !== undefined && opts.epsilons !== undefined) throw rangeError('give epsilon or epsilons, not both');
+  for (const name of ATTACK_PARAMETER_NAMES) {
     const rule = d.options[name];
     const given = opts[name];
     if (!rule) {
@@ -173,7 +217,12 @@ export function checkAttackOptions(alg: unknown, opts: AttackParameters = {}): R
         throw rangeError(`option '${name}' does not apply to ${d.name} (it takes ${Object.keys(d.options).join(', ')})`);
       resolved[name] = undefined;
     } else {
-      resolved[name] = checkOption(name, given ?? rule.default, rule);
+      resolved[name] =
+        'default' in rule
+          ? checkOption(name, given ?? rule.default, rule)
+          : given === undefined
+            ? undefined
+            : checkOption(name, given, rule);
     }
   }
   return { ...(resolved as ResolvedParameters), algorithm: d.name };
@@ -226,7 +275,8 @@ function rowsOf(o: ResolvedAttackOptions, split: MnistSplit): Row[] {
  * others are recorded with attacked = false and a skipReason, and count in neither the
  * numerator nor the denominator of the success rate.
  */
-export async function runAttack(model: Model, alg: AttackAlgorithm, opts: AttackOptions = {}): Promise<AttackResult> {
+export async function runAttack<A extends AttackAlgorithm>(model: Model, alg: A, options?: AttackOptionsOf<A>): Promise<AttackResult> {
+  const opts = (options ?? {}) as AttackOptions;
   if (!(model instanceof Model)) throw typeError('model must be a Model');
   if (opts.split !== undefined && (typeof opts.split !== 'object' || !types.isFloat32Array(opts.split.images)))
     throw typeError('split must be an MNIST split (e.g. data.test)');
@@ -239,10 +289,85 @@ export async function runAttack(model: Model, alg: AttackAlgorithm, opts: Attack
   checkSplitFits(split, model);
   const rows = rowsOf(o, split);
   const budget = d.budgetOf(o);
+  const started = Date.now();
+  const context = { ...o, budget, temperature: o.temperature ?? 1, budgetUnit: d.budgetUnit };
+  const run = (part: Row[], params: ResolvedParameters, onProgress: (done: number) => void) =>
+    attackRows(model, d, split, part, params, o.seed, chunk, !!opts.keepSaliency, onProgress);
+  if (!o.epsilons) {
+    const records = await run(rows, o, (done) => opts.onProgress?.(done, rows.length));
+    return { summary: summarize(context, records, (Date.now() - started) / 1000), records };
+  }
+  // Several radii, smallest first. An image found within a smaller ball lies in every larger
+  // one, so a sample fooled at one radius counts as fooled at the larger ones and is not
+  // attacked again; the others are attacked afresh (from a new random start) at each radius.
+  const byRow = new Map<Row, AttackRecord>();
+  let pending = rows;
+  const byEpsilon: EpsilonPoint[] = [];
+  for (const [pass, epsilon] of o.epsilons.entries()) {
+    const params = { ...o, epsilon };
+    const fooledBefore = rows.length - pending.length;
+    const records = await run(pending, params, (done) =>
+      opts.onProgress?.(pass * rows.length + fooledBefore + done, o.epsilons!.length * rows.length),
+    );
+    pending.forEach((row, k) => byRow.set(row, records[k]));
+    pending = pending.filter((row) => byRow.get(row)!.attacked && !byRow.get(row)!.success);
+    byEpsilon.push(epsilonPoint(epsilon, [...byRow.values()], records.filter((r) => r.attacked).length));
+  }
+  const records = rows.map((row) => byRow.get(row)!);
+  const largest = o.epsilons[o.epsilons.length - 1];
+  const summary = summarize({ ...context, epsilon: largest }, records, (Date.now() - started) / 1000);
+  return { summary: { ...summary, byEpsilon }, records };
+}
+
+/** Success and robust accuracy at one radius of an `epsilons` run. */
+export interface EpsilonPoint {
+  epsilon: number;
+  /** Samples, those attacked (classified correctly to begin with), and those fooled within this radius. */
+  samples: number;
+  attacked: number;
+  successes: number;
+  successRate: number;
+  /** 95% Wilson interval of the success rate among the attacked. */
+  interval: { low: number; high: number };
+  /** Samples still classified correctly within this radius, over all samples (foolbox's robust accuracy). */
+  robustAccuracy: number;
+  robustInterval: { low: number; high: number };
+  /** Samples attacked at this radius (the others were fooled at a smaller one, or misclassified to begin with). */
+  attackedHere: number;
+}
+
+function epsilonPoint(epsilon: number, records: AttackRecord[], attackedHere: number): EpsilonPoint {
+  const attacked = records.filter((r) => r.attacked).length;
+  const successes = records.filter((r) => r.attacked && r.success).length;
+  const robust = attacked - successes;
+  return {
+    epsilon,
+    samples: records.length,
+    attacked,
+    successes,
+    successRate: attacked ? successes / attacked : 0,
+    interval: wilsonInterval(successes, attacked),
+    robustAccuracy: records.length ? robust / records.length : 0,
+    robustInterval: wilsonInterval(robust, records.length),
+    attackedHere,
+  };
+}
+
+/** Runs the attack on `rows` in native batches of `chunk`, one record per row. */
+async function attackRows(
+  model: Model,
+  d: AttackDescriptor,
+  split: MnistSplit,
+  rows: Row[],
+  params: ResolvedParameters,
+  seed: number,
+  chunk: number,
+  keepSaliency: boolean,
+  onProgress: (done: number) => void,
+): Promise<AttackRecord[]> {
   const size = model.inputSize;
   const candidates = 2 * model.positions;
   const pathLength = (r: NativeBatchResult, n: number) => (n > 0 ? r.path.length / n : 0);
-  const started = Date.now();
   const records: AttackRecord[] = [];
   for (let at = 0; at < rows.length; at += chunk) {
     const part = rows.slice(at, at + chunk);
@@ -260,7 +385,7 @@ export async function runAttack(model: Model, alg: AttackAlgorithm, opts: Attack
     });
     let r: NativeBatchResult;
     try {
-      r = await d.run(model.nativeModel, batch, o, o.seed, !!opts.keepSaliency);
+      r = await d.run(model.nativeModel, batch, params, seed, keepSaliency);
     } catch (e) {
       throw e instanceof Error ? e : new TemperedError('TEMPERED_IO', String(e));
     }
@@ -290,19 +415,27 @@ export async function runAttack(model: Model, alg: AttackAlgorithm, opts: Attack
         path,
         adversarial: r.adversarial.slice(k * size, (k + 1) * size),
         saliency: r.saliency ? r.saliency.slice(k * candidates, (k + 1) * candidates) : undefined,
+        ...(params.epsilons ? { epsilon: params.epsilon } : {}),
       });
     });
-    opts.onProgress?.(Math.min(rows.length, at + chunk), rows.length);
+    onProgress(Math.min(rows.length, at + chunk));
   }
-  return {
-    summary: summarize({ ...o, budget, temperature: o.temperature ?? 1, budgetUnit: d.budgetUnit }, records, (Date.now() - started) / 1000),
-    records,
-  };
+  return records;
 }
 
 /** What a summary reports besides the records: the attack and its settings. */
 export type SummaryContext = Pick<AttackSummary, 'algorithm' | 'budget' | 'temperature'> &
   Partial<Omit<ResolvedAttackOptions, 'algorithm' | 'budget' | 'temperature' | 'indices' | 'seed'>> & { budgetUnit?: 'pixels' | 'steps' };
+
+/**
+ * A summary as this version writes it, from one of any version: before steps were reported
+ * as such, PGD's and FGSM's step counts sat in meanPixels / medianPixels.
+ */
+export function readSummary<S extends Partial<AttackSummary>>(s: S): S {
+  if (s.budgetUnit !== 'steps' || s.meanSteps !== undefined || (s.meanPixels === undefined && s.medianPixels === undefined)) return s;
+  const { meanPixels, medianPixels, ...rest } = s;
+  return { ...rest, meanSteps: meanPixels, medianSteps: medianPixels } as S;
+}
 
 export function summarize(o: SummaryContext, records: AttackRecord[], seconds: number): AttackSummary {
   const attacked = records.filter((r) => r.attacked);
@@ -317,8 +450,9 @@ export function summarize(o: SummaryContext, records: AttackRecord[], seconds: n
     byBudget.push(attacked.length ? cumulative / attacked.length : 0);
   }
   const settings: Partial<AttackSummary> = {};
-  for (const key of ['loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'] as const)
-    if (o[key] !== undefined) (settings as Record<string, unknown>)[key] = o[key];
+  // Every option the attack took, but budget and temperature, which come first.
+  for (const key of ATTACK_PARAMETER_NAMES)
+    if (key !== 'budget' && key !== 'temperature' && o[key] !== undefined) (settings as Record<string, unknown>)[key] = o[key];
   const summary: AttackSummary = {
     algorithm: o.algorithm,
     ...(o.budgetUnit ? { budgetUnit: o.budgetUnit } : {}),
@@ -330,8 +464,9 @@ export function summarize(o: SummaryContext, records: AttackRecord[], seconds: n
     successes: wins.length,
     successRate: attacked.length ? wins.length / attacked.length : 0,
     interval: wilsonInterval(wins.length, attacked.length),
-    meanPixels: mean(pixels),
-    medianPixels: median(pixels),
+    ...(o.budgetUnit === 'steps'
+      ? { meanSteps: mean(pixels), medianSteps: median(pixels) }
+      : { meanPixels: mean(pixels), medianPixels: median(pixels) }),
     successRateByBudget: byBudget,
     allZeroSaliency: attacked.filter((r) => r.saliencyAllZero).length,
     seconds,

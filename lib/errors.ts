@@ -38,12 +38,13 @@ export type TemperedErrorCode = keyof typeof TEMPERED_ERRORS;
 export const TEMPERED_ERROR_CODES = Object.keys(TEMPERED_ERRORS) as TemperedErrorCode[];
 
 /** The CLI's exit status for an error: 2 for a caller's mistake, else 1. A TEMPERED_IO error
- * whose cause is a path that does not exist or is not a file (ENOENT, ENOTDIR, EISDIR) is
+ * whose cause is a path that does not exist or is not a file (ENOENT, ENOTDIR, EISDIR; ENOTREG:
+ * lib/fsutil.ts's mark for a FIFO, device or socket) is
  * the caller's mistake too. */
 export function exitStatus(error: unknown): 1 | 2 {
   const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
   const code = typeof e?.code === 'string' ? e.code : undefined;
-  if (code === 'TEMPERED_IO' && ['ENOENT', 'ENOTDIR', 'EISDIR'].includes(String(e?.cause?.code))) return 2;
+  if (code === 'TEMPERED_IO' && ['ENOENT', 'ENOTDIR', 'EISDIR', 'ENOTREG'].includes(String(e?.cause?.code))) return 2;
   return code !== undefined && code in TEMPERED_ERRORS ? TEMPERED_ERRORS[code as TemperedErrorCode] : 1;
 }
 

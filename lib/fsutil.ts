@@ -93,24 +93,31 @@ export async function readJsonIfPresent<T>(file: string): Promise<T | undefined>
  * missing): a folder that cannot be made or written gives a TEMPERED_IO error now rather
  * than after the first epoch. `what` names the option in the message, e.g. '--out'.
  */
-export async function ensureWritableDir(dir: string, what: string): Promise<void> {
+export async function ensureWritableDir(dir: string, what: string): Promise<{ created?: string }> {
   const resolved = path.resolve(dir);
   const probe = path.join(resolved, tempName('write-check'));
+  let created: string | undefined;
   try {
-    await fs.promises.mkdir(resolved, { recursive: true });
+    created = await fs.promises.mkdir(resolved, { recursive: true }); // the first folder it made, if any
     const handle = await fs.promises.open(probe, 'wx');
     await handle.close();
     await fs.promises.rm(probe, { force: true });
   } catch (err) {
     throw new TemperedError('TEMPERED_IO', `${what}: cannot write in ${resolved} (${(err as Error).message})`, { cause: err });
   }
+  return created ? { created } : {};
 }
 
 /** ensureWritableDir for the folder of `file`, and `file` itself must not be a folder. */
-export async function ensureWritableFile(file: string, what: string): Promise<void> {
+export async function ensureWritableFile(file: string, what: string): Promise<{ created?: string }> {
   const stat = await fs.promises.stat(file).catch(() => undefined);
   if (stat?.isDirectory()) throw new TemperedError('TEMPERED_IO', `${what}: ${path.resolve(file)} is a folder, not a file`);
-  await ensureWritableDir(path.dirname(path.resolve(file)), what);
+  return ensureWritableDir(path.dirname(path.resolve(file)), what);
+}
+
+/** The cause of a refusal to read something that is not a regular file: EISDIR for a folder, ENOTREG otherwise. */
+function notAFile(stat: fs.Stats): NodeJS.ErrnoException {
+  return Object.assign(new Error(describeKind(stat)), { code: stat.isDirectory() ? 'EISDIR' : 'ENOTREG' });
 }
 
 /** A file kind for messages: 'a folder', 'a FIFO', ... */
@@ -143,7 +150,10 @@ export async function readRegularFile(
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new TemperedError('TEMPERED_IO', `cannot read ${file}: ${describeKind(stat)}, not a regular file`);
+    if (!stat.isFile())
+      throw new TemperedError('TEMPERED_IO', `cannot read ${file}: ${describeKind(stat)}, not a regular file`, {
+        cause: notAFile(stat), // the caller named the wrong path: exit status 2 (exitStatus)
+      });
     const size = stat.size;
     if (size > opts.maxBytes)
       throw new TemperedError('TEMPERED_IO', `cannot read ${file}: ${size} bytes, more than the ${opts.maxBytes}-byte limit`);

@@ -2,7 +2,7 @@
 // reference (test/reference/attacks.ts on test/reference/network.ts), iteration by
 // iteration along the native path on real test images; their invariants; and refusals of
 // nonsense before any work.
-import { ATTACKS, AttackAlgorithm, AttackRecord, randomTarget, runAttack, runTransfer } from '../lib/attack';
+import { ATTACKS, AttackAlgorithm, AttackRecord, ClassIndex, randomTarget, runAttack, runTransfer } from '../lib/attack';
 import { loadMnist, MnistData } from '../lib/mnist';
 import { Model } from '../lib/model';
 import { briefModels } from './attack-models';
@@ -107,7 +107,7 @@ describe('JSMA equals the float64 reference iteration by iteration along its pat
 
   test("a fixed target equal to a sample's label skips that sample and says why", async () => {
     const idx = [0, 1, 2, 3, 4, 5, 6, 7];
-    const fixed = data.test.labels[0];
+    const fixed = data.test.labels[0] as ClassIndex;
     const r = await runAttack(std, 'jsma', { data, samples: idx, target: fixed, budget: 10 });
     for (const rec of r.records) {
       if (rec.label === fixed)
@@ -261,18 +261,23 @@ describe('nonsense is refused with a coded error before any work', () => {
     ['steps 1.5', () => runAttack(std, 'pgd', { data, steps: 1.5 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /steps/],
     ['step size 0', () => runAttack(std, 'pgd', { data, stepSize: 0 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /stepSize/],
     ['step size < 0', () => runAttack(std, 'pgd', { data, stepSize: -0.01 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /stepSize/],
+    // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
     ['target 10', () => runAttack(std, 'jsma', { data, target: 10 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
+    // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
     ['target -1', () => runAttack(std, 'jsma-z', { data, target: -1 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
+    // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
     ['target 2.5', () => runAttack(std, 'jsma', { data, target: 2.5 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
     ['target word', () => runAttack(std, 'jsma', { data, target: 'some' as 'all' }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
     ['JSMA budget 1', () => runAttack(std, 'jsma', { data, budget: 1 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /budget/],
     [
       'an option the attack does not take',
+      // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
       () => runAttack(std, 'alg2', { data, epsilon: 0.3 }),
       'RangeError',
       'TEMPERED_OUT_OF_RANGE',
       /epsilon.*alg2/,
     ],
+    // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
     ['loss for JSMA', () => runAttack(std, 'jsma', { data, loss: 'margin' }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /loss.*jsma/],
     [
       'transfer of an unknown attack',

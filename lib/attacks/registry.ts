@@ -12,8 +12,10 @@ export const ATTACK_LOSSES = ['xent', 'margin'] as const;
 export type AttackLoss = (typeof ATTACK_LOSSES)[number];
 export const LOSS_PRECISIONS = ['float32', 'float64'] as const;
 export type LossPrecision = (typeof LOSS_PRECISIONS)[number];
+/** A class of MNIST, 0-9. */
+export type ClassIndex = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 /** JSMA's target: one seeded random class other than the label, a fixed class, or each of the 9 others. */
-export type JsmaTarget = 'random' | 'all' | number;
+export type JsmaTarget = 'random' | 'all' | ClassIndex;
 
 /** The attack options that depend on the attack (the sample selection is common to all). */
 export interface AttackParameters {
@@ -27,6 +29,11 @@ export interface AttackParameters {
   precision?: LossPrecision;
   /** PGD and FGSM: radius of the L-infinity ball, in (0, 1] (default 0.3). */
   epsilon?: number;
+  /**
+   * PGD and FGSM: several radii in (0, 1], attacked in one call (instead of `epsilon`): the summary's
+   * `byEpsilon` holds success and robust accuracy at each, the records are those of the largest.
+   */
+  epsilons?: number[];
   /** PGD: steps, at least 1 (default 40). */
   steps?: number;
   /** PGD: size of each sign step, > 0 (default 0.01). */
@@ -39,13 +46,33 @@ export interface AttackParameters {
 
 export type AttackParameterName = keyof AttackParameters;
 
+/**
+ * Every attack option with its one-line help (the CLI flags, validation, summaries and study
+ * columns iterate over this table; `satisfies` keeps it and AttackParameters in step).
+ */
+export const ATTACK_PARAMETERS = {
+  budget: 'most pixels changed per sample',
+  temperature: 'evaluation temperature of the cross-entropy, or of the softmax of jsma',
+  loss: "loss followed: 'xent' or 'margin' (max_{j!=y} z_j - z_y)",
+  precision: "precision of the loss head: 'float32' or 'float64' (the log1p form)",
+  epsilon: 'radius of the L-infinity ball, in (0, 1]',
+  epsilons: 'several radii, comma-separated, attacked in one call: success and robust accuracy per radius',
+  steps: 'gradient steps',
+  stepSize: 'size of each sign step',
+  randomStart: 'random start, a seeded uniform draw in the ball; the flag turns it off: start from the image itself',
+  target: "'random' (one seeded class other than the label), a class 0-9, or 'all'",
+} as const satisfies Record<AttackParameterName, string>;
+/** The option names, in the order of ATTACK_PARAMETERS. */
+export const ATTACK_PARAMETER_NAMES = Object.keys(ATTACK_PARAMETERS) as AttackParameterName[];
+
 /** How one option is checked, and its default. */
 export type OptionRule =
   | { kind: 'integer'; min: number; max: number; default: number }
   | { kind: 'number'; min: number; max?: number; minExclusive?: boolean; default: number }
   | { kind: 'choice'; values: readonly string[]; default: string }
   | { kind: 'boolean'; default: boolean }
-  | { kind: 'target'; default: JsmaTarget };
+  | { kind: 'target'; default: JsmaTarget }
+  | { kind: 'numbers'; min: number; max: number; minExclusive: boolean };
 
 /** Every option resolved to a value: those an attack does not read stay undefined. */
 export type ResolvedParameters = { [K in AttackParameterName]-?: AttackParameters[K] | undefined };
@@ -69,7 +96,12 @@ export interface AttackDescriptor {
   /** 'pixels' (the budget counts changed pixels) or 'steps' (it counts gradient steps). */
   budgetUnit: 'pixels' | 'steps';
   /** The options it reads; any other attack option is refused. */
-  options: Partial<Record<AttackParameterName, OptionRule>>;
+  options: OptionRules;
+  /**
+   * Its cost grows with the budget times a full sweep (Algorithm 4: up to 100 x 1,568 forward
+   * passes per sample), so experiments attack it on a subset of their samples.
+   */
+  quadraticCost: boolean;
   /** Default samples per native call (progress granularity). */
   chunk: number;
   /** The budget the summary reports success against (pixels or steps). */
@@ -82,22 +114,66 @@ export interface AttackDescriptor {
   testedAgainst: string;
 }
 
+/** The options an attack reads, each with its rule. */
+export type OptionRules = Partial<Record<AttackParameterName, OptionRule>>;
+
 // Limits as the engine's table (native/napi/limits.h: lossTemperature, epsilon, stepSize), so both refuse alike.
 const TEMPERATURE: OptionRule = { kind: 'number', min: 0, max: 1e30, minExclusive: true, default: 1 };
 const LOSS: OptionRule = { kind: 'choice', values: ATTACK_LOSSES, default: 'xent' };
 const PRECISION: OptionRule = { kind: 'choice', values: LOSS_PRECISIONS, default: 'float32' };
 const EPSILON: OptionRule = { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.3 };
+const EPSILONS: OptionRule = { kind: 'numbers', min: 0, max: 1, minExclusive: true };
 const SALIENCY_OPTIONS = {
   budget: { kind: 'integer', min: 1, max: 784, default: 100 },
   temperature: TEMPERATURE,
   loss: LOSS,
   precision: PRECISION,
-} as const satisfies AttackDescriptor['options'];
+} as const satisfies OptionRules;
 const JSMA_OPTIONS = {
   budget: { kind: 'integer', min: 2, max: 784, default: 2 * Math.floor((784 * 0.145) / 2) },
   temperature: TEMPERATURE,
   target: { kind: 'target', default: 'random' },
-} as const satisfies AttackDescriptor['options'];
+} as const satisfies OptionRules;
+const PGD_OPTIONS = {
+  temperature: TEMPERATURE,
+  loss: LOSS,
+  precision: PRECISION,
+  epsilon: EPSILON,
+  epsilons: EPSILONS,
+  steps: { kind: 'integer', min: 1, max: 100000, default: 40 },
+  stepSize: { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.01 },
+  randomStart: { kind: 'boolean', default: true },
+} as const satisfies OptionRules;
+const FGSM_OPTIONS = {
+  temperature: TEMPERATURE,
+  loss: LOSS,
+  precision: PRECISION,
+  epsilon: EPSILON,
+  epsilons: EPSILONS,
+} as const satisfies OptionRules;
+
+/**
+ * The options of each attack, by name: the descriptors read them from here, and the types
+ * (AttackParametersOf) are derived from it, so the compiler refuses what checkAttackOptions refuses.
+ */
+export const ATTACK_OPTION_RULES = {
+  alg1: SALIENCY_OPTIONS,
+  alg2: SALIENCY_OPTIONS,
+  alg3: SALIENCY_OPTIONS,
+  alg4: SALIENCY_OPTIONS,
+  jsma: JSMA_OPTIONS,
+  'jsma-z': JSMA_OPTIONS,
+  pgd: PGD_OPTIONS,
+  fgsm: FGSM_OPTIONS,
+} as const satisfies Record<AttackAlgorithm, OptionRules>;
+
+type TakenParameters<A extends AttackAlgorithm> = Pick<AttackParameters, keyof (typeof ATTACK_OPTION_RULES)[A] & AttackParameterName>;
+/** `epsilon` or `epsilons`, not both (checkAttackOptions refuses both at once). */
+type OneRadius<P> = 'epsilons' extends keyof P
+  ? Omit<P, 'epsilon' | 'epsilons'> & ({ epsilon?: number; epsilons?: undefined } | { epsilon?: undefined; epsilons: number[] })
+  : P;
+/** The options attack A takes, and no other (an object literal with another key does not compile). */
+export type AttackParametersOf<A extends AttackAlgorithm> = A extends AttackAlgorithm ? OneRadius<TakenParameters<A>> : never;
 
 function saliency(n: 1 | 2 | 3 | 4, title: string): AttackDescriptor {
   return {
@@ -105,10 +181,11 @@ function saliency(n: 1 | 2 | 3 | 4, title: string): AttackDescriptor {
     title,
     reference: 'Song (2017), Algorithm ' + n,
     budgetUnit: 'pixels',
-    options: SALIENCY_OPTIONS,
+    options: ATTACK_OPTION_RULES[`alg${n}`],
+    quadraticCost: n === 4,
     chunk: n === 4 ? 2 : 16,
     budgetOf: (o) => o.budget!,
-    saliencyMaps: true,
+    saliencyMaps: true, // the attacks of PAPER_ALGORITHMS, which AttackOptionsOf lets keep them
     run: (model, b, o, _seed, keepSaliency) =>
       model.attack(b.images, b.labels, {
         algorithm: n,
@@ -128,7 +205,8 @@ function jsma(name: 'jsma' | 'jsma-z', variant: 'softmax' | 'logits', title: str
     title,
     reference,
     budgetUnit: 'pixels',
-    options: JSMA_OPTIONS,
+    options: ATTACK_OPTION_RULES[name],
+    quadraticCost: false,
     chunk: 16,
     budgetOf: (o) => 2 * Math.floor(o.budget! / 2),
     saliencyMaps: false,
@@ -160,15 +238,8 @@ export const ATTACKS: readonly AttackDescriptor[] = [
     title: 'L-infinity projected gradient descent from a seeded random start',
     reference: 'Madry, Makelov, Schmidt, Tsipras, Vladu (2018), Towards Deep Learning Models Resistant to Adversarial Attacks',
     budgetUnit: 'steps',
-    options: {
-      temperature: TEMPERATURE,
-      loss: LOSS,
-      precision: PRECISION,
-      epsilon: EPSILON,
-      steps: { kind: 'integer', min: 1, max: 100000, default: 40 },
-      stepSize: { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.01 },
-      randomStart: { kind: 'boolean', default: true },
-    },
+    options: ATTACK_OPTION_RULES.pgd,
+    quadraticCost: false,
     chunk: 64,
     budgetOf: (o) => o.steps!,
     saliencyMaps: false,
@@ -190,7 +261,8 @@ export const ATTACKS: readonly AttackDescriptor[] = [
     title: 'one signed gradient step of size epsilon from the image',
     reference: 'Goodfellow, Shlens, Szegedy (2015), Explaining and Harnessing Adversarial Examples',
     budgetUnit: 'steps',
-    options: { temperature: TEMPERATURE, loss: LOSS, precision: PRECISION, epsilon: EPSILON },
+    options: ATTACK_OPTION_RULES.fgsm,
+    quadraticCost: false,
     chunk: 64,
     budgetOf: () => 1,
     saliencyMaps: false,

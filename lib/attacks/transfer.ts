@@ -1,7 +1,7 @@
 // runTransfer: adversarial images crafted on one model (the source) and classified by
 // another (the target), the usual check that a defence does not merely hide its gradient
 // (Papernot et al. 2017; Carlini & Wagner 2017).
-import { AttackAlgorithm, AttackOptions, AttackResult, checkAttackOptions, runAttack } from '../attack';
+import { AttackAlgorithm, AttackOptions, AttackOptionsOf, AttackResult, checkAttackOptions, runAttack } from '../attack';
 import { typeError } from '../errors';
 import { loadMnist, MnistSplit } from '../mnist';
 import { Model, checkSplitFits } from '../model';
@@ -53,7 +53,13 @@ export interface TransferResult {
  * means the target model misclassifies it (prediction != label). Samples the target model
  * misclassifies to begin with, and samples the source did not attack, are not counted.
  */
-export async function runTransfer(source: Model, target: Model, alg: AttackAlgorithm, opts: AttackOptions = {}): Promise<TransferResult> {
+export async function runTransfer<A extends AttackAlgorithm>(
+  source: Model,
+  target: Model,
+  alg: A,
+  options?: AttackOptionsOf<A>,
+): Promise<TransferResult> {
+  let opts = (options ?? {}) as AttackOptions;
   if (!(source instanceof Model)) throw typeError('source must be a Model');
   if (!(target instanceof Model)) throw typeError('target must be a Model');
   const started = Date.now();
@@ -61,7 +67,7 @@ export async function runTransfer(source: Model, target: Model, alg: AttackAlgor
     checkAttackOptions(alg, opts); // nonsense is refused before loading
     opts = { ...opts, data: await loadMnist() };
   }
-  const crafted = await runAttack(source, alg, opts);
+  const crafted = await runAttack(source, alg as AttackAlgorithm, opts);
   return classifyTransfer(crafted, target, (opts.split ?? opts.data?.test) as MnistSplit, started);
 }
 

@@ -31,20 +31,29 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const c of program.commands) c.exitOverride();
+  // With --json a script reads stdout: an error goes there too, as one JSON object (and to stderr in words).
+  const json = argv.slice(2).includes('--json');
   try {
+    const program = buildProgram(); // reads the addon's version: an addon never built is refused here, with its code
+    program.exitOverride();
+    program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    for (const c of program.commands) c.exitOverride();
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version end here too, with exit code 0.
-      return err.exitCode === 0 ? 0 : 2;
+      // --help and --version end here too, with exit code 0; commander has already said what was wrong.
+      if (err.exitCode === 0) return 0;
+      if (json) writeJsonError('TEMPERED_INVALID_ARGUMENT', err.message.replace(/^error: /, ''));
+      return 2;
     }
     const e = err as Error & { code?: string };
     process.stderr.write(`tempered: error${e.code ? ` [${e.code}]` : ''}: ${e.message}\n`);
+    if (json) writeJsonError(e.code ?? 'TEMPERED_INTERNAL', e.message);
     return exitStatus(e);
   }
+}
+
+function writeJsonError(code: string, message: string): void {
+  process.stdout.write(JSON.stringify({ error: { code, message } }, null, 2) + '\n');
 }

@@ -9,6 +9,20 @@ import type { AttackRow, ExperimentResults, FigureRecord, ModelResult } from './
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const VEGA_LITE_SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
+/** Chart text of at least 12 px (Vega-Lite's defaults are 10-11 px), for every figure of the reports. */
+export const READABLE_TEXT = {
+  axis: { labelFontSize: 12, titleFontSize: 12 },
+  legend: { labelFontSize: 12, titleFontSize: 12 },
+  header: { labelFontSize: 12, titleFontSize: 13 },
+  title: { fontSize: 14 },
+} as const;
+
+/** The models told apart by the line's dash and the point's shape as well as by hue (colour-blind readers, greyscale print). */
+export function modelEncodings(names: string[]): Record<string, unknown> {
+  const field = { field: 'model', type: 'nominal', title: 'model', sort: names };
+  return { color: field, strokeDash: field, shape: field };
+}
+
 export interface BudgetPoint {
   model: string;
   loss: string;
@@ -88,14 +102,14 @@ function budgetFigure(r: Pick<ExperimentResults, 'attacks' | 'models' | 'profile
             encoding: {
               x: { field: 'budget', type: 'quantitative' },
               y: { field: 'rate', type: 'quantitative' },
-              color: { field: 'model', type: 'nominal', title: 'model', sort: r.models.map((m) => m.name) },
+              ...modelEncodings(r.models.map((m) => m.name)),
             },
           },
         ],
       },
       resolve: { scale: { y: 'shared' } },
       // The legend shows the lines (the bands' faint fill would hide the colours).
-      config: { legend: { symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 3 } },
+      config: { ...READABLE_TEXT, legend: { ...READABLE_TEXT.legend, symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 3 } },
     },
   };
 }
@@ -137,7 +151,7 @@ function trainingFigure(models: ModelResult[]): FigureRecord | undefined {
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
       y: { field: 'value', type: 'quantitative', title: measure, scale: { zero: false }, ...(format ? { axis: { format } } : {}) },
-      color: { field: 'model', type: 'nominal', title: 'model', sort: models.map((m) => m.name) },
+      ...modelEncodings(models.map((m) => m.name)),
     },
   });
   return {
@@ -152,6 +166,7 @@ function trainingFigure(models: ModelResult[]): FigureRecord | undefined {
       description: 'Training loss and validation accuracy per epoch',
       data: { values },
       hconcat: [panel('training loss'), panel('validation accuracy', '.1%')],
+      config: READABLE_TEXT,
     },
   };
 }

@@ -1,11 +1,14 @@
 // The pictures of a reproduce run, drawn from what the attacks returned (no attack runs
 // again): originals beside their adversarial versions, and Algorithm 2's saliency maps S1
 // (pixel set to 1) and S2 (pixel set to 0) under the float32 and float64 cross-entropy, so
-// gradient masking is visible (an all-zero map is drawn as a dark red tile). Each grid is
-// kept tile by tile (for the HTML page, which labels rows and columns) and as one PNG.
+// gradient masking is visible (an all-zero map is drawn as a dark red tile, marked "all zero").
+// Each grid is kept tile by tile (for the HTML page, which labels rows and columns) and as one
+// PNG that stands alone: its title, column and row labels, the notes under the tiles, the
+// legend and (saliency) the colour bar are drawn into it with the bitmap font.
 import * as path from 'path';
 import { PNG } from 'pngjs';
-import type { AttackRecord } from '../attack';
+import type { AttackAlgorithm, AttackRecord } from '../attack';
+import { drawText, LINE_HEIGHT, textWidth, wrapText } from './render/bitmap-font';
 import { writeFileAtomic } from '../fsutil';
 import type { MnistSplit } from '../mnist';
 import type { AttackSettingId, ModelSpec } from './profiles';
@@ -13,7 +16,14 @@ import type { PictureCell, PictureGrid } from './results';
 
 const SCALE = 4;
 const TILE = 28 * SCALE;
-const GAP = 6;
+/** Font scale of the labels: 10 x 14 pixel capitals. */
+const TEXT = 2;
+const LINE = LINE_HEIGHT * TEXT;
+/** Column pitch: a tile and room for its notes. */
+const CELL = TILE + 20;
+const MARGIN = 10;
+const INK: Rgb = [25, 25, 25];
+const WHITE: Rgb = [255, 255, 255];
 
 type Rgb = [number, number, number];
 
@@ -34,19 +44,18 @@ class Canvas {
     this.png.data[o + 2] = b;
     this.png.data[o + 3] = 255;
   }
-  /** A 28 x 28 map at tile (col, row), each value drawn by colour(v). */
-  tile(col: number, row: number, values: ArrayLike<number>, colour: (v: number, p: number) => Rgb, border?: Rgb): void {
-    const x0 = GAP + col * (TILE + GAP);
-    const y0 = GAP + row * (TILE + GAP);
-    for (let p = 0; p < 784; p++) {
-      const c = colour(values[p], p);
-      const px = x0 + (p % 28) * SCALE;
-      const py = y0 + Math.floor(p / 28) * SCALE;
-      for (let dy = 0; dy < SCALE; dy++) for (let dx = 0; dx < SCALE; dx++) this.set(px + dx, py + dy, c);
-    }
+  rect(x: number, y: number, w: number, h: number, c: Rgb): void {
+    for (let dy = 0; dy < h; dy++) for (let dx = 0; dx < w; dx++) this.set(x + dx, y + dy, c);
+  }
+  text(x: number, y: number, s: string, c: Rgb = INK, scale = TEXT): void {
+    drawText((px, py) => this.set(px, py, c), x, y, s, scale);
+  }
+  /** A 28 x 28 map with its top-left corner at (x0, y0), each value drawn by colour(v). */
+  tile(x0: number, y0: number, values: ArrayLike<number>, colour: (v: number, p: number) => Rgb, border?: Rgb): void {
+    for (let p = 0; p < 784; p++) this.rect(x0 + (p % 28) * SCALE, y0 + Math.floor(p / 28) * SCALE, SCALE, SCALE, colour(values[p], p));
     if (border) {
-      for (let k = -2; k < TILE + 2; k++) {
-        for (const t of [-2, -1]) {
+      for (let k = -3; k < TILE + 3; k++) {
+        for (const t of [-3, -2, -1]) {
           this.set(x0 + k, y0 + t, border);
           this.set(x0 + k, y0 + TILE - 1 - t, border);
           this.set(x0 + t, y0 + k, border);
@@ -60,8 +69,87 @@ class Canvas {
   }
 }
 
-function canvas(cols: number, rows: number): Canvas {
-  return new Canvas(GAP + cols * (TILE + GAP), GAP + rows * (TILE + GAP));
+/** One tile of a grid picture: its values and colours, and the words under it (and over it). */
+interface TileDrawing {
+  values: ArrayLike<number>;
+  colour: (v: number) => Rgb;
+  border?: Rgb;
+  /** Lines under the tile. */
+  notes: string[];
+  /** Lines written across the tile (the "all zero" mark), in white unless markColour says otherwise. */
+  mark?: string[];
+  markColour?: Rgb;
+}
+
+/** A colour swatch and its meaning, in the legend under the grid. */
+interface LegendEntry {
+  colour: Rgb;
+  text: string;
+}
+
+interface GridDrawing {
+  title: string;
+  columns: string[];
+  rows: { label: string[]; tiles: (TileDrawing | null)[] }[];
+  legend: LegendEntry[];
+  /** Saliency: the colour ramp, with what it means. */
+  colourBar?: { low: string; high: string; note: string };
+  footer: string[];
+}
+
+/** Draws a labelled grid of tiles, its legend and notes, as one PNG that needs no page around it. */
+function drawGrid(g: GridDrawing): Buffer {
+  const labelWidth = Math.max(...g.rows.flatMap((r) => r.label.map((l) => textWidth(l, TEXT)))) + 14;
+  const width = MARGIN * 2 + labelWidth + g.columns.length * CELL;
+  const inner = width - 2 * MARGIN;
+  const titleLines = wrapText(g.title, inner, TEXT);
+  const headers = g.columns.map((c) => wrapText(c, CELL - 8, TEXT));
+  const headerLines = Math.max(...headers.map((h) => h.length));
+  const noteLines = Math.max(1, ...g.rows.flatMap((r) => r.tiles.map((t) => t?.notes.length ?? 0)));
+  const rowHeight = TILE + 8 + noteLines * LINE + 8;
+  const legendLines = g.legend.map((e) => wrapText(e.text, inner - 24, TEXT));
+  const footerLines = g.footer.flatMap((f) => wrapText(f, inner, TEXT));
+  const top = MARGIN + titleLines.length * LINE + 6;
+  const gridTop = top + headerLines * LINE + 6;
+  const legendTop = gridTop + g.rows.length * rowHeight + 4;
+  const barNote = g.colourBar ? wrapText(g.colourBar.note, inner, TEXT) : [];
+  const barHeight = g.colourBar ? 18 + barNote.length * LINE + 8 : 0;
+  const legendHeight = legendLines.reduce((n, l) => n + l.length * LINE + 4, 0);
+  const height = legendTop + barHeight + legendHeight + footerLines.length * LINE + MARGIN;
+  const c = new Canvas(width, height);
+  titleLines.forEach((l, k) => c.text(MARGIN, MARGIN + k * LINE, l));
+  const colX = (col: number) => MARGIN + labelWidth + col * CELL + 4;
+  headers.forEach((lines, col) => lines.forEach((l, k) => c.text(colX(col), top + k * LINE, l)));
+  g.rows.forEach((row, r) => {
+    const y0 = gridTop + r * rowHeight;
+    row.label.forEach((l, k) => c.text(MARGIN, y0 + 4 + k * LINE, l));
+    row.tiles.forEach((t, col) => {
+      if (!t) return;
+      c.tile(colX(col), y0 + 4, t.values, t.colour, t.border);
+      t.mark?.forEach((l, k) =>
+        c.text(colX(col) + Math.floor((TILE - textWidth(l, TEXT)) / 2), y0 + 4 + 36 + k * LINE, l, t.markColour ?? WHITE),
+      );
+      t.notes.forEach((l, k) => c.text(colX(col), y0 + 4 + TILE + 6 + k * LINE, l));
+    });
+  });
+  let y = legendTop;
+  if (g.colourBar) {
+    const barX = MARGIN + textWidth(g.colourBar.low, TEXT) + 8;
+    const barWidth = 256;
+    c.text(MARGIN, y, g.colourBar.low);
+    for (let k = 0; k < barWidth; k++) c.rect(barX + k, y, 1, 14, ramp(0.15 + (0.85 * k) / (barWidth - 1)));
+    c.text(barX + barWidth + 8, y, g.colourBar.high);
+    y += 18;
+    barNote.forEach((l, k) => c.text(MARGIN, y + k * LINE, l));
+    y += barNote.length * LINE + 8;
+  }
+  g.legend.forEach((e, k) => {
+    c.rect(MARGIN, y + 2, 16, 16, e.colour);
+    legendLines[k].forEach((l, j) => c.text(MARGIN + 24, y + j * LINE, l));
+    y += legendLines[k].length * LINE + 4;
+  });
+  footerLines.forEach((l, k) => c.text(MARGIN, y + k * LINE, l));
+  return c.encode();
 }
 
 const grey = (v: number): Rgb => {
@@ -84,8 +172,15 @@ function ramp(t: number): Rgb {
   return [0, 1, 2].map((k) => Math.round(STOPS[i][k] + f * (STOPS[i + 1][k] - STOPS[i][k]))) as Rgb;
 }
 
-/** Colours |v| on a log scale spanning this map's non-zero values; 0 is black. */
-function heat(values: ArrayLike<number>): (v: number) => Rgb {
+/** The tile of a sample that was not attacked (no saliency map). */
+const NOT_ATTACKED: Rgb = [225, 225, 225];
+const BLANK = new Float32Array(784);
+
+/** The colour of a map that is zero everywhere (masked). */
+const MASKED: Rgb = [90, 0, 0];
+
+/** Colours |v| on a log scale spanning this map's non-zero values (low .. high); 0 is black. */
+function heat(values: ArrayLike<number>): { colour: (v: number) => Rgb; low?: number; high?: number } {
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
@@ -95,11 +190,15 @@ function heat(values: ArrayLike<number>): (v: number) => Rgb {
       hi = Math.max(hi, Math.log10(a));
     }
   }
-  if (!Number.isFinite(lo)) return () => [90, 0, 0]; // all zero: masked
+  if (!Number.isFinite(lo)) return { colour: () => MASKED };
   const span = Math.max(hi - lo, 1e-12);
-  return (v) => {
-    const a = Math.abs(v);
-    return a > 0 && Number.isFinite(a) ? ramp(0.15 + (0.85 * (Math.log10(a) - lo)) / span) : [0, 0, 0];
+  return {
+    colour: (v) => {
+      const a = Math.abs(v);
+      return a > 0 && Number.isFinite(a) ? ramp(0.15 + (0.85 * (Math.log10(a) - lo)) / span) : [0, 0, 0];
+    },
+    low: 10 ** lo,
+    high: 10 ** hi,
   };
 }
 
@@ -142,13 +241,20 @@ function tilePng(values: ArrayLike<number>, colour: (v: number) => Rgb): string 
   return c.encode().toString('base64');
 }
 
-export const ADVERSARIAL_COLUMNS: { alg: string; setting: AttackSettingId }[] = [
+export const ADVERSARIAL_COLUMNS: { alg: AttackAlgorithm; setting: AttackSettingId }[] = [
   { alg: 'alg1', setting: 'xent32' },
   { alg: 'alg2', setting: 'xent32' },
   { alg: 'alg2', setting: 'margin' },
   { alg: 'alg3', setting: 'xent32' },
 ];
 export const SALIENCY_SETTINGS: AttackSettingId[] = ['xent32', 'xent64'];
+/** The attack whose saliency maps are drawn (the attacks keep them for the picture samples only). */
+export const SALIENCY_ALGORITHM: AttackAlgorithm = 'alg2';
+export const SALIENCY_PICTURE_ALGORITHMS: readonly AttackAlgorithm[] = [SALIENCY_ALGORITHM];
+/** Every attack a picture is drawn from: the pictures piece depends on these attacks only. */
+export const PICTURED_ALGORITHMS: readonly AttackAlgorithm[] = [
+  ...new Set([...ADVERSARIAL_COLUMNS.map((c) => c.alg), ...SALIENCY_PICTURE_ALGORITHMS]),
+];
 
 const BORDER: Record<NonNullable<PictureCell['outcome']>, Rgb> = {
   success: [0, 170, 60],
@@ -173,39 +279,61 @@ export async function drawPictures(
   const grids: PictureGrid[] = [];
   if (shown.length === 0) return grids;
   const rowLabel = (idx: number) => `test image ${idx} (label ${test.labels[idx]})`;
+  const rowLines = (idx: number) => [`test ${idx}`, `label ${test.labels[idx]}`];
   for (const spec of specs) {
     // Originals and adversarial images; border: green the attack succeeded, red it failed, grey not attacked.
-    const adv = canvas(1 + ADVERSARIAL_COLUMNS.length, shown.length);
-    const advRows: PictureGrid['rows'] = shown.map((idx, row) => {
+    const advTiles: (TileDrawing | null)[][] = [];
+    const advRows: PictureGrid['rows'] = shown.map((idx) => {
       const original = test.images.slice(idx * 784, (idx + 1) * 784);
-      adv.tile(0, row, original, grey);
+      const tiles: (TileDrawing | null)[] = [{ values: original, colour: grey, notes: ['original'] }];
       const cells: (PictureCell | null)[] = [{ png: tilePng(original, grey), note: `original, label ${test.labels[idx]}` }];
-      ADVERSARIAL_COLUMNS.forEach((col, k) => {
+      ADVERSARIAL_COLUMNS.forEach((col) => {
         const rec = lookup(spec.id, col.alg, col.setting, idx);
         if (!rec?.picture) {
           cells.push(null);
+          tiles.push(null);
           return;
         }
         const image = fromBase64(rec.picture.adversarial, (b) => new Float32Array(b));
         const outcome: PictureCell['outcome'] = !rec.attacked ? 'not-attacked' : rec.success ? 'success' : 'failure';
-        adv.tile(1 + k, row, image, grey, BORDER[outcome]);
         const note = !rec.attacked
           ? `misclassified to begin with (as ${rec.initialPrediction}): not attacked`
           : rec.success
             ? `classified as ${rec.finalPrediction} after ${rec.pixels} pixels`
             : `still ${rec.finalPrediction} after ${rec.pixels} pixels`;
+        const notes = !rec.attacked
+          ? ['not', 'attacked']
+          : rec.success
+            ? [`now ${rec.finalPrediction}`, `${rec.pixels} px`]
+            : [`still ${rec.finalPrediction}`, `${rec.pixels} px`];
+        tiles.push({ values: image, colour: grey, border: BORDER[outcome], notes });
         cells.push({ png: tilePng(image, grey), note, outcome });
       });
+      advTiles.push(tiles);
       return { label: rowLabel(idx), cells };
     });
+    const advColumns = ['original', ...ADVERSARIAL_COLUMNS.map((c) => `${c.alg.replace('alg', 'Algorithm ')}, ${c.setting}`)];
     const advFile = path.join('pictures', `adversarial-${spec.id}.png`);
-    await writeFileAtomic(path.join(out, advFile), adv.encode());
+    await writeFileAtomic(
+      path.join(out, advFile),
+      drawGrid({
+        title: `${spec.name}: adversarial images`,
+        columns: advColumns,
+        rows: shown.map((idx, r) => ({ label: rowLines(idx), tiles: advTiles[r] })),
+        legend: [
+          { colour: BORDER.success, text: 'misclassified within the budget (under the tile: the new class, the pixels changed)' },
+          { colour: BORDER.failure, text: 'the attack failed (the class it still has)' },
+          { colour: BORDER['not-attacked'], text: 'misclassified to begin with: not attacked' },
+        ],
+        footer: [],
+      }),
+    );
     grids.push({
       id: `adversarial-${spec.id}`,
       model: spec.id,
       kind: 'adversarial',
       file: advFile,
-      columns: ['original', ...ADVERSARIAL_COLUMNS.map((c) => `${c.alg.replace('alg', 'Algorithm ')}, ${c.setting}`)],
+      columns: advColumns,
       rows: advRows,
       caption:
         `${spec.name}: test images ${shown.join(', ')}; columns: original, ` +
@@ -214,36 +342,72 @@ export async function drawPictures(
     });
 
     // Saliency maps of Algorithm 2 as the attack computed them: S1, S2 per loss precision.
-    const sal = canvas(2 * SALIENCY_SETTINGS.length, shown.length);
-    const salRows: PictureGrid['rows'] = shown.map((idx, row) => {
+    const salTiles: (TileDrawing | null)[][] = [];
+    const salRows: PictureGrid['rows'] = shown.map((idx) => {
       const cells: (PictureCell | null)[] = [];
-      SALIENCY_SETTINGS.forEach((setting, k) => {
-        const rec = lookup(spec.id, 'alg2', setting, idx);
+      const tiles: (TileDrawing | null)[] = [];
+      SALIENCY_SETTINGS.forEach((setting) => {
+        const rec = lookup(spec.id, SALIENCY_ALGORITHM, setting, idx);
         if (!rec?.picture?.saliency || !rec.attacked) {
           cells.push(null, null);
+          // A sample the model misclassifies to begin with has no map: say so rather than leave a hole.
+          const skipped: TileDrawing | null = rec
+            ? {
+                values: BLANK,
+                colour: () => NOT_ATTACKED,
+                notes: ['misclass.', `as ${rec.initialPrediction}`],
+                mark: ['not', 'attacked'],
+                markColour: INK,
+              }
+            : null;
+          tiles.push(skipped, skipped);
           return;
         }
         const s = fromBase64(rec.picture.saliency, (b) => new Float64Array(b));
         for (const half of [0, 1]) {
           const map = s.subarray(half * 784, (half + 1) * 784);
-          const colour = heat(map);
-          sal.tile(2 * k + half, row, map, colour);
+          const { colour, low, high } = heat(map);
           const allZero = map.every((v) => v === 0);
           let max = 0;
           for (const v of map) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
           cells.push({ png: tilePng(map, colour), note: allZero ? 'zero everywhere (masked)' : `max ${max.toExponential(2)}`, allZero });
+          tiles.push(
+            allZero
+              ? { values: map, colour, notes: ['zero', 'everywhere'], mark: ['all zero', '(masked)'] }
+              : { values: map, colour, notes: [`lo ${low!.toExponential(1)}`, `hi ${high!.toExponential(1)}`] },
+          );
         }
       });
+      salTiles.push(tiles);
       return { label: rowLabel(idx), cells };
     });
+    const salColumns = SALIENCY_SETTINGS.flatMap((s) => [`S1 (pixel := 1), ${s}`, `S2 (pixel := 0), ${s}`]);
     const salFile = path.join('pictures', `saliency-${spec.id}.png`);
-    await writeFileAtomic(path.join(out, salFile), sal.encode());
+    await writeFileAtomic(
+      path.join(out, salFile),
+      drawGrid({
+        title: `${spec.name}: Algorithm 2 saliency maps`,
+        columns: salColumns,
+        rows: shown.map((idx, r) => ({ label: rowLines(idx), tiles: salTiles[r] })),
+        colourBar: {
+          low: 'lo',
+          high: 'hi',
+          note: 'log scale of |L(x with p := 1 or 0) - L(x)|, per map: each map runs from its own lo to its own hi (under the tile)',
+        },
+        legend: [
+          { colour: [0, 0, 0], text: 'exactly 0' },
+          { colour: MASKED, text: 'all zero: the whole map is 0 (masked), the attack had nothing to follow' },
+          { colour: NOT_ATTACKED, text: 'not attacked: misclassified to begin with, so no map' },
+        ],
+        footer: [],
+      }),
+    );
     grids.push({
       id: `saliency-${spec.id}`,
       model: spec.id,
       kind: 'saliency',
       file: salFile,
-      columns: SALIENCY_SETTINGS.flatMap((s) => [`S1 (pixel := 1), ${s}`, `S2 (pixel := 0), ${s}`]),
+      columns: salColumns,
       rows: salRows,
       caption:
         `${spec.name}: Algorithm 2 saliency |L(x with p := 1) - L(x)| (S1) and |L(x with p := 0) - L(x)| (S2) for the same images, ` +

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AttackAlgorithm, runAttack, summarize } from '../attack';
+import { AttackAlgorithm, attackDescriptor, runAttack, summarize } from '../attack';
 import { BackendChoice, describeBackend, resolveBackend } from '../backends';
 import { distill, parametersHash } from '../distill';
 import { TemperedError, checkNumber } from '../errors';
@@ -19,9 +19,10 @@ import { native } from '../native';
 import { sampleWithoutReplacement } from '../rng';
 import { EpochRecord, train } from '../train';
 import { reproduceFigures } from './figures';
-import { drawPictures, pictureSamples, storedRecord, StoredRecord } from './pictures';
+import { drawPictures, PICTURED_ALGORITHMS, pictureSamples, SALIENCY_PICTURE_ALGORITHMS, storedRecord, StoredRecord } from './pictures';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from './pieces';
 import {
+  nearChanceWarning,
   ALGORITHMS,
   ATTACK_SETTINGS,
   AttackSetting,
@@ -192,9 +193,13 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
     });
   }
 
+  const nearChance = nearChanceWarning(modelResults);
+  if (nearChance) emit({ stage: 'train', message: `warning: ${nearChance}` });
+
   // 2. The samples: the same test images for every model.
   const indices = sampleWithoutReplacement(data.test.count, profile.samples, seed, 7);
-  const alg4Indices = sampleWithoutReplacement(indices.length, profile.alg4Samples, seed, 8).map((k) => indices[k]);
+  // Attacks of quadratic cost (Algorithm 4) run on a subset of them, profile.alg4Samples.
+  const subsetIndices = sampleWithoutReplacement(indices.length, profile.alg4Samples, seed, 8).map((k) => indices[k]);
   const correct = new Map<ModelId, Set<number>>();
   for (const spec of specs) {
     const images = new Float32Array(indices.length * 784);
@@ -212,12 +217,13 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
   const jobs: { spec: ModelSpec; alg: AttackAlgorithm; setting: AttackSetting }[] = [];
   for (const alg of ALGORITHMS)
     for (const setting of ATTACK_SETTINGS)
-      for (const spec of specs) if (alg !== 'alg4' || alg4Indices.length > 0) jobs.push({ spec, alg, setting });
+      for (const spec of specs) if (!attackDescriptor(alg)!.quadraticCost || subsetIndices.length > 0) jobs.push({ spec, alg, setting });
   let jobIndex = 0;
   for (const { spec, alg, setting } of jobs) {
     jobIndex++;
     const model = models.get(spec.id)!;
-    const samples = alg === 'alg4' ? alg4Indices : indices;
+    const descriptor = attackDescriptor(alg)!;
+    const samples = descriptor.quadraticCost ? subsetIndices : indices;
     const file = path.join(out, 'attacks', `${spec.id}-${alg}-${setting.id}.json`);
     const keep = samples.filter((i) => shownSet.has(i));
     const key = JSON.stringify({
@@ -238,7 +244,7 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
         temperature: 1,
         loss: setting.loss,
         precision: setting.precision,
-        keepSaliency: alg === 'alg2' && keep.length > 0,
+        keepSaliency: descriptor.saliencyMaps && SALIENCY_PICTURE_ALGORITHMS.includes(alg) && keep.length > 0,
         onProgress: (done, total) => emit({ stage: 'attack', message: `[${jobIndex}/${jobs.length}] ${label}`, done, total }),
       });
       return {
@@ -297,7 +303,7 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
 
   // 5. Pictures, drawn from the attack pieces they come from.
   emit({ stage: 'pictures', message: 'pictures' });
-  const sources = [...stored.values()].filter((a) => a.algorithm !== 'alg4').map((a) => [a.key, a.produced.producedAt]);
+  const sources = [...stored.values()].filter((a) => PICTURED_ALGORITHMS.includes(a.algorithm)).map((a) => [a.key, a.produced.producedAt]);
   const picturesKey = JSON.stringify({ shown, sources });
   const gridFiles = specs.flatMap((s) => [`adversarial-${s.id}.png`, `saliency-${s.id}.png`]).map((f) => path.join(out, 'pictures', f));
   const picturesFile = path.join(out, 'pictures', 'pictures.json');
@@ -334,7 +340,7 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
     machine: machineDescription(backend),
     data: { fingerprint: data.fingerprint, description: data.description, split: data.split },
     models: modelResults,
-    samples: { indices, alg4Indices, correctByAll: common.size, evaluationTemperature: 1, pictureIndices: shown },
+    samples: { indices, alg4Indices: subsetIndices, correctByAll: common.size, evaluationTemperature: 1, pictureIndices: shown },
     attacks,
     gradients,
     stages,

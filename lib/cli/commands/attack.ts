@@ -3,16 +3,19 @@
 import { Command, InvalidArgumentError } from 'commander';
 import {
   ATTACK_ALGORITHMS,
-  ATTACK_LOSSES,
+  ATTACK_PARAMETER_NAMES,
+  ATTACK_PARAMETERS,
   ATTACKS,
   AttackAlgorithm,
   AttackOptions,
+  AttackParameters,
   checkAttackOptions,
+  ClassIndex,
   JsmaTarget,
-  LOSS_PRECISIONS,
   runAttack,
   runTransfer,
 } from '../../attack';
+import type { AttackParameterName, OptionRule } from '../../attacks/registry';
 import { describeBackend } from '../../backends';
 import { writeJsonAtomic } from '../../fsutil';
 import { Model } from '../../model';
@@ -29,21 +32,12 @@ import {
   setUpRuntime,
 } from '../common';
 
-interface AttackCliOptions extends RuntimeOptions {
+interface AttackCliOptions extends RuntimeOptions, AttackParameters {
   model: string;
   alg: AttackAlgorithm;
   samples?: number;
   indices?: string;
   seed: number;
-  budget?: number;
-  temperature?: number;
-  loss?: 'xent' | 'margin';
-  precision?: 'float32' | 'float64';
-  epsilon?: number;
-  steps?: number;
-  stepSize?: number;
-  randomStart?: boolean;
-  target?: JsmaTarget;
   transferTo?: string;
   records?: string;
 }
@@ -57,17 +51,55 @@ function parseTarget(value: string): JsmaTarget {
   const t = Number(value);
   if (value.trim() === '' || !Number.isInteger(t) || t < 0 || t > 9)
     throw new InvalidArgumentError(`--target must be 'random', 'all' or a class 0-9 (got '${value}')`);
-  return t;
+  return t as ClassIndex;
 }
 
 /** The command-line flag of an attack option. */
-function flag(option: string): string {
-  return option === 'randomStart' ? '--no-random-start' : '--' + option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+function flag(option: AttackParameterName): string {
+  const dashed = '--' + option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return attackRules(option).some((r) => r.kind === 'boolean') ? dashed.replace('--', '--no-') : dashed;
+}
+
+function attackRules(option: AttackParameterName): OptionRule[] {
+  return ATTACKS.flatMap((a) => (a.options[option] ? [a.options[option]] : []));
+}
+
+/** "alg1-4: default 100; jsma: 112": which attacks take the option, and their defaults. */
+function takenBy(option: AttackParameterName): string {
+  const byDefault = new Map<string, string[]>();
+  for (const a of ATTACKS) {
+    const rule = a.options[option];
+    if (!rule) continue;
+    const shown = 'default' in rule ? `default ${String(rule.default)}` : 'no default';
+    byDefault.set(shown, [...(byDefault.get(shown) ?? []), a.name]);
+  }
+  return [...byDefault].map(([d, names]) => `${names.join(', ')}: ${d}`).join('; ');
+}
+
+function parserOf(option: AttackParameterName): ((value: string) => unknown) | undefined {
+  const rule = attackRules(option)[0];
+  const name = flag(option);
+  switch (rule.kind) {
+    case 'integer':
+      return parseInteger(name, 1);
+    case 'number':
+      return parseNumber(name);
+    case 'choice':
+      return parseChoice(name, rule.values);
+    case 'target':
+      return parseTarget;
+    case 'numbers':
+      return (value: string) => value.split(',').map((s) => parseNumber(name)(s.trim()));
+    case 'boolean':
+      return undefined;
+  }
 }
 
 /** One line per attack of the registry, with the flags it takes, for --help. */
 function attackHelp(): string {
-  return ATTACKS.map((a) => `  ${a.name.padEnd(7)} ${a.title} [${Object.keys(a.options).map(flag).join(' ')}]`).join('\n');
+  return ATTACKS.map(
+    (a) => `  ${a.name.padEnd(7)} ${a.title} [${(Object.keys(a.options) as AttackParameterName[]).map(flag).join(' ')}]`,
+  ).join('\n');
 }
 
 export function attackCommand(): Command {
@@ -79,29 +111,22 @@ export function attackCommand(): Command {
     .option('--samples <n>', 'number of test samples drawn with --seed (default 100)', parseInteger('--samples', 1))
     .option('--indices <list>', 'explicit test-set indices, comma-separated (instead of --samples)')
     .option('--seed <n>', 'seed of every random choice (samples, JSMA targets, PGD start)', parseInteger('--seed', 0), 0)
-    .option('--budget <n>', 'most pixels changed per sample (alg1-4: default 100; jsma: 112)', parseInteger('--budget', 1))
-    .option(
-      '--temperature <T>',
-      'evaluation temperature of the cross-entropy, or of the softmax of jsma (default 1)',
-      parseNumber('--temperature'),
-    )
-    .option('--loss <name>', "loss followed by alg1-4, pgd, fgsm: 'xent' (default) or 'margin'", parseChoice('--loss', ATTACK_LOSSES))
-    .option('--precision <p>', "precision of the loss head: 'float32' (default) or 'float64'", parseChoice('--precision', LOSS_PRECISIONS))
-    .option('--epsilon <e>', 'pgd, fgsm: radius of the L-infinity ball, in (0, 1] (default 0.3)', parseNumber('--epsilon'))
-    .option('--steps <n>', 'pgd: steps (default 40)', parseInteger('--steps'))
-    .option('--step-size <s>', 'pgd: size of each step (default 0.01)', parseNumber('--step-size'))
-    .option('--no-random-start', 'pgd: start from the image itself')
-    .option('--target <t>', "jsma, jsma-z: 'random' (default: one seeded class other than the label), a class 0-9, or 'all'", parseTarget)
     .option('--transfer-to <file>', 'classify the images crafted on --model with this other model instead (transfer)')
     .option('--records <file>', 'also write every per-sample record (JSON, with the adversarial images)');
+  // The attack options, one flag each, from the registry.
+  for (const option of ATTACK_PARAMETER_NAMES) {
+    const parse = parserOf(option);
+    const help = `${ATTACK_PARAMETERS[option]} (${takenBy(option)})`;
+    if (parse) cmd.option(`${flag(option)} <${option === 'epsilons' ? 'list' : 'value'}>`, help, parse);
+    else cmd.option(flag(option), help);
+  }
   addRuntimeOptions(cmd);
   return cmd.action(async (o: AttackCliOptions, command: Command) => {
     const { backend } = setUpRuntime(o);
     // Only the options given on the command line reach runAttack, which refuses those the attack does not take.
     const given = (name: string) => command.getOptionValueSource(name) === 'cli';
     const params: AttackOptions = {};
-    for (const key of ['budget', 'temperature', 'loss', 'precision', 'epsilon', 'steps', 'stepSize', 'randomStart', 'target'] as const)
-      if (given(key)) (params as Record<string, unknown>)[key] = o[key];
+    for (const key of ATTACK_PARAMETER_NAMES) if (given(key)) (params as Record<string, unknown>)[key] = o[key];
     checkAttackOptions(o.alg, params); // before loading anything
     const model = await Model.load(o.model, { backend });
     const other = o.transferTo ? await Model.load(o.transferTo, { backend }) : undefined;
@@ -152,7 +177,7 @@ export function attackCommand(): Command {
     const settings = [
       s.loss ? `${s.loss} (${s.precision})` : undefined,
       `T=${s.temperature}`,
-      s.epsilon !== undefined ? `eps ${s.epsilon}` : undefined,
+      s.epsilons !== undefined ? `eps ${s.epsilons.join(', ')}` : s.epsilon !== undefined ? `eps ${s.epsilon}` : undefined,
       s.target !== undefined ? `target ${s.target}` : undefined,
       `budget ${s.budget} ${s.budgetUnit ?? 'pixels'}`,
     ]
@@ -176,7 +201,15 @@ export function attackCommand(): Command {
         `success ${percent(s.successRate)} [95% CI ${percent(s.interval.low)}, ${percent(s.interval.high)}] of ${s.attacked} attacked ` +
           `(${skipped} of ${s.samples} not attacked: misclassified to begin with${s.targetIsLabel ? `, or ${s.targetIsLabel} whose label is the target` : ''})`,
         ...(s.anyTarget ? [`some target succeeded on ${percent(s.anyTarget.successRate)} of ${s.anyTarget.samples} samples`] : []),
-        s.successes > 0 ? `${unit} among successes: mean ${s.meanPixels!.toFixed(1)}, median ${s.medianPixels}` : 'no success',
+        s.successes > 0
+          ? `${unit} among successes: mean ${(s.meanSteps ?? s.meanPixels)!.toFixed(1)}, median ${s.medianSteps ?? s.medianPixels}`
+          : 'no success',
+        ...(s.byEpsilon ?? []).map(
+          (p) =>
+            `eps ${p.epsilon}: success ${percent(p.successRate)} [${percent(p.interval.low)}, ${percent(p.interval.high)}], ` +
+            `robust accuracy ${percent(p.robustAccuracy)} [${percent(p.robustInterval.low)}, ${percent(p.robustInterval.high)}] of ${p.samples} ` +
+            `(${p.attackedHere} attacked at this radius)`,
+        ),
         `all-zero saliency maps: ${s.allZeroSaliency} of ${s.attacked}` +
           (s.allZeroSaliency > 0 ? ' (gradient masking: try --precision float64 or --loss margin / jsma-z)' : ''),
         ...(checkpoints.length

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import { Command } from 'commander';
 import { ensureWritableFile } from '../../fsutil';
+import { sayWhereItResumes } from './train';
 import { distill } from '../../distill';
 import { Model } from '../../model';
 import { describeBackend } from '../../backends';
@@ -32,11 +33,13 @@ export function distillCommand(): Command {
   addRuntimeOptions(cmd);
   return cmd.action(async (o: DistillCliOptions) => {
     const { backend } = setUpRuntime(o);
-    await ensureWritableFile(o.out, '--out'); // before training, not after the first epoch
+    const { created } = await ensureWritableFile(o.out, '--out'); // before training, not after the first epoch
+    if (created) process.stderr.write(`created the folder ${created} for --out\n`);
     const teacher = await Model.load(o.teacher, { backend });
     const data = await loadData(o);
     const checkpoint = `${o.out}.checkpoint`;
     if (o.restart && fs.existsSync(checkpoint)) fs.unlinkSync(checkpoint);
+    const interrupt = sayWhereItResumes(checkpoint, o.epochs);
     const progress = createProgress({ quiet: o.quiet, label: 'distill' });
     const { student, result } = await distill(teacher, data, {
       temperature: o.temperature,
@@ -58,8 +61,11 @@ export function distillCommand(): Command {
           p.epochs * p.batches,
           `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatSeconds(p.etaSeconds)}`,
         ),
-      onEpoch: (e) => progress.log(`epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)}, validation ${percent(e.validationAccuracy)}`),
-    });
+      onEpoch: (e) => {
+        interrupt.epochDone(e.epoch);
+        progress.log(`epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)}, validation ${percent(e.validationAccuracy)}`);
+      },
+    }).finally(() => interrupt.remove());
     progress.stop();
     const test = await student.evaluate(data.test, { temperature: 1 });
     student.metadata.result = { ...(student.metadata.result ?? {}), testAccuracy: test.accuracy, testLoss: test.meanLoss };

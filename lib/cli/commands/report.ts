@@ -5,6 +5,7 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command } from 'commander';
 import { readResults, renderReport, writeRendered } from '../../experiment';
+import { nearChanceWarning } from '../../experiment/profiles';
 import { output } from '../common';
 
 export function reportCommand(): Command {
@@ -15,6 +16,10 @@ export function reportCommand(): Command {
     .action(async (dir: string, o: { json?: boolean }) => {
       const folder = path.resolve(dir);
       const results = await readResults(path.join(folder, 'results.json'));
+      if (results.kind === 'reproduce') {
+        const warning = nearChanceWarning(results.models);
+        if (warning) process.stderr.write(`warning: ${warning}\n`);
+      }
       const rendered = await renderReport(results);
       await writeRendered(folder, rendered);
       const url = pathToFileURL(path.join(folder, 'report.html')).href;

@@ -33,10 +33,12 @@ export function trainCommand(): Command {
   return cmd.action(async (o: TrainCliOptions) => {
     const { backend } = setUpRuntime(o);
     const arch = resolveArch(o.arch); // a bad spec is refused before anything is loaded
-    await ensureWritableFile(o.out, '--out'); // before training, not after the first epoch
+    const { created } = await ensureWritableFile(o.out, '--out'); // before training, not after the first epoch
+    if (created) process.stderr.write(`created the folder ${created} for --out\n`);
     const data = await loadData(o);
     const checkpoint = `${o.out}.checkpoint`;
     if (o.restart && fs.existsSync(checkpoint)) fs.unlinkSync(checkpoint);
+    const interrupt = sayWhereItResumes(checkpoint, o.epochs);
     const model = Model.create({ seed: o.seed, backend, arch });
     const progress = createProgress({ quiet: o.quiet, label: 'train' });
     const started = Date.now();
@@ -59,12 +61,14 @@ export function trainCommand(): Command {
           `epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} ` +
             `${p.samplesPerSecond.toFixed(0)} samples/s ETA ${formatSeconds(p.etaSeconds)}`,
         ),
-      onEpoch: (e) =>
+      onEpoch: (e) => {
+        interrupt.epochDone(e.epoch);
         progress.log(
           `epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)}, train ${percent(e.trainAccuracy)}, ` +
             `validation ${percent(e.validationAccuracy)} (${e.seconds.toFixed(1)} s, ${e.samplesPerSecond.toFixed(0)} samples/s)`,
-        ),
-    });
+        );
+      },
+    }).finally(() => interrupt.remove());
     progress.stop();
     if (result.resumedEpochs > 0) progress.log(`resumed after epoch ${result.resumedEpochs} from ${checkpoint}`);
     const test = await model.evaluate(data.test, { temperature: 1 });
@@ -93,4 +97,28 @@ export function trainCommand(): Command {
       ],
     );
   });
+}
+
+/**
+ * While training runs, Ctrl-C (SIGINT) says where a rerun resumes, then exits with 130: the
+ * checkpoint is written atomically after every epoch, so stopping at any moment is safe.
+ */
+export function sayWhereItResumes(checkpoint: string, epochs: number): { epochDone(epoch: number): void; remove(): void } {
+  let done: number | undefined;
+  const onSigint = () => {
+    const where =
+      done !== undefined
+        ? `after epoch ${done} of ${epochs}, from ${checkpoint}`
+        : fs.existsSync(checkpoint)
+          ? `from ${checkpoint} (written by an earlier run; no epoch of this one finished)`
+          : undefined;
+    process.stderr.write(
+      where
+        ? `\ninterrupted: rerun the same command to resume ${where} (--restart discards it)\n`
+        : `\ninterrupted before the first epoch finished: nothing to resume, a rerun starts afresh\n`,
+    );
+    process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  return { epochDone: (epoch) => (done = epoch), remove: () => process.off('SIGINT', onSigint) };
 }

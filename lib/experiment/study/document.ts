@@ -252,6 +252,7 @@ export function studyDocument(r: StudyResults): ReportDocument {
     ]),
   });
   figure('success-vs-temperature');
+  figure('success-vs-epsilon'); // where attacks differ only in their radius
   for (const id of p.attacks) {
     h3(`${studyAttack(id).label} (\`${id}\`)`);
     const common = r.attacks.some((x) => x.attack === id && x.common);

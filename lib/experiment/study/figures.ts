@@ -2,6 +2,7 @@
 // drawn by the shared renderer): success against T per attack for both model kinds with the
 // 95% Wilson band, test accuracy against T, and the mean input gradient against T. T is on
 // a log axis; the captions and text alternatives are generated from the same numbers.
+import { READABLE_TEXT } from '../figures';
 import type { FigureRecord } from '../results';
 import { KIND_NAMES, meanOf, pooledRate } from './aggregate';
 import { studyAttack } from './profiles';
@@ -79,7 +80,10 @@ function successFigure(r: StudyResults): FigureRecord | undefined {
           },
         ],
       },
-      config: { legend: { symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 3, labelLimit: 320 } },
+      config: {
+        ...READABLE_TEXT,
+        legend: { ...READABLE_TEXT.legend, symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 3, labelLimit: 320 },
+      },
     },
   };
 }
@@ -123,6 +127,7 @@ function accuracyFigure(r: StudyResults): FigureRecord | undefined {
         {
           mark: { type: 'point', filled: true, opacity: 0.6 },
           encoding: {
+            shape: colour,
             x: tAxis(r.profile.temperatures),
             y: {
               field: 'error',
@@ -140,9 +145,11 @@ function accuracyFigure(r: StudyResults): FigureRecord | undefined {
             x: { field: 'T', type: 'quantitative' },
             y: { aggregate: 'mean', field: 'error', type: 'quantitative' },
             color: colour,
+            strokeDash: colour,
           },
         },
       ],
+      config: READABLE_TEXT,
     },
   };
 }
@@ -179,7 +186,7 @@ function gradientFigure(r: StudyResults): FigureRecord | undefined {
     title: 'Mean |dL/dx| against the training temperature',
     caption:
       'Mean absolute input gradient of the cross-entropy at evaluation temperature 1 on the samples every model of the seed classifies correctly, ' +
-      'in float32 (solid) and float64 (dashed); both axes log scale, the line through the mean over seeds.' +
+      'in float32 (solid) and float64 (dashed), the models told apart by colour and point shape; both axes log scale, the line through the mean over seeds.' +
       (zeros.length ? ` Exactly zero (not drawn on the log axis): ${zeros.join('; ')}.` : ''),
     alt: `Mean |dL/dx| against T. ${alt.join(' ')}`,
     spec: {
@@ -201,7 +208,7 @@ function gradientFigure(r: StudyResults): FigureRecord | undefined {
               axis: { format: '.0e' },
             },
             color: colour,
-            shape: { field: 'precision', type: 'nominal' },
+            shape: colour, // the model, by shape as well as hue; the lines' dash is the precision
           },
         },
         {
@@ -214,11 +221,107 @@ function gradientFigure(r: StudyResults): FigureRecord | undefined {
           },
         },
       ],
+      config: READABLE_TEXT,
+    },
+  };
+}
+
+/**
+ * The study's attacks that differ only in their L-infinity radius (pgd-0.1, pgd-0.2, pgd-0.3),
+ * grouped: each group with two radii or more is an epsilon curve.
+ */
+export function epsilonGroups(attackIds: readonly string[]): { label: string; attacks: { id: string; epsilon: number }[] }[] {
+  const groups = new Map<string, { id: string; epsilon: number }[]>();
+  for (const id of attackIds) {
+    const a = studyAttack(id);
+    if (a.transferOf || a.parameters.epsilon === undefined) continue;
+    const { epsilon, ...rest } = a.parameters;
+    const key = JSON.stringify({ algorithm: a.algorithm, ...rest });
+    groups.set(key, [...(groups.get(key) ?? []), { id, epsilon }]);
+  }
+  return [...groups.values()]
+    .filter((g) => g.length >= 2)
+    .map((g) => ({ label: studyAttack(g[0].id).label.replace(/,?\s*ε = [\d.]+/, ''), attacks: g.sort((x, y) => x.epsilon - y.epsilon) }));
+}
+
+function epsilonFigure(r: StudyResults): FigureRecord | undefined {
+  const values: Record<string, unknown>[] = [];
+  const alt: string[] = [];
+  const groups = epsilonGroups(r.profile.attacks);
+  for (const g of groups)
+    for (const kind of KINDS)
+      for (const T of r.profile.temperatures) {
+        const points: string[] = [];
+        for (const { id, epsilon } of g.attacks) {
+          const p = pooledRate(r, id, kind, T);
+          if (!p) continue;
+          values.push({
+            attack: g.label,
+            model: KIND_NAMES[kind],
+            T: String(T),
+            epsilon,
+            rate: p.rate,
+            low: p.interval.low,
+            high: p.interval.high,
+          });
+          points.push(`ε=${epsilon} ${pct(p.rate)}`);
+        }
+        if (points.length) alt.push(`${g.label}, ${KIND_NAMES[kind]}, T=${T}: ${points.join(', ')}.`);
+      }
+  if (values.length === 0) return undefined;
+  // Nominal, not ordinal: Vega-Lite warns when a point shape encodes an ordered field.
+  const temperature = { field: 'T', type: 'nominal', title: 'training T', sort: r.profile.temperatures.map(String) };
+  const epsilonAxis = {
+    field: 'epsilon',
+    type: 'quantitative',
+    title: 'L∞ radius ε',
+    axis: { values: [...new Set(values.map((v) => v.epsilon))] },
+  };
+  return {
+    id: 'success-vs-epsilon',
+    title: 'Attack success against the radius ε',
+    caption:
+      `${groups.map((g) => g.label).join('; ')}: success rate (pooled over the seeds) against the L∞ radius, one line per training temperature, ` +
+      'models trained at T (left) and distilled at T (right); the band is the 95% Wilson interval.',
+    alt: `Attack success against ε. ${alt.join(' ')}`,
+    spec: {
+      $schema: VEGA_LITE_SCHEMA,
+      description: 'Attack success rate against the L-infinity radius',
+      data: { values },
+      facet: {
+        row: { field: 'attack', type: 'nominal', title: null },
+        column: { field: 'model', type: 'nominal', title: null, sort: KINDS.map((k) => KIND_NAMES[k]) },
+      },
+      spec: {
+        width: 300,
+        height: 220,
+        layer: [
+          {
+            mark: { type: 'area', opacity: 0.1 },
+            encoding: {
+              x: epsilonAxis,
+              y: { field: 'low', type: 'quantitative', title: 'success rate', axis: { format: '%' }, scale: { domain: [0, 1] } },
+              y2: { field: 'high' },
+              color: temperature,
+            },
+          },
+          {
+            mark: { type: 'line', point: true, strokeWidth: 2 },
+            encoding: {
+              x: { field: 'epsilon', type: 'quantitative' },
+              y: { field: 'rate', type: 'quantitative' },
+              color: temperature,
+              shape: temperature,
+            },
+          },
+        ],
+      },
+      config: READABLE_TEXT,
     },
   };
 }
 
 /** The figures of a study, computed from its numbers. */
 export function studyFigures(r: StudyResults): FigureRecord[] {
-  return [successFigure(r), accuracyFigure(r), gradientFigure(r)].filter((f): f is FigureRecord => f !== undefined);
+  return [successFigure(r), epsilonFigure(r), accuracyFigure(r), gradientFigure(r)].filter((f): f is FigureRecord => f !== undefined);
 }

@@ -43,5 +43,11 @@ export function checkStudyResults(raw: Record<string, unknown>, damaged: (why: s
   );
   // Results written before the probes recorded their length: every probe then took one epoch on 20,000 images.
   r.probes = r.probes.map((p) => ({ ...p, epochs: p.epochs ?? 1, trainImages: p.trainImages ?? 20000 }));
+  // Results written before PGD's and FGSM's step counts were reported as steps held them as meanPixels.
+  r.attacks = r.attacks.map((a) => {
+    if (a.settings?.budgetUnit !== 'steps' || a.meanSteps !== undefined || a.meanPixels === undefined) return a;
+    const { meanPixels, medianPixels, ...rest } = a;
+    return { ...rest, meanSteps: meanPixels, medianSteps: medianPixels };
+  });
   return r;
 }

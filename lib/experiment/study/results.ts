@@ -45,8 +45,12 @@ export interface StudyAttackRow {
   /** Algorithm 2 and JSMA: success within the common budget of 100 changed pixels. */
   common?: { budget: number; successes: number; successRate: number; interval: { low: number; high: number } };
   allZeroSaliency?: number;
+  /** Pixel attacks: pixels changed among successes. */
   meanPixels?: number;
   medianPixels?: number;
+  /** PGD and FGSM: gradient steps among successes. */
+  meanSteps?: number;
+  medianSteps?: number;
   /** Transfers: the samples whose crafted image also fooled M_std. */
   sourceSuccesses?: number;
   /** The attack's resolved settings (evaluation temperature included). */

@@ -6,7 +6,7 @@
 // reused by a rerun exactly as reproduce's are; a folder made with other settings is refused.
 import * as fs from 'fs';
 import * as path from 'path';
-import { AttackParameters, AttackRecord, AttackResult, AttackSummary, runAttack } from '../../attack';
+import { ATTACK_PARAMETER_NAMES, AttackParameters, AttackRecord, AttackResult, AttackSummary, readSummary, runAttack } from '../../attack';
 import { classifyTransfer, TransferRecord, TransferSummary } from '../../attacks/transfer';
 import { BackendChoice, resolveBackend } from '../../backends';
 import { distill, parametersHash } from '../../distill';
@@ -431,22 +431,11 @@ async function correctlyClassified(model: Model, data: MnistData, indices: numbe
   return new Set(indices.filter((idx, k) => predicted[k] === data.test.labels[idx]));
 }
 
-const SETTING_KEYS = [
-  'algorithm',
-  'budget',
-  'budgetUnit',
-  'temperature',
-  'loss',
-  'precision',
-  'epsilon',
-  'steps',
-  'stepSize',
-  'randomStart',
-  'target',
-] as const;
+/** The settings a row records: the attack, what its budget counts, and every attack option of the registry. */
+const SETTING_KEYS = ['algorithm', 'budgetUnit', ...ATTACK_PARAMETER_NAMES] as const;
 
 function attackRow(a: StudyAttack, m: StudyModel, piece: StoredAttack): StudyAttackRow {
-  const s = piece.summary;
+  const s = readSummary(piece.summary); // a piece of an earlier version may hold PGD's steps as meanPixels
   const settings: Record<string, unknown> = {};
   for (const k of SETTING_KEYS) if (s[k] !== undefined) settings[k] = s[k];
   const row: StudyAttackRow = {
@@ -460,8 +449,9 @@ function attackRow(a: StudyAttack, m: StudyModel, piece: StoredAttack): StudyAtt
     successRate: s.successRate,
     interval: s.interval,
     allZeroSaliency: s.allZeroSaliency,
-    meanPixels: s.meanPixels,
-    medianPixels: s.medianPixels,
+    ...(s.budgetUnit === 'steps'
+      ? { meanSteps: s.meanSteps, medianSteps: s.medianSteps }
+      : { meanPixels: s.meanPixels, medianPixels: s.medianPixels }),
     settings,
     seconds: piece.produced.seconds,
     producedBy: commitOf(piece),
