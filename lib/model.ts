@@ -146,11 +146,7 @@ export class Model {
 
   /** A model from a decoded safetensors file (`file` names it in messages): its spec from
    * __metadata__.arch (the paper's network without one), then exactly that spec's tensors. */
-  static async fromContents(
-    contents: SafetensorsContents,
-    file: string,
-    opts: { backend?: BackendChoice } = {},
-  ): Promise<Model> {
+  static async fromContents(contents: SafetensorsContents, file: string, opts: { backend?: BackendChoice } = {}): Promise<Model> {
     const { tensors, metadata } = contents;
     const arch = archOfFile(file, metadata);
     const layout = parameterLayout(arch);
