@@ -146,3 +146,50 @@ test('adversarial and saliency PNGs carry their labels, legend, all-zero marks a
   }
   expect(ramp).toBeGreaterThanOrEqual(200);
 });
+
+test('3-channel images are drawn in colour, at their own size, and their maps per position', async () => {
+  // A 32 x 32 x 3 split: image 0 is pure red on the left half and pure blue on the right.
+  const shape = { height: 32, width: 32, channels: 3 };
+  const size = 32 * 32 * 3;
+  const images = new Float32Array(2 * size);
+  for (let p = 0; p < 1024; p++) images[p * 3 + (p % 32 < 16 ? 0 : 2)] = 1;
+  images.fill(0.5, size);
+  const test3 = { images, labels: Int32Array.from([1, 2]), count: 2, firstIndex: 0, source: 't10k' as const, shape, classes: 10 };
+  const colourRecord = (index: number, alg: string): StoredRecord =>
+    storedRecord(
+      {
+        index,
+        label: test3.labels[index],
+        attacked: true,
+        success: false,
+        pixels: 10,
+        l0: 0,
+        initialPrediction: test3.labels[index],
+        finalPrediction: test3.labels[index],
+        saliencyAllZero: false,
+        path: [],
+        adversarial: images.slice(index * size, (index + 1) * size),
+        ...(alg === 'alg2' ? { saliency: Float64Array.from({ length: 2048 }, (_, p) => 1 + (p % 1024)) } : {}),
+      },
+      true,
+    );
+  const specs = [{ id: 'std' as const, name: 'M_std', temperature: 1, paperAccuracy: 0.9957 }];
+  const grids = await drawPictures(dir, test3, specs, [0], (_m, alg, _s, index) => colourRecord(index, alg));
+  const adv = PNG.sync.read(fs.readFileSync(path.join(dir, grids[0].file)));
+  const count = (rgb: [number, number, number]) => {
+    let n = 0;
+    for (let i = 0; i < adv.data.length; i += 4)
+      if (adv.data[i] === rgb[0] && adv.data[i + 1] === rgb[1] && adv.data[i + 2] === rgb[2]) n++;
+    return n;
+  };
+  // 5 tiles (original + 4 attacks) of 512 red and 512 blue positions, 3 x 3 screen pixels each.
+  expect(count([255, 0, 0])).toBe(5 * 512 * 9);
+  expect(count([0, 0, 255])).toBe(5 * 512 * 9);
+  // The tiles of the HTML page: one pixel per image pixel, 32 x 32, in colour.
+  const tile = PNG.sync.read(Buffer.from(grids[0].rows[0].cells[0]!.png, 'base64'));
+  expect([tile.width, tile.height]).toEqual([32, 32]);
+  expect([...tile.data.subarray(0, 3)]).toEqual([255, 0, 0]);
+  expect([...tile.data.subarray(31 * 4, 31 * 4 + 3)]).toEqual([0, 0, 255]);
+  const map = PNG.sync.read(Buffer.from(grids[1].rows[0].cells[0]!.png, 'base64'));
+  expect([map.width, map.height]).toEqual([32, 32]);
+});

@@ -14,8 +14,8 @@ import type { MnistSplit } from '../mnist';
 import type { AttackSettingId, ModelSpec } from './profiles';
 import type { PictureCell, PictureGrid } from './results';
 
-const SCALE = 4;
-const TILE = 28 * SCALE;
+/** The box of a tile: 28 x 28 MNIST pixels at 4 screen pixels each; other sizes scale to fit. */
+const TILE = 112;
 /** Font scale of the labels: 10 x 14 pixel capitals. */
 const TEXT = 2;
 const LINE = LINE_HEIGHT * TEXT;
@@ -50,9 +50,12 @@ class Canvas {
   text(x: number, y: number, s: string, c: Rgb = INK, scale = TEXT): void {
     drawText((px, py) => this.set(px, py, c), x, y, s, scale);
   }
-  /** A 28 x 28 map with its top-left corner at (x0, y0), each value drawn by colour(v). */
-  tile(x0: number, y0: number, values: ArrayLike<number>, colour: (v: number, p: number) => Rgb, border?: Rgb): void {
-    for (let p = 0; p < 784; p++) this.rect(x0 + (p % 28) * SCALE, y0 + Math.floor(p / 28) * SCALE, SCALE, SCALE, colour(values[p], p));
+  /** An h x w picture with its top-left corner at (x0, y0), position p drawn as at(p), scaled
+   * to fit the tile's box. */
+  tile(x0: number, y0: number, side: TileShape, at: (p: number) => Rgb, border?: Rgb): void {
+    const scale = Math.max(1, Math.floor(TILE / Math.max(side.height, side.width)));
+    for (let p = 0; p < side.height * side.width; p++)
+      this.rect(x0 + (p % side.width) * scale, y0 + Math.floor(p / side.width) * scale, scale, scale, at(p));
     if (border) {
       for (let k = -3; k < TILE + 3; k++) {
         for (const t of [-3, -2, -1]) {
@@ -69,10 +72,15 @@ class Canvas {
   }
 }
 
-/** One tile of a grid picture: its values and colours, and the words under it (and over it). */
+/** The size of a picture in positions (pixels). */
+interface TileShape {
+  height: number;
+  width: number;
+}
+
+/** One tile of a grid picture: the colour of each position, and the words under it (and over it). */
 interface TileDrawing {
-  values: ArrayLike<number>;
-  colour: (v: number) => Rgb;
+  at: (p: number) => Rgb;
   border?: Rgb;
   /** Lines under the tile. */
   notes: string[];
@@ -98,7 +106,7 @@ interface GridDrawing {
 }
 
 /** Draws a labelled grid of tiles, its legend and notes, as one PNG that needs no page around it. */
-function drawGrid(g: GridDrawing): Buffer {
+function drawGrid(g: GridDrawing, side: TileShape): Buffer {
   const labelWidth = Math.max(...g.rows.flatMap((r) => r.label.map((l) => textWidth(l, TEXT)))) + 14;
   const width = MARGIN * 2 + labelWidth + g.columns.length * CELL;
   const inner = width - 2 * MARGIN;
@@ -125,7 +133,7 @@ function drawGrid(g: GridDrawing): Buffer {
     row.label.forEach((l, k) => c.text(MARGIN, y0 + 4 + k * LINE, l));
     row.tiles.forEach((t, col) => {
       if (!t) return;
-      c.tile(colX(col), y0 + 4, t.values, t.colour, t.border);
+      c.tile(colX(col), y0 + 4, side, t.at, t.border);
       t.mark?.forEach((l, k) =>
         c.text(colX(col) + Math.floor((TILE - textWidth(l, TEXT)) / 2), y0 + 4 + 36 + k * LINE, l, t.markColour ?? WHITE),
       );
@@ -156,6 +164,13 @@ const grey = (v: number): Rgb => {
   const g = Math.round(255 * Math.min(1, Math.max(0, v)));
   return [g, g, g];
 };
+const byte = (v: number) => Math.round(255 * Math.min(1, Math.max(0, v)));
+
+/** An image's colour at each position: grey for one channel, RGB for three (NHWC values). */
+function imageColours(values: ArrayLike<number>, channels: number): (p: number) => Rgb {
+  if (channels === 1) return (p) => grey(values[p]);
+  return (p) => [byte(values[p * channels]), byte(values[p * channels + 1]), byte(values[p * channels + 2])];
+}
 
 // A perceptually ordered black -> purple -> orange -> yellow ramp.
 const STOPS: Rgb[] = [
@@ -174,7 +189,6 @@ function ramp(t: number): Rgb {
 
 /** The tile of a sample that was not attacked (no saliency map). */
 const NOT_ATTACKED: Rgb = [225, 225, 225];
-const BLANK = new Float32Array(784);
 
 /** The colour of a map that is zero everywhere (masked). */
 const MASKED: Rgb = [90, 0, 0];
@@ -204,9 +218,9 @@ function heat(values: ArrayLike<number>): { colour: (v: number) => Rgb; low?: nu
 
 /** What an attack piece keeps of a picture sample beyond its record: the images, base64. */
 export interface PictureExtras {
-  /** The image when the attack ended: 784 float32 values. */
+  /** The image when the attack ended: the model's input size in float32 values (784 for MNIST). */
   adversarial: string;
-  /** Algorithm 2's first saliency map: 1,568 float64 values (S1 then S2). */
+  /** Algorithm 2's first saliency map: 2 x positions float64 values (S1 then S2; 1,568 for MNIST). */
   saliency?: string;
 }
 
@@ -234,10 +248,10 @@ export function pictureSamples(indices: number[], correctByAll: Set<number>, cou
   return [...indices.filter((i) => correctByAll.has(i)), ...indices.filter((i) => !correctByAll.has(i))].slice(0, count);
 }
 
-/** A 28 x 28 tile as a PNG (base64), one pixel per MNIST pixel. */
-function tilePng(values: ArrayLike<number>, colour: (v: number) => Rgb): string {
-  const c = new Canvas(28, 28);
-  for (let p = 0; p < 784; p++) c.set(p % 28, Math.floor(p / 28), colour(values[p]));
+/** An h x w tile as a PNG (base64), one pixel per image pixel. */
+function tilePng(side: TileShape, at: (p: number) => Rgb): string {
+  const c = new Canvas(side.width, side.height);
+  for (let p = 0; p < side.height * side.width; p++) c.set(p % side.width, Math.floor(p / side.width), at(p));
   return c.encode().toString('base64');
 }
 
@@ -280,13 +294,18 @@ export async function drawPictures(
   if (shown.length === 0) return grids;
   const rowLabel = (idx: number) => `test image ${idx} (label ${test.labels[idx]})`;
   const rowLines = (idx: number) => [`test ${idx}`, `label ${test.labels[idx]}`];
+  // Images of any shape: colour for three channels; Algorithm 2's maps have one value per position.
+  const shape = test.shape ?? { height: 28, width: 28, channels: 1 };
+  const side: TileShape = { height: shape.height, width: shape.width };
+  const size = shape.height * shape.width * shape.channels;
+  const positions = shape.height * shape.width;
   for (const spec of specs) {
     // Originals and adversarial images; border: green the attack succeeded, red it failed, grey not attacked.
     const advTiles: (TileDrawing | null)[][] = [];
     const advRows: PictureGrid['rows'] = shown.map((idx) => {
-      const original = test.images.slice(idx * 784, (idx + 1) * 784);
-      const tiles: (TileDrawing | null)[] = [{ values: original, colour: grey, notes: ['original'] }];
-      const cells: (PictureCell | null)[] = [{ png: tilePng(original, grey), note: `original, label ${test.labels[idx]}` }];
+      const original = imageColours(test.images.slice(idx * size, (idx + 1) * size), shape.channels);
+      const tiles: (TileDrawing | null)[] = [{ at: original, notes: ['original'] }];
+      const cells: (PictureCell | null)[] = [{ png: tilePng(side, original), note: `original, label ${test.labels[idx]}` }];
       ADVERSARIAL_COLUMNS.forEach((col) => {
         const rec = lookup(spec.id, col.alg, col.setting, idx);
         if (!rec?.picture) {
@@ -294,7 +313,10 @@ export async function drawPictures(
           tiles.push(null);
           return;
         }
-        const image = fromBase64(rec.picture.adversarial, (b) => new Float32Array(b));
+        const image = imageColours(
+          fromBase64(rec.picture.adversarial, (b) => new Float32Array(b)),
+          shape.channels,
+        );
         const outcome: PictureCell['outcome'] = !rec.attacked ? 'not-attacked' : rec.success ? 'success' : 'failure';
         const note = !rec.attacked
           ? `misclassified to begin with (as ${rec.initialPrediction}): not attacked`
@@ -306,8 +328,8 @@ export async function drawPictures(
           : rec.success
             ? [`now ${rec.finalPrediction}`, `${rec.pixels} px`]
             : [`still ${rec.finalPrediction}`, `${rec.pixels} px`];
-        tiles.push({ values: image, colour: grey, border: BORDER[outcome], notes });
-        cells.push({ png: tilePng(image, grey), note, outcome });
+        tiles.push({ at: image, border: BORDER[outcome], notes });
+        cells.push({ png: tilePng(side, image), note, outcome });
       });
       advTiles.push(tiles);
       return { label: rowLabel(idx), cells };
@@ -316,17 +338,20 @@ export async function drawPictures(
     const advFile = path.join('pictures', `adversarial-${spec.id}.png`);
     await writeFileAtomic(
       path.join(out, advFile),
-      drawGrid({
-        title: `${spec.name}: adversarial images`,
-        columns: advColumns,
-        rows: shown.map((idx, r) => ({ label: rowLines(idx), tiles: advTiles[r] })),
-        legend: [
-          { colour: BORDER.success, text: 'misclassified within the budget (under the tile: the new class, the pixels changed)' },
-          { colour: BORDER.failure, text: 'the attack failed (the class it still has)' },
-          { colour: BORDER['not-attacked'], text: 'misclassified to begin with: not attacked' },
-        ],
-        footer: [],
-      }),
+      drawGrid(
+        {
+          title: `${spec.name}: adversarial images`,
+          columns: advColumns,
+          rows: shown.map((idx, r) => ({ label: rowLines(idx), tiles: advTiles[r] })),
+          legend: [
+            { colour: BORDER.success, text: 'misclassified within the budget (under the tile: the new class, the pixels changed)' },
+            { colour: BORDER.failure, text: 'the attack failed (the class it still has)' },
+            { colour: BORDER['not-attacked'], text: 'misclassified to begin with: not attacked' },
+          ],
+          footer: [],
+        },
+        side,
+      ),
     );
     grids.push({
       id: `adversarial-${spec.id}`,
@@ -353,8 +378,7 @@ export async function drawPictures(
           // A sample the model misclassifies to begin with has no map: say so rather than leave a hole.
           const skipped: TileDrawing | null = rec
             ? {
-                values: BLANK,
-                colour: () => NOT_ATTACKED,
+                at: () => NOT_ATTACKED,
                 notes: ['misclass.', `as ${rec.initialPrediction}`],
                 mark: ['not', 'attacked'],
                 markColour: INK,
@@ -365,16 +389,17 @@ export async function drawPictures(
         }
         const s = fromBase64(rec.picture.saliency, (b) => new Float64Array(b));
         for (const half of [0, 1]) {
-          const map = s.subarray(half * 784, (half + 1) * 784);
+          const map = s.subarray(half * positions, (half + 1) * positions);
           const { colour, low, high } = heat(map);
+          const at = (p: number) => colour(map[p]);
           const allZero = map.every((v) => v === 0);
           let max = 0;
           for (const v of map) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
-          cells.push({ png: tilePng(map, colour), note: allZero ? 'zero everywhere (masked)' : `max ${max.toExponential(2)}`, allZero });
+          cells.push({ png: tilePng(side, at), note: allZero ? 'zero everywhere (masked)' : `max ${max.toExponential(2)}`, allZero });
           tiles.push(
             allZero
-              ? { values: map, colour, notes: ['zero', 'everywhere'], mark: ['all zero', '(masked)'] }
-              : { values: map, colour, notes: [`lo ${low!.toExponential(1)}`, `hi ${high!.toExponential(1)}`] },
+              ? { at, notes: ['zero', 'everywhere'], mark: ['all zero', '(masked)'] }
+              : { at, notes: [`lo ${low!.toExponential(1)}`, `hi ${high!.toExponential(1)}`] },
           );
         }
       });
@@ -385,22 +410,25 @@ export async function drawPictures(
     const salFile = path.join('pictures', `saliency-${spec.id}.png`);
     await writeFileAtomic(
       path.join(out, salFile),
-      drawGrid({
-        title: `${spec.name}: Algorithm 2 saliency maps`,
-        columns: salColumns,
-        rows: shown.map((idx, r) => ({ label: rowLines(idx), tiles: salTiles[r] })),
-        colourBar: {
-          low: 'lo',
-          high: 'hi',
-          note: 'log scale of |L(x with p := 1 or 0) - L(x)|, per map: each map runs from its own lo to its own hi (under the tile)',
+      drawGrid(
+        {
+          title: `${spec.name}: Algorithm 2 saliency maps`,
+          columns: salColumns,
+          rows: shown.map((idx, r) => ({ label: rowLines(idx), tiles: salTiles[r] })),
+          colourBar: {
+            low: 'lo',
+            high: 'hi',
+            note: 'log scale of |L(x with p := 1 or 0) - L(x)|, per map: each map runs from its own lo to its own hi (under the tile)',
+          },
+          legend: [
+            { colour: [0, 0, 0], text: 'exactly 0' },
+            { colour: MASKED, text: 'all zero: the whole map is 0 (masked), the attack had nothing to follow' },
+            { colour: NOT_ATTACKED, text: 'not attacked: misclassified to begin with, so no map' },
+          ],
+          footer: [],
         },
-        legend: [
-          { colour: [0, 0, 0], text: 'exactly 0' },
-          { colour: MASKED, text: 'all zero: the whole map is 0 (masked), the attack had nothing to follow' },
-          { colour: NOT_ATTACKED, text: 'not attacked: misclassified to begin with, so no map' },
-        ],
-        footer: [],
-      }),
+        side,
+      ),
     );
     grids.push({
       id: `saliency-${spec.id}`,
