@@ -1,6 +1,7 @@
 // What an experiment runs: the profiles (quick, paper), the three models, the attack
 // settings, and the keys that identify a model's training. Depends on nothing else in
 // lib/experiment, so every other part (pieces, run, render) can import it.
+import { archName, canonicalArch, type ArchSpec } from '../arch';
 import { PAPER_ALGORITHMS, AttackAlgorithm, AttackLoss, LossPrecision } from '../attack';
 import { checkLimit } from '../limits';
 import { checkNumber, rangeError } from '../errors';
@@ -192,7 +193,9 @@ export function lossScaleOf(spec: ModelSpec, p: ExperimentProfile): number {
  * Frozen: models trained by earlier versions are found by this exact string (same fields,
  * same order), so changing it would retrain every stored model.
  */
-export function trainingKey(spec: ModelSpec, p: ExperimentProfile, seed: number, fingerprint: string): string {
+export function trainingKey(spec: ModelSpec, p: ExperimentProfile, seed: number, fingerprint: string, arch?: ArchSpec): string {
+  // The paper's network adds nothing, so the keys of every stored model stay as they were.
+  const network = arch && archName(arch) !== 'paper-mnist' ? { arch: canonicalArch(arch) } : {};
   return JSON.stringify({
     model: spec.id,
     epochs: p.epochs,
@@ -202,6 +205,7 @@ export function trainingKey(spec: ModelSpec, p: ExperimentProfile, seed: number,
     learningRate: learningRateOf(spec, p),
     seed,
     data: fingerprint,
+    ...network,
   });
 }
 

@@ -1,5 +1,6 @@
 // results.json: the schema every report is rendered from. Version 1 (no formatVersion) is
 // what reproduce wrote before figures, stage times and commits existed; load.ts migrates it.
+import type { ArchSpec } from '../arch';
 import type { AttackSummary } from '../attack';
 import type { GradientStatsRow } from '../gradients';
 import type { EpochRecord } from '../train';
@@ -103,6 +104,8 @@ export interface ExperimentResults {
   createdAt: string;
   machine: Record<string, unknown>;
   data: { fingerprint: string; description: string; split: string };
+  /** The network of the models (absent in files written before: the paper's). */
+  arch?: { name: string; spec: ArchSpec };
   models: ModelResult[];
   samples: { indices: number[]; alg4Indices: number[]; correctByAll: number; evaluationTemperature: number; pictureIndices?: number[] };
   attacks: AttackRow[];

@@ -14,6 +14,8 @@ import { distill, parametersHash } from '../distill';
 import { TemperedError, checkNumber } from '../errors';
 import { gradientStats, GradientStatsRow } from '../gradients';
 import { loadMnist, MnistData } from '../mnist';
+import { DEFAULT_ARCH, archName, checkArch, namedArch, type ArchSpec } from '../arch';
+import { gatherImages } from '../data';
 import { Model, packageVersion } from '../model';
 import { native } from '../native';
 import { sampleWithoutReplacement } from '../rng';
@@ -71,6 +73,8 @@ export interface ReproduceOptions {
   seed?: number;
   backend?: BackendChoice;
   data?: MnistData;
+  /** The network of the three models (default: the paper's, paper-mnist). */
+  arch?: ArchSpec;
   /** Reuse attacks, gradients and pictures computed by another commit (default: recompute them). */
   reuseOtherCommits?: boolean;
   onEvent?: (e: ExperimentEvent) => void;
@@ -110,13 +114,15 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
   emit({ stage: 'data', message: 'loading MNIST' });
   const data = opts.data ?? (await loadMnist());
   const specs = modelSpecs(profile);
+  const arch = opts.arch ? checkArch(opts.arch) : namedArch(DEFAULT_ARCH);
+  const archLabel = archName(arch) ?? 'custom';
 
   // 1. Models: reused whatever commit trained them (the commit is recorded), when the training key matches.
   const models = new Map<ModelId, Model>();
   const modelResults: ModelResult[] = [];
   for (const spec of specs) {
     const file = path.join(out, 'models', `${spec.id}.safetensors`);
-    const key = trainingKey(spec, profile, seed, data.fingerprint);
+    const key = trainingKey(spec, profile, seed, data.fingerprint, arch);
     const lossScale = lossScaleOf(spec, profile);
     const learningRate = learningRateOf(spec, profile);
     let model: Model;
@@ -152,7 +158,7 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
         });
         model = r.student;
       } else {
-        model = Model.create({ seed, backend });
+        model = Model.create({ seed, backend, arch });
         await train(model, data, { ...common, temperature: spec.temperature });
       }
       trainSeconds = (Date.now() - t0) / 1000;
@@ -202,8 +208,7 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
   const subsetIndices = sampleWithoutReplacement(indices.length, profile.alg4Samples, seed, 8).map((k) => indices[k]);
   const correct = new Map<ModelId, Set<number>>();
   for (const spec of specs) {
-    const images = new Float32Array(indices.length * 784);
-    indices.forEach((idx, k) => images.set(data.test.images.subarray(idx * 784, (idx + 1) * 784), k * 784));
+    const images = gatherImages(data.test, indices);
     const predicted = await models.get(spec.id)!.classify(images);
     correct.set(spec.id, new Set(indices.filter((idx, k) => predicted[k] === data.test.labels[idx])));
   }
@@ -339,6 +344,7 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
     createdAt: new Date().toISOString(),
     machine: machineDescription(backend),
     data: { fingerprint: data.fingerprint, description: data.description, split: data.split },
+    arch: { name: archLabel, spec: arch },
     models: modelResults,
     samples: { indices, alg4Indices: subsetIndices, correctByAll: common.size, evaluationTemperature: 1, pictureIndices: shown },
     attacks,

@@ -2,6 +2,7 @@
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command } from 'commander';
+import { DEFAULT_ARCH, NAMED_ARCHS, resolveArch } from '../../arch';
 import { ensureWritableDir } from '../../fsutil';
 import { ExperimentProfile, ProfileName, reproduce } from '../../experiment';
 import { createProgress } from '../progress';
@@ -18,6 +19,7 @@ interface ReproduceCliOptions extends RuntimeOptions {
   budget?: number;
   pictures?: number;
   reuseOtherCommits?: boolean;
+  arch: string;
 }
 
 export function reproduceCommand(): Command {
@@ -40,12 +42,18 @@ export function reproduceCommand(): Command {
     .option('--budget <n>', 'override: pixel budget', parseInteger('--budget', 1))
     .option('--pictures <n>', 'override: samples per picture', parseInteger('--pictures', 0))
     .option(
+      '--arch <name|file.json>',
+      `the network of the three models: ${Object.keys(NAMED_ARCHS).join(', ')} or a spec file`,
+      DEFAULT_ARCH,
+    )
+    .option(
       '--reuse-other-commits',
       'reuse attacks, gradients and pictures computed by another commit (default: recompute them; models are always reused)',
     );
   addRuntimeOptions(cmd);
   return cmd.action(async (o: ReproduceCliOptions) => {
     const { backend } = setUpRuntime(o);
+    const arch = resolveArch(o.arch); // a bad spec is refused before anything runs
     await ensureWritableDir(o.out ?? `runs/reproduce-${o.profile}`, '--out'); // a coded error now, not a bare errno later
     const overrides: Partial<ExperimentProfile> = {};
     if (o.epochs !== undefined) overrides.epochs = o.epochs;
@@ -63,6 +71,7 @@ export function reproduceCommand(): Command {
       seed: o.seed,
       backend,
       data,
+      arch,
       reuseOtherCommits: !!o.reuseOtherCommits,
       onEvent: (e) => {
         if (e.done !== undefined && e.total !== undefined) progress.update(e.done, e.total, e.message);
