@@ -9,6 +9,7 @@ import { gradientsCommand } from './commands/gradients';
 import { infoCommand } from './commands/info';
 import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
+import { runPieceCommand } from './commands/run-piece';
 import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   program.addCommand(reproduceCommand());
   program.addCommand(studyCommand());
   program.addCommand(reportCommand());
+  program.addCommand(runPieceCommand());
   program.addCommand(infoCommand());
   return program;
 }

@@ -24,8 +24,17 @@ export { renderReport, writeRendered } from './render';
 export type { RenderedReport } from './render';
 export { reproduce, machineDescription } from './run';
 export type { ReproduceOptions, ExperimentEvent, StoredAttack } from './run';
-export { study, STUDY_SAMPLE_SEED } from './study/run';
-export type { StudyOptions } from './study/run';
+export { study, planStudy, runStudyPiece, mergeStudy, studyPieces, STUDY_SAMPLE_SEED } from './study/run';
+export type {
+  StudyOptions,
+  PlanStudyOptions,
+  PlannedRunOptions,
+  StudyDataSource,
+  StudyPlanOptions,
+  PieceOutcomeSummary,
+} from './study/run';
+export { readPlan, planFile, withPieceLock, PLAN_FORMAT, PLAN_FORMAT_VERSION } from './plan';
+export type { Plan, PlanPiece, PlanStage, LockOptions } from './plan';
 export { STUDY_ATTACKS, STUDY_ATTACK_IDS, STUDY_PROFILES, STUDY_PROBES, resolveStudyProfile, trainingSettings } from './study/profiles';
 export type { StudyProfile, StudyProfileName, StudyAttack } from './study/profiles';
 export type { StudyResults, StudyModel, StudyAttackRow } from './study/results';

@@ -2,7 +2,7 @@
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command, InvalidArgumentError } from 'commander';
-import { study, STUDY_ATTACK_IDS, StudyProfile, StudyProfileName } from '../../experiment';
+import { planStudy, study, STUDY_ATTACK_IDS, StudyProfile, StudyProfileName } from '../../experiment';
 import { loadMnist } from '../../mnist';
 import { createProgress } from '../progress';
 import { addRuntimeOptions, output, parseChoice, parseInteger, parseNumber, percent, RuntimeOptions, setUpRuntime } from '../common';
@@ -18,6 +18,7 @@ interface StudyCliOptions extends RuntimeOptions {
   trainLimit?: number;
   nearChance?: number;
   reuseOtherCommits?: boolean;
+  plan?: boolean;
 }
 
 /** A comma-separated list of numbers; the values themselves are checked by the study (coded errors). */
@@ -56,7 +57,8 @@ export function studyCommand(): Command {
       'override: a model below this test accuracy (at T = 1) is near chance and never attacked (default 0.5)',
       parseNumber('--near-chance'),
     )
-    .option('--reuse-other-commits', 'reuse attacks and gradients computed by another commit (models are always reused)');
+    .option('--reuse-other-commits', 'reuse attacks and gradients computed by another commit (models are always reused)')
+    .option('--plan', 'compute nothing: write plan.json (every piece, its inputs, file and dependencies) for run-piece, slurm and k8s');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: StudyCliOptions) => {
     const { backend } = setUpRuntime(o);
@@ -71,6 +73,24 @@ export function studyCommand(): Command {
     };
     const progress = createProgress({ quiet: o.quiet, label: 'study' });
     const data = o.data || o.split !== 'paper' ? await loadMnist({ dir: o.data, split: o.split }) : undefined;
+    if (o.plan) {
+      const { file, plan } = await planStudy({
+        profile: o.profile,
+        overrides,
+        out: o.out,
+        backend,
+        data,
+        dataSource: { dir: o.data ?? null, split: o.split },
+        reuseOtherCommits: !!o.reuseOtherCommits,
+      });
+      progress.stop();
+      output(o, plan, [
+        `wrote ${file}: ${plan.pieces.length} pieces in ${plan.stages.length} stages`,
+        ...plan.stages.map((s) => `  ${s.name}: ${s.pieces.length} pieces${s.after.length ? `, after ${s.after.join(', ')}` : ''}`),
+        `next: tempered slurm ${path.dirname(file)} --submit (or run-piece each piece, then tempered report ${path.dirname(file)})`,
+      ]);
+      return;
+    }
     const r = await study({
       profile: o.profile,
       overrides,
