@@ -10,6 +10,7 @@ import { output, parseChoice, parseInteger } from '../common';
 interface RunPieceCliOptions {
   stage?: string;
   index?: number;
+  indexEnv?: string;
   backend: BackendChoice;
   threads?: number;
   json?: boolean;
@@ -29,11 +30,18 @@ export function runPieceCommand(): Command {
       "with --stage: 0-based index in the stage's pieces (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX)",
       parseInteger('--index', 0),
     )
+    .option('--index-env <name>', 'with --stage: read the index from this environment variable (e.g. JOB_COMPLETION_INDEX)')
     .option('--backend <name>', 'compute backend: auto, cpu or cuda', parseChoice('--backend', ['auto', 'cpu', 'cuda'] as const), 'auto')
     .option('--threads <n>', 'CPU threads (default: all cores)', parseInteger('--threads', 1))
     .option('--json', 'print a machine-readable result on stdout')
     .option('--quiet', 'no progress output')
     .action(async (dir: string, id: string | undefined, o: RunPieceCliOptions) => {
+      if (o.indexEnv !== undefined) {
+        const value = process.env[o.indexEnv] ?? '';
+        if (!/^\d+$/.test(value))
+          throw new TemperedError('TEMPERED_PLAN', `--index-env ${o.indexEnv}: the variable holds '${value}', not an index`);
+        o.index = Number(value);
+      }
       if ((id === undefined) === (o.stage === undefined || o.index === undefined) || (o.stage === undefined) !== (o.index === undefined))
         throw new TemperedError('TEMPERED_PLAN', 'give either a piece id or both --stage and --index');
       if (o.threads !== undefined) setThreads(o.threads);
