@@ -12,6 +12,7 @@ import * as path from 'path';
 import { k8sManifests } from '../lib/cluster/k8s';
 import { slurmScripts } from '../lib/cluster/slurm';
 import { Plan, withPieceLock } from '../lib/experiment/plan';
+import { codeVersion } from '../lib/experiment/pieces';
 import { comparableStudy, validateIndexedJob } from './cluster-helpers';
 
 jest.setTimeout(1800000);
@@ -34,6 +35,11 @@ const TINY = [
   '--threads',
   '2',
 ];
+// Every process of the test (the Slurm tasks inherit sbatch's environment) records the commit of the test's start, so an
+// edit of the checkout while it runs cannot make the provenance of the serial run and of the pieces differ.
+const code = codeVersion();
+process.env.TEMPERED_COMMIT = `${code.commit}${code.dirty ? '+dirty' : ''}`;
+
 let tmp: string;
 
 beforeAll(() => {
