@@ -3,13 +3,13 @@
 // batch/v1 Job fields that `tempered k8s` writes (no Kubernetes cluster is available here).
 
 /**
- * results.json without the fields that legitimately differ between a serial run and the
+ * results.json (a study's or reproduce's) without the fields that legitimately differ between a serial run and the
  * merge of pieces run as separate jobs: wall times (createdAt, seconds, stages[].seconds,
  * attacks[].seconds, models[].trainSeconds, models[].history[].seconds and
  * .samplesPerSecond) and the reuse flags (models[].reused, stages[].reused: the merge reads
  * every piece, so it reports them reused). Everything else, every number included, must match.
  */
-export function comparableStudy(results: Record<string, unknown>): unknown {
+export function comparableResults(results: Record<string, unknown>): unknown {
   const {
     createdAt: _c,
     seconds: _s,

@@ -11,9 +11,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { k8sManifests } from '../lib/cluster/k8s';
 import { slurmScripts } from '../lib/cluster/slurm';
+import { mergePlanned, runPlannedPiece } from '../lib/experiment/planned';
 import { Plan, withPieceLock } from '../lib/experiment/plan';
 import { codeVersion } from '../lib/experiment/pieces';
-import { comparableStudy, validateIndexedJob } from './cluster-helpers';
+import { comparableResults, validateIndexedJob } from './cluster-helpers';
 
 jest.setTimeout(1800000);
 
@@ -113,10 +114,54 @@ test('every piece run alone, in plan order, then `tempered report`: the numbers 
   expect(JSON.parse(again.stdout).status).toBe('reused');
   const report = tempered(['report', dir]);
   expect(report.status).toBe(0);
-  expect(comparableStudy(readJson(path.join(dir, 'results.json')))).toEqual(comparableStudy(readJson(path.join(serial, 'results.json'))));
+  expect(comparableResults(readJson(path.join(dir, 'results.json')))).toEqual(
+    comparableResults(readJson(path.join(serial, 'results.json'))),
+  );
   expect(fs.existsSync(path.join(dir, 'report.html'))).toBe(true);
   const leftovers = fs.readdirSync(dir, { recursive: true }).map(String);
   expect(leftovers.filter((f) => f.endsWith('.lock') || f.endsWith('.tmp') || f.endsWith('.checkpoint'))).toEqual([]);
+});
+
+test('reproduce --plan: its pieces run alone (in this process) and merged give the numbers of a serial reproduce', async () => {
+  const REPRODUCE = [
+    '--epochs',
+    '1',
+    '--train-limit',
+    '700',
+    '--samples',
+    '6',
+    '--alg4-samples',
+    '1',
+    '--budget',
+    '6',
+    '--pictures',
+    '2',
+    '--seed',
+    '3',
+  ];
+  const serial = path.join(tmp, 'reproduce-serial');
+  expect(tempered(['reproduce', ...REPRODUCE, '--out', serial, '--quiet']).status).toBe(0);
+  const dir = path.join(tmp, 'reproduce-pieces');
+  const r = tempered(['reproduce', ...REPRODUCE, '--out', dir, '--plan', '--json']);
+  expect(r.status).toBe(0);
+  const plan: Plan = JSON.parse(r.stdout);
+  expect(fs.readFileSync(path.join(dir, 'plan.json'), 'utf8')).toBe(JSON.stringify(plan, null, 2) + '\n');
+  expect(plan.stages.map((s) => [s.name, s.after, s.pieces.length])).toEqual([
+    ['teachers', [], 2],
+    ['students', ['teachers'], 1],
+    ['attacks', ['teachers', 'students'], 36],
+    ['gradients', ['teachers', 'students'], 3],
+    ['pictures', ['attacks'], 1],
+  ]);
+  await expect(runPlannedPiece(dir, { id: 'pictures/pictures' })).rejects.toMatchObject({ code: 'TEMPERED_PLAN' });
+  for (const piece of plan.pieces) expect(await runPlannedPiece(dir, { id: piece.id })).toMatchObject({ id: piece.id, status: 'computed' });
+  await mergePlanned(dir);
+  const merged = readJson(path.join(dir, 'results.json'));
+  const reference = readJson(path.join(serial, 'results.json'));
+  expect(comparableResults(merged)).toEqual(comparableResults(reference));
+  expect(fs.readFileSync(path.join(dir, 'pictures', 'adversarial-std.png'))).toEqual(
+    fs.readFileSync(path.join(serial, 'pictures', 'adversarial-std.png')),
+  );
 });
 
 test('a dependency produced with other settings is refused: a model trained at another T, an attack of other samples', () => {

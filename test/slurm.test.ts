@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { codeVersion } from '../lib/experiment/pieces';
-import { comparableStudy } from './cluster-helpers';
+import { comparableResults } from './cluster-helpers';
 
 jest.setTimeout(3600000);
 
@@ -110,7 +110,7 @@ slurmTest('the tiny study as Slurm job arrays: every task completes and results.
   const s = tempered(['study', ...TINY, '--out', serial, '--quiet']);
   expect(s.status).toBe(0);
   timings.push(`serial: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  serialResults = comparableStudy(readJson(path.join(serial, 'results.json')));
+  serialResults = comparableResults(readJson(path.join(serial, 'results.json')));
 
   const dir = path.join(tmp, 'array');
   t0 = Date.now();
@@ -121,7 +121,7 @@ slurmTest('the tiny study as Slurm job arrays: every task completes and results.
   const plan = readJson(path.join(dir, 'plan.json'));
   expect(final.size).toBe(plan.pieces.length + 1);
   expect([...final].filter(([, st]) => st.state !== 'COMPLETED')).toEqual([]);
-  expect(comparableStudy(readJson(path.join(dir, 'results.json')))).toEqual(serialResults);
+  expect(comparableResults(readJson(path.join(dir, 'results.json')))).toEqual(serialResults);
   expect(pieceRuns(dir).filter((l) => / computed/.test(l))).toHaveLength(plan.pieces.length);
   console.warn(`test/slurm.test.ts, the tiny study on this machine: ${timings.join(', ')} (${plan.pieces.length} pieces)`);
 });
@@ -164,6 +164,6 @@ slurmTest(
     const plan = readJson(path.join(dir, 'plan.json'));
     // Every piece computed once: the killed one by its requeued task, none twice.
     expect(computed.sort()).toEqual(plan.pieces.map((p: { id: string }) => p.id).sort());
-    expect(comparableStudy(readJson(path.join(dir, 'results.json')))).toEqual(serialResults);
+    expect(comparableResults(readJson(path.join(dir, 'results.json')))).toEqual(serialResults);
   },
 );

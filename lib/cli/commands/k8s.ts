@@ -24,7 +24,7 @@ export function k8sCommand(): Command {
     .description(
       'write one Kubernetes Indexed Job (batch/v1) per stage of DIR/plan.json, pod k running piece k, and apply.sh that applies them in order; the folder lives on the claim --pvc',
     )
-    .argument('<dir>', "the study folder holding plan.json ('study --plan')")
+    .argument('<dir>', "the folder holding plan.json ('study --plan' or 'reproduce --plan')")
     .requiredOption('--image <image>', 'a container image with tempered installed')
     .requiredOption('--pvc <name>', 'the PersistentVolumeClaim holding the study folder, mounted by every pod')
     .option('--mount-path <path>', 'where the claim is mounted in the pods', '/data')

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command } from 'commander';
-import { mergeStudy, planFile, readResults, renderReport, writeRendered } from '../../experiment';
+import { mergePlanned, planFile, readResults, renderReport, writeRendered } from '../../experiment';
 import { output } from '../common';
 
 export function reportCommand(): Command {
@@ -20,7 +20,7 @@ export function reportCommand(): Command {
     .action(async (dir: string, o: { json?: boolean; merge: boolean }) => {
       const folder = path.resolve(dir);
       if (o.merge && fs.existsSync(planFile(folder)))
-        await mergeStudy(folder, {
+        await mergePlanned(folder, {
           onEvent: (e) => (e.done === undefined && !o.json ? process.stderr.write(`[${e.stage}] ${e.message}\n`) : undefined),
         });
       const results = await readResults(path.join(folder, 'results.json'));

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command } from 'commander';
 import { ensureWritableDir } from '../../fsutil';
-import { ExperimentProfile, ProfileName, reproduce } from '../../experiment';
+import { ExperimentProfile, planReproduce, ProfileName, reproduce } from '../../experiment';
 import { createProgress } from '../progress';
 import { addRuntimeOptions, output, parseChoice, parseInteger, percent, RuntimeOptions, setUpRuntime } from '../common';
 import { loadMnist } from '../../mnist';
@@ -19,6 +19,7 @@ interface ReproduceCliOptions extends RuntimeOptions {
   budget?: number;
   pictures?: number;
   reuseOtherCommits?: boolean;
+  plan?: boolean;
 }
 
 export function reproduceCommand(): Command {
@@ -43,7 +44,8 @@ export function reproduceCommand(): Command {
     .option(
       '--reuse-other-commits',
       'reuse attacks, gradients and pictures computed by another commit (default: recompute them; models are always reused)',
-    );
+    )
+    .option('--plan', 'compute nothing: write plan.json (every piece, its inputs, file and dependencies) for run-piece, slurm and k8s');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: ReproduceCliOptions) => {
     const { backend } = setUpRuntime(o);
@@ -57,6 +59,25 @@ export function reproduceCommand(): Command {
     if (o.pictures !== undefined) overrides.pictures = o.pictures;
     const progress = createProgress({ quiet: o.quiet, label: 'reproduce' });
     const data = o.data || o.split !== 'paper' ? await loadMnist({ dir: o.data, split: o.split }) : undefined;
+    if (o.plan) {
+      const { file, plan } = await planReproduce({
+        profile: o.profile,
+        overrides,
+        out: o.out,
+        seed: o.seed,
+        backend,
+        data,
+        dataSource: { dir: o.data ?? null, split: o.split },
+        reuseOtherCommits: !!o.reuseOtherCommits,
+      });
+      progress.stop();
+      output(o, plan, [
+        `wrote ${file}: ${plan.pieces.length} pieces in ${plan.stages.length} stages`,
+        ...plan.stages.map((s) => `  ${s.name}: ${s.pieces.length} pieces${s.after.length ? `, after ${s.after.join(', ')}` : ''}`),
+        `next: tempered slurm ${path.dirname(file)} --submit (or run-piece each piece, then tempered report ${path.dirname(file)})`,
+      ]);
+      return;
+    }
     const r = await reproduce({
       profile: o.profile,
       overrides,

@@ -3,7 +3,7 @@
 // The pieces it needs are read, never computed: a missing one is refused with TEMPERED_PLAN.
 import { Command } from 'commander';
 import { BackendChoice, setThreads } from '../../backends';
-import { runStudyPiece } from '../../experiment';
+import { runPlannedPiece } from '../../experiment';
 import { TemperedError } from '../../errors';
 import { output, parseChoice, parseInteger } from '../common';
 
@@ -20,9 +20,9 @@ interface RunPieceCliOptions {
 export function runPieceCommand(): Command {
   return new Command('run-piece')
     .description(
-      "run one piece of DIR/plan.json (written by 'study --plan'), reading the pieces it needs; locked, atomic, reused when done",
+      "run one piece of DIR/plan.json (written by 'study --plan' or 'reproduce --plan'), reading the pieces it needs; locked, atomic, reused when done",
     )
-    .argument('<dir>', 'the study folder holding plan.json')
+    .argument('<dir>', 'the folder holding plan.json')
     .argument('[id]', "the piece's id, e.g. train/T1-s0-stdT (or give --stage and --index)")
     .option('--stage <name>', "with --index: the stage's piece at that index (an array task's index)")
     .option(
@@ -46,7 +46,7 @@ export function runPieceCommand(): Command {
         throw new TemperedError('TEMPERED_PLAN', 'give either a piece id or both --stage and --index');
       if (o.threads !== undefined) setThreads(o.threads);
       const started = Date.now();
-      const outcome = await runStudyPiece(dir, id !== undefined ? { id } : { stage: o.stage, index: o.index }, {
+      const outcome = await runPlannedPiece(dir, id !== undefined ? { id } : { stage: o.stage, index: o.index }, {
         backend: o.backend,
         onEvent: (e) => {
           if (!o.quiet && e.done === undefined) process.stderr.write(`[${e.stage}] ${e.message}\n`);

@@ -23,7 +23,7 @@ export function slurmCommand(): Command {
     .description(
       'write one sbatch job array per stage of DIR/plan.json (task k runs piece k with run-piece), chained with afterok, and a last job that builds results.json and the report; DIR must be on storage every node sees',
     )
-    .argument('<dir>', "the study folder holding plan.json ('study --plan')")
+    .argument('<dir>', "the folder holding plan.json ('study --plan' or 'reproduce --plan')")
     .option('--partition <name>', 'Slurm partition of every job')
     .option('--gpus-per-task <n>', 'GPUs for each task (with --backend cuda or auto)', parseInteger('--gpus-per-task', 1))
     .option('--cpus-per-task <n>', 'CPUs for each task (also its --threads)', parseInteger('--cpus-per-task', 1))

