@@ -386,6 +386,9 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
       model.metadata.experimentModel = spec.name;
       model.metadata.experimentCommit = { commit: code.commit, dirty: code.dirty };
     }
+    models.set(spec.id, model);
+    // A model that run-piece only reads for another piece: nothing reports its accuracy, so it is not evaluated.
+    if (mode.kind === 'piece' && !compute) return { id: piece.id, status: 'reused', file };
     const test = await model.evaluate(data.test, { temperature: 1 });
     if (!reused) {
       model.metadata.result = { ...(model.metadata.result ?? {}), testAccuracy: test.accuracy, testLoss: test.meanLoss, trainSeconds };
@@ -396,7 +399,6 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
       stage: 'train',
       message: `${spec.name}: test accuracy ${(100 * test.accuracy).toFixed(2)}% (paper ${(100 * spec.paperAccuracy).toFixed(2)}%)`,
     });
-    models.set(spec.id, model);
     const result = (model.metadata.result ?? {}) as Record<string, unknown>;
     const trainedBy = (model.metadata.experimentCommit as PieceCommit | undefined) ?? null;
     const seconds = (result.trainSeconds as number | undefined) ?? trainSeconds;

@@ -42,7 +42,9 @@ export function runPieceCommand(): Command {
           throw new TemperedError('TEMPERED_PLAN', `--index-env ${o.indexEnv}: the variable holds '${value}', not an index`);
         o.index = Number(value);
       }
-      if ((id === undefined) === (o.stage === undefined || o.index === undefined) || (o.stage === undefined) !== (o.index === undefined))
+      const byStage = o.stage !== undefined && o.index !== undefined;
+      const partlyByStage = (o.stage !== undefined) !== (o.index !== undefined);
+      if (partlyByStage || (id !== undefined) === byStage)
         throw new TemperedError('TEMPERED_PLAN', 'give either a piece id or both --stage and --index');
       if (o.threads !== undefined) setThreads(o.threads);
       const started = Date.now();
