@@ -30,6 +30,8 @@ export const TEMPERED_ERRORS = {
   TEMPERED_INCOMPATIBLE: 2,
   TEMPERED_UNSUPPORTED_MODEL: 2,
   TEMPERED_IO: 1,
+  // plans and their pieces (lib/experiment/plan.ts): a missing or mismatched dependency, an unknown piece
+  TEMPERED_PLAN: 2,
   // loading the addon (lib/native.ts)
   TEMPERED_ADDON_MISSING: 1,
 } as const;

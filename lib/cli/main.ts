@@ -10,6 +10,9 @@ import { importCommand } from './commands/import';
 import { infoCommand } from './commands/info';
 import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
+import { runPieceCommand } from './commands/run-piece';
+import { slurmCommand } from './commands/slurm';
+import { k8sCommand } from './commands/k8s';
 import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
 
@@ -26,6 +29,9 @@ export function buildProgram(): Command {
   program.addCommand(studyCommand());
   program.addCommand(reportCommand());
   program.addCommand(importCommand());
+  program.addCommand(runPieceCommand());
+  program.addCommand(slurmCommand());
+  program.addCommand(k8sCommand());
   program.addCommand(infoCommand());
   return program;
 }

