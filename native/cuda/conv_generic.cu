@@ -12,7 +12,8 @@ namespace {
 // y[n][oy][ox][k] = b[k] + sum over (ky, kx, c) of x[n][oy + ky][ox + kx][c] w[k][c][ky][kx].
 __global__ void conv_generic_forward_kernel(Conv3x3Shape s, const float* x, const float* weight, const float* bias,
                                             float* y, bool relu) {
-  const int out_h = s.in_h - s.k + 1, out_w = s.in_w - s.k + 1, taps = s.k * s.k;  // (host methods are not callable here)
+  const int out_h = s.in_h - s.k + 1, out_w = s.in_w - s.k + 1,
+            taps = s.k * s.k;  // (host methods are not callable here)
   const size_t total = static_cast<size_t>(s.n) * out_h * out_w * s.out_c;
   for (size_t i = grid_index(); i < total; i += grid_stride()) {
     const int k = static_cast<int>(i % s.out_c);
@@ -34,7 +35,8 @@ __global__ void conv_generic_forward_kernel(Conv3x3Shape s, const float* x, cons
 
 // dx[n][row][col][c] = sum over the taps inside dy of dy[n][row - ky][col - kx][k] w[k][c][ky][kx].
 __global__ void conv_generic_backward_data_kernel(Conv3x3Shape s, const float* dy, const float* weight, float* dx) {
-  const int out_h = s.in_h - s.k + 1, out_w = s.in_w - s.k + 1, taps = s.k * s.k;  // (host methods are not callable here)
+  const int out_h = s.in_h - s.k + 1, out_w = s.in_w - s.k + 1,
+            taps = s.k * s.k;  // (host methods are not callable here)
   const size_t total = static_cast<size_t>(s.n) * s.in_h * s.in_w * s.in_c;
   for (size_t i = grid_index(); i < total; i += grid_stride()) {
     const int c = static_cast<int>(i % s.in_c);
@@ -63,7 +65,8 @@ __global__ void conv_generic_backward_data_kernel(Conv3x3Shape s, const float* d
 // thread per weight, and after them one per bias entry.
 __global__ void conv_generic_backward_weights_kernel(Conv3x3Shape s, const float* x, const float* dy, float* dweight,
                                                      float* dbias) {
-  const int out_h = s.in_h - s.k + 1, out_w = s.in_w - s.k + 1, taps = s.k * s.k;  // (host methods are not callable here)
+  const int out_h = s.in_h - s.k + 1, out_w = s.in_w - s.k + 1,
+            taps = s.k * s.k;  // (host methods are not callable here)
   const size_t weights = static_cast<size_t>(s.out_c) * s.in_c * taps;
   for (size_t i = grid_index(); i < weights + s.out_c; i += grid_stride()) {
     float acc = 0.0f;
@@ -90,7 +93,8 @@ Status conv_generic_forward(CudaBackend& b, const char* op, const Conv3x3Shape& 
                             const float* bias, float* y, bool relu) {
   const size_t total = static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c;
   if (total == 0) return Status::Ok();
-  return b.launch(op, conv_generic_forward_kernel, dim3(blocks_for(total)), dim3(kThreads), s, x, weight, bias, y, relu);
+  return b.launch(op, conv_generic_forward_kernel, dim3(blocks_for(total)), dim3(kThreads), s, x, weight, bias, y,
+                  relu);
 }
 
 Status conv_generic_backward_data(CudaBackend& b, const char* op, const Conv3x3Shape& s, const float* dy,
