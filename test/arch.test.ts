@@ -10,7 +10,7 @@ import { ArchSpec, LayerSpec, NAMED_ARCHS, canonicalArch, namedArch, planArch, r
 import { Model } from '../lib/model';
 import { Random } from '../lib/rng';
 import { caught } from './helpers';
-import { referenceInputGradient, referenceLogits } from './reference/arch-network';
+import { referenceGradients, referenceInputGradient, referenceLogits } from './reference/arch-network';
 
 function badArch(spec: unknown, message: RegExp): void {
   const e = caught(() => planArch(spec as ArchSpec));
@@ -245,6 +245,18 @@ describe('any network against its float64 reference and its sweep against full f
       let worst = 0;
       for (let i = 0; i < gr.length; i++) worst = Math.max(worst, Math.abs(g.gradient[i] - gr[i]) / gScale);
       expect(worst).toBeLessThan(1e-3);
+
+      // Every parameter's gradient (the trace's, dropout off) against the reference's, tensor by tensor.
+      const tr = await model.nativeModel.trace(images, labels, null, { temperature: 3, lossScale: 1, dropoutRate: 0 }, 0);
+      const ref = referenceGradients(spec, params, images, labels, n, 3);
+      for (const p of plan.parameters) {
+        const want = ref.params.get(p.name)!;
+        const got = tr.grad.subarray(p.offset, p.offset + p.size);
+        const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-12);
+        let bad = 0;
+        for (let i = 0; i < want.length; i++) bad = Math.max(bad, Math.abs(got[i] - want[i]) / scale);
+        expect([p.name, bad < 1e-3]).toEqual([p.name, true]);
+      }
 
       // The sweep of every position against the full forward passes of the perturbed images.
       const positions = spec.input.height * spec.input.width;

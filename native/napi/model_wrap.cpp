@@ -137,13 +137,14 @@ Napi::Promise ModelWrap::start(Napi::Env env, InUse* use, Task::Work work, Task:
 
 Napi::Value ModelWrap::Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend_name_); }
 
+// The plan never changes, so these answer while an operation runs too (not once disposed).
 Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
-  check_idle(info.Env());
+  if (!net_) throw plain_error(info.Env(), "the model has been disposed", kDisposed);
   return Napi::Number::New(info.Env(), static_cast<double>(net_->plan().total_params));
 }
 
 Napi::Value ModelWrap::Plan(const Napi::CallbackInfo& info) {
-  check_idle(info.Env());
+  if (!net_) throw plain_error(info.Env(), "the model has been disposed", kDisposed);
   return plan_to_js(info.Env(), net_->plan());
 }
 

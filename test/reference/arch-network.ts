@@ -5,6 +5,8 @@
 import type { ArchSpec } from '../../lib/arch';
 import {
   conv3x3BackwardData,
+  conv3x3BackwardWeights,
+  denseBackwardWeights,
   conv3x3Forward,
   denseBackwardData,
   denseForward,
@@ -168,6 +170,35 @@ export function referenceLogits(spec: ArchSpec, params: Map<string, Numbers>, im
   return run(spec, params, images, n).logits;
 }
 
+/** Gradient w.r.t. the weights [cout][cin][k][k] and bias of a 'valid' k x k convolution. */
+export function convBackwardWeights(
+  x: Numbers,
+  dy: Numbers,
+  n: number,
+  h: number,
+  w: number,
+  cin: number,
+  cout: number,
+  k: number,
+): { weight: Float64Array; bias: Float64Array } {
+  if (k === 3) return conv3x3BackwardWeights(x, dy, n, h, w, cin, cout);
+  const ho = h - k + 1;
+  const wo = w - k + 1;
+  const weight = new Float64Array(cout * cin * k * k);
+  const bias = new Float64Array(cout);
+  for (let s = 0; s < n; s++)
+    for (let oy = 0; oy < ho; oy++)
+      for (let ox = 0; ox < wo; ox++)
+        for (let o = 0; o < cout; o++) {
+          const d = dy[((s * ho + oy) * wo + ox) * cout + o];
+          bias[o] += d;
+          for (let ky = 0; ky < k; ky++)
+            for (let kx = 0; kx < k; kx++)
+              for (let i = 0; i < cin; i++) weight[((o * cin + i) * k + ky) * k + kx] += d * x[((s * h + oy + ky) * w + ox + kx) * cin + i];
+        }
+  return { weight, bias };
+}
+
 /** d(sum over samples of the cross-entropy at `temperature`)/d(images). */
 export function referenceInputGradient(
   spec: ArchSpec,
@@ -177,23 +208,47 @@ export function referenceInputGradient(
   n: number,
   temperature: number,
 ): Float64Array {
+  // softmaxCrossEntropy's gradient is of the batch mean: times n for the per-sample sum.
+  return referenceGradients(spec, params, images, labels, n, temperature, n).dinput;
+}
+
+/** The gradients of lossScale x the batch-mean cross-entropy at `temperature` (no dropout,
+ * no L2), w.r.t. the images and every parameter tensor (by PyTorch name): what the engine's
+ * trace returns as dinput and grad. */
+export function referenceGradients(
+  spec: ArchSpec,
+  params: Map<string, Numbers>,
+  images: Numbers,
+  labels: Numbers,
+  n: number,
+  temperature: number,
+  lossScale = 1,
+): { dinput: Float64Array; params: Map<string, Float64Array> } {
   const { logits, tape } = run(spec, params, images, n);
   const classes = logits.length / n;
-  // softmaxCrossEntropy's gradient is of the batch mean: times n for the per-sample sum.
-  let g: Float64Array = softmaxCrossEntropy(logits, n, classes, labels, null, temperature, n).dlogits;
+  const grads = new Map<string, Float64Array>();
+  let g: Float64Array = softmaxCrossEntropy(logits, n, classes, labels, null, temperature, lossScale).dlogits;
   for (let i = tape.length - 1; i >= 0; i--) {
     const t = tape[i];
     const s = t.inShape;
     switch (t.kind) {
       case 'dense': {
         const w = params.get(`${t.param}.weight`)!;
-        g = denseBackwardData(g, n, s.c, w, t.output.length / n);
+        const out = t.output.length / n;
+        const dw = denseBackwardWeights(t.input, g, n, s.c, out);
+        grads.set(`${t.param}.weight`, dw.weight);
+        grads.set(`${t.param}.bias`, dw.bias);
+        g = denseBackwardData(g, n, s.c, w, out);
         break;
       }
       case 'conv': {
         const w = params.get(`${t.param}.weight`)!;
         const k = t.k!;
-        g = convBackwardData(g, n, s.h, s.w, s.c, w, t.output.length / (n * (s.h - k + 1) * (s.w - k + 1)), k);
+        const out = t.output.length / (n * (s.h - k + 1) * (s.w - k + 1));
+        const dw = convBackwardWeights(t.input, g, n, s.h, s.w, s.c, out, k);
+        grads.set(`${t.param}.weight`, dw.weight);
+        grads.set(`${t.param}.bias`, dw.bias);
+        g = convBackwardData(g, n, s.h, s.w, s.c, w, out, k);
         break;
       }
       case 'pad':
@@ -210,5 +265,5 @@ export function referenceInputGradient(
         break;
     }
   }
-  return g;
+  return { dinput: g, params: grads };
 }
