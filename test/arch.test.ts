@@ -213,6 +213,75 @@ const SPECS: Array<[string, ArchSpec]> = [
   ...Array.from({ length: 20 }, (_, k): [string, ArchSpec] => [`random spec ${k}`, randomSpec(new Random(1000 + k))]),
 ];
 
+describe("the spec-built float64 reference against finite differences (the references' own check)", () => {
+  // Central differences of the batch-mean cross-entropy, all in float64, at 6 input values and
+  // 6 parameters per spec: the backward pass of test/reference/arch-network.ts is right, so
+  // the engine's agreement with it (below) means the engine's gradients are right.
+  test.each(SPECS)(
+    '%s',
+    (_name, spec) => {
+      const plan = planArch(spec);
+      const rng = new Random(77);
+      const n = 2;
+      const params = new Map<string, Float64Array>();
+      for (const p of plan.parameters)
+        params.set(
+          p.name,
+          Float64Array.from({ length: p.size }, () => (rng.next() - 0.5) * 0.4),
+        );
+      const images = Float64Array.from(imagesFor(spec, n, 9));
+      const labels = Int32Array.from({ length: n }, (_, i) => i % plan.classes);
+      const loss = (x: Float64Array) => {
+        const z = referenceLogits(spec, params, x, n);
+        let total = 0;
+        for (let i = 0; i < n; i++) {
+          const row = z.subarray(i * plan.classes, (i + 1) * plan.classes);
+          const m = row.reduce((a, b) => Math.max(a, b), -Infinity);
+          total += m + Math.log(row.reduce((a, b) => a + Math.exp(b - m), 0)) - row[labels[i]];
+        }
+        return total / n;
+      };
+      const g = referenceGradients(spec, params, images, labels, n, 1);
+      const h = 1e-6;
+      const check = (analytic: number, plus: () => number, minus: () => number) => {
+        const numeric = (plus() - minus()) / (2 * h);
+        expect(Math.abs(analytic - numeric)).toBeLessThanOrEqual(1e-6 + 1e-4 * Math.abs(numeric));
+      };
+      for (let k = 0; k < 6; k++) {
+        const i = Math.floor(rng.next() * images.length);
+        const at = (d: number) => {
+          const x = images.slice();
+          x[i] += d;
+          return loss(x);
+        };
+        check(
+          g.dinput[i],
+          () => at(h),
+          () => at(-h),
+        );
+      }
+      for (let k = 0; k < 6; k++) {
+        const p = plan.parameters[Math.floor(rng.next() * plan.parameters.length)];
+        const t = params.get(p.name)!;
+        const j = Math.floor(rng.next() * t.length);
+        const at = (d: number) => {
+          const saved = t[j];
+          t[j] = saved + d;
+          const v = loss(images);
+          t[j] = saved;
+          return v;
+        };
+        check(
+          g.params.get(p.name)![j],
+          () => at(h),
+          () => at(-h),
+        );
+      }
+    },
+    60000,
+  );
+});
+
 describe('any network against its float64 reference and its sweep against full forward passes', () => {
   test('the random specs cover 5x5 kernels, same padding, 3 channels and standalone ReLUs', () => {
     const layers = SPECS.flatMap(([, s]) => s.layers);
