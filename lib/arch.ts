@@ -7,7 +7,7 @@ import type { NativeArchPlan, NativeArchSpec, NativeLayerSpec } from '../binding
 import { TemperedError } from './errors';
 import { native } from './native';
 
-/** One layer: conv (kernel 3, stride 1, padding 'valid' (default) or 'same'), relu, 2x2 max
+/** One layer: conv (kernel 3 or 5, stride 1, padding 'valid' (default) or 'same'), relu, 2x2 max
  * pooling, dropout (the share dropped in training), flatten (PyTorch's C,H,W order) or
  * dense. The last layer is dense: its units are the classes. */
 export type LayerSpec = NativeLayerSpec;

@@ -300,6 +300,58 @@ ArchSpec small_colour_spec() {
   return s;
 }
 
+// A random valid small spec (seeded), as test/arch.test.ts draws them: 1 or 3 channels, up
+// to three convolutions (3 x 3 or 5 x 5, valid or same), pools where the size is even, fused
+// and standalone ReLUs, dropout, up to two hidden dense layers, 2-12 classes.
+ArchSpec random_spec(uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto u = [&]() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); };
+  auto layer = [](LayerKind k) {
+    LayerSpec l;
+    l.kind = k;
+    return l;
+  };
+  ArchSpec s;
+  s.channels = u() < 0.5 ? 1 : 3;
+  s.height = 6 + static_cast<int>(u() * 7);
+  s.width = s.height + (u() < 0.3 ? 2 : 0);
+  int h = s.height, w = s.width;
+  const int convs = static_cast<int>(u() * 4);
+  for (int i = 0; i < convs; ++i) {
+    LayerSpec c = layer(LayerKind::kConv);
+    c.same = u() < 0.4;
+    c.kernel = u() < 0.3 ? 5 : 3;
+    if (!c.same && (h < c.kernel || w < c.kernel)) break;
+    c.filters = 1 + static_cast<int>(u() * 6);
+    s.layers.push_back(c);
+    if (!c.same) h -= c.kernel - 1, w -= c.kernel - 1;
+    if (u() < 0.7) s.layers.push_back(layer(LayerKind::kRelu));
+    if (h % 2 == 0 && w % 2 == 0 && h >= 2 && u() < 0.5) {
+      s.layers.push_back(layer(LayerKind::kMaxPool));
+      h /= 2, w /= 2;
+      if (u() < 0.3) s.layers.push_back(layer(LayerKind::kRelu));
+    }
+    if (u() < 0.2) {
+      LayerSpec d = layer(LayerKind::kDropout);
+      d.rate = 0.25f;
+      s.layers.push_back(d);
+    }
+  }
+  s.layers.push_back(layer(LayerKind::kFlatten));
+  if (u() < 0.3) s.layers.push_back(layer(LayerKind::kRelu));
+  const int hidden = static_cast<int>(u() * 3);
+  for (int i = 0; i < hidden; ++i) {
+    LayerSpec d = layer(LayerKind::kDense);
+    d.units = 3 + static_cast<int>(u() * 12);
+    s.layers.push_back(d);
+    if (u() < 0.8) s.layers.push_back(layer(LayerKind::kRelu));
+  }
+  LayerSpec out = layer(LayerKind::kDense);
+  out.units = 2 + static_cast<int>(u() * 11);
+  s.layers.push_back(out);
+  return s;
+}
+
 // The whole network of `spec` on both backends from the same parameters.
 void test_network(Backend* cpu, Backend* gpu, const ArchSpec& arch, const char* label) {
   std::printf("network %s\n", label);
@@ -552,6 +604,8 @@ int main() {
   }
   test_network(&cpu, gpu, paper_mnist_spec(), "paper-mnist");
   test_network(&cpu, gpu, small_colour_spec(), "3x12x12, same padding, a standalone ReLU");
+  for (uint32_t seed = 1; seed <= 20; ++seed)
+    test_network(&cpu, gpu, random_spec(seed), ("random spec " + std::to_string(seed)).c_str());
   // Before the library test, which turns one operation over to our kernels.
   std::printf("digest of every device-to-host copy: %016llx\n", static_cast<unsigned long long>(cuda::emulation::download_digest()));
   const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");
