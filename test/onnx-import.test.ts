@@ -13,7 +13,7 @@ import { ArchSpec, NAMED_ARCHS, planArch } from '../lib/arch';
 import { main } from '../lib/cli/main';
 import { TemperedError } from '../lib/errors';
 import { Model } from '../lib/model';
-import { decodeOnnx, importOnnx } from '../lib/onnx/import';
+import { SUPPORTED_OPS, decodeOnnx, importOnnx } from '../lib/onnx/import';
 
 const ROOT = path.join(__dirname, '..');
 const PYTHON = '/usr/bin/python3';
@@ -687,24 +687,8 @@ type Mutation =
   | { kind: 'inputShape'; index: number; value: number | string }
   | { kind: 'opset'; version: number };
 
-const OPS = [
-  'Conv',
-  'Relu',
-  'MaxPool',
-  'Flatten',
-  'Reshape',
-  'Gemm',
-  'MatMul',
-  'Add',
-  'Dropout',
-  'Identity',
-  'Div',
-  'Mul',
-  'Softmax',
-  'Constant',
-  'Sigmoid',
-  '',
-];
+// The supported ops, one the importer refuses, and an empty op type.
+const OPS = [...SUPPORTED_OPS, 'Sigmoid', ''];
 const NAMES = [
   'images',
   'c1',

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "tempered/counter_rng.h"
+#include "tempered/sweep_work.h"
 
 namespace tempered {
 
@@ -368,30 +369,8 @@ Status Network::sweep_by_forward(const float* host_images, const int32_t* host_l
   TEMPERED_TRY(predict(host_images, n, z.data()));
   for (int i = 0; i < n; ++i)
     base_losses[i] = attack_loss(&z[static_cast<size_t>(i) * classes], classes, host_labels[i], spec, nullptr);
-  // (image, candidate) pairs that need a pass; candidate c < positions sets position c to 1,
-  // c >= positions sets position c - positions to 0 (all channels of the position).
-  std::vector<int32_t> work_image, work_candidate;
-  for (int i = 0; i < n; ++i) {
-    const float* x = host_images + static_cast<size_t>(i) * in_size;
-    for (int p = 0; p < positions; ++p) {
-      const bool skipped = host_skip != nullptr && host_skip[static_cast<size_t>(i) * positions + p] != 0;
-      for (int t = 0; t < 2; ++t) {
-        const int candidate = t == 0 ? p : positions + p;
-        const float target = t == 0 ? 1.0f : 0.0f;
-        double& out = losses[static_cast<size_t>(i) * 2 * positions + candidate];
-        bool at_target = true;
-        for (int ch = 0; ch < channels; ++ch) at_target = at_target && x[p * channels + ch] == target;
-        if (skipped) {
-          out = std::nan("");
-        } else if (at_target) {
-          out = base_losses[i];
-        } else {
-          work_image.push_back(i);
-          work_candidate.push_back(candidate);
-        }
-      }
-    }
-  }
+  const SweepWork work = list_sweep_work(host_images, n, positions, channels, host_skip, base_losses, losses);
+  const std::vector<int32_t>&work_image = work.image, &work_candidate = work.candidate;
   std::vector<float> batch(static_cast<size_t>(chunk) * in_size), batch_z(static_cast<size_t>(chunk) * classes);
   for (size_t first = 0; first < work_image.size(); first += chunk) {
     const int m = static_cast<int>(std::min<size_t>(chunk, work_image.size() - first));

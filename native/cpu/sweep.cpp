@@ -18,6 +18,7 @@
 
 #include "conv_generic.h"
 #include "cpu_backend.h"
+#include "tempered/sweep_work.h"
 
 namespace tempered {
 namespace cpu {
@@ -232,32 +233,9 @@ Status CpuBackend::sweep(const SweepArgs& a) {
         base_losses[i] = attack_loss(cur + static_cast<size_t>(i) * classes, classes, labels[i], a.spec, nullptr);
     }
 
-    // The perturbations that need a forward pass: (image, candidate), candidate = p (set to 1)
-    // or positions + p (set to 0), all channels of position p. The rest get the base loss, or
-    // NaN when skipped.
-    std::vector<int32_t> work_image, work_candidate;
-    for (int i = 0; i < m; ++i) {
-      const float* x = images + static_cast<size_t>(i) * in_size;
-      for (int p = 0; p < positions; ++p) {
-        const bool skipped = skip != nullptr && skip[static_cast<size_t>(i) * positions + p] != 0;
-        for (int t = 0; t < 2; ++t) {
-          const int candidate = t == 0 ? p : positions + p;
-          const float target = t == 0 ? 1.0f : 0.0f;
-          double& out = losses[static_cast<size_t>(i) * 2 * positions + candidate];
-          bool at_target = true;
-          for (int ch = 0; ch < channels; ++ch) at_target = at_target && x[p * channels + ch] == target;
-          if (skipped) {
-            out = std::nan("");
-          } else if (at_target) {
-            out = base_losses[i];
-          } else {
-            out = std::nan("");  // filled below
-            work_image.push_back(i);
-            work_candidate.push_back(candidate);
-          }
-        }
-      }
-    }
+    // The perturbations that need a forward pass; the rest get the base loss, or NaN when skipped.
+    const SweepWork work = list_sweep_work(images, m, positions, channels, skip, base_losses, losses);
+    const std::vector<int32_t>&work_image = work.image, &work_candidate = work.candidate;
 
     // Tasks: runs of up to kGroup perturbations of the same image.
     std::vector<int32_t> task_start;

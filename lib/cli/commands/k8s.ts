@@ -1,23 +1,11 @@
 // tempered k8s DIR: DIR/plan.json as Kubernetes Indexed Jobs, one per stage (lib/cluster/k8s.ts).
 import * as path from 'path';
 import { Command } from 'commander';
-import { writeK8sManifests } from '../../cluster/k8s';
+import { type K8sOptions, writeK8sManifests } from '../../cluster/k8s';
 import { readPlan } from '../../experiment';
 import { output, parseInteger } from '../common';
 
-interface K8sCliOptions {
-  image: string;
-  pvc: string;
-  mountPath?: string;
-  podDir?: string;
-  tempered?: string;
-  maxParallel?: number;
-  gpusPerTask?: number;
-  retries?: number;
-  namespace?: string;
-  name?: string;
-  json?: boolean;
-}
+type K8sCliOptions = K8sOptions & { json?: boolean };
 
 export function k8sCommand(): Command {
   return new Command('k8s')
