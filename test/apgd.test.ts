@@ -257,7 +257,6 @@ describe('whole runs equal the reference', () => {
       }
     }
     expect(r.attacked[n - 1]).toBe(0);
-    if (process.env.APGD_TEST_VERBOSE) console.log(name, kind, { identical, explained });
     expect(identical).toBeGreaterThanOrEqual(n - 3);
     expect(identical + explained).toBe(n);
     // Both outcomes occur, so the success stop and the restarts are both exercised.
@@ -277,7 +276,7 @@ describe('determinism, chunking, the ball, refusals', () => {
   });
 
   test('the same seed gives the same records, whatever the chunking; another seed other starts', async () => {
-    const base = { data, samples: [0, 1, 2, 3, 4, 5, 6], steps: 12, restarts: 2, epsilon: 0.1, seed: 3 } as const;
+    const base = { data, samples: [0, 1, 2, 3, 4, 5, 6], steps: 12, restarts: 2, epsilon: 0.1, seed: 3 };
     const a = await runAttack(std, 'apgd-dlr', { ...base, chunk: 7 });
     const b = await runAttack(std, 'apgd-dlr', { ...base, chunk: 7 });
     const c = await runAttack(std, 'apgd-dlr', { ...base, chunk: 3 });

@@ -38,7 +38,7 @@ export function referenceSchedule(steps: number, losses: number[]): ScheduleDeci
   let fMax = losses[0];
   let lastW = 0;
   let fMaxAtLast = losses[0];
-  let halvedAtLast = false;
+  let halvedAtLast: boolean = false;
   for (let j = 1; j < losses.length; j++) {
     const f = losses[j];
     newMax.push(f > fMax);
@@ -48,8 +48,8 @@ export function referenceSchedule(steps: number, losses: number[]): ScheduleDeci
     if (checkpoints.includes(j)) {
       let raised = 0;
       for (let i = lastW; i < j; i++) if (standing[i + 1] > standing[i]) raised++;
-      const condition1 = raised < 0.75 * (j - lastW);
-      const condition2 = !halvedAtLast && fMax === fMaxAtLast;
+      const condition1: boolean = raised < 0.75 * (j - lastW);
+      const condition2: boolean = !halvedAtLast && fMax === fMaxAtLast;
       h = condition1 || condition2;
       halvedAtLast = h;
       fMaxAtLast = fMax;
@@ -166,7 +166,7 @@ export function referenceApgd(oracle: ApgdOracle, original: Float32Array, label:
       let eta = f32(2 * eps);
       const losses: number[] = [];
       let best = x;
-      let bestGradient = new Float64Array(P);
+      let bestGradient: Float64Array = new Float64Array(P);
       let fMax = -Infinity;
       for (let j = 0; j <= o.steps; j++) {
         const { loss, gradient, logits } = oracle(x, target);
@@ -183,7 +183,7 @@ export function referenceApgd(oracle: ApgdOracle, original: Float32Array, label:
         // The comparisons the schedule makes: with the previous iterate's loss, with f_max.
         if (j > 0) flag(near(loss, losses[j - 1]) || near(loss, fMax));
         const decisions = referenceSchedule(o.steps, losses);
-        let g = gradient;
+        let g: Float64Array = gradient;
         if (j === 0 || decisions.newMax[j]) {
           best = x;
           bestGradient = gradient;

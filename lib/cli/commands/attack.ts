@@ -104,7 +104,7 @@ function attackHelp(): string {
 
 export function attackCommand(): Command {
   const cmd = new Command('attack')
-    .description("attack a model on test samples with the paper's Algorithms 1-4, JSMA, JSMA-Z, PGD or FGSM")
+    .description("attack a model on test samples with the paper's Algorithms 1-4, JSMA, JSMA-Z, PGD, FGSM or APGD")
     .addHelpText('after', `\nAttacks and the options each takes (docs/algorithms.md):\n${attackHelp()}`)
     .requiredOption('--model <file>', 'model file (.safetensors)')
     .requiredOption('--alg <name>', ATTACK_ALGORITHMS.join(', '), parseChoice('--alg', ATTACK_ALGORITHMS))
