@@ -172,7 +172,7 @@ describe('the DLR losses and their input gradients', () => {
           const down = Float64Array.from(x);
           up[p] += h;
           down[p] -= h;
-          // Float32Array inputs round; the oracle takes any numbers through referenceLogitVjp.
+          // Float32Array inputs round; the oracle takes any numbers through referenceLogitGradients.
           const fd = (loss(up as unknown as Float32Array) - loss(down as unknown as Float32Array)) / (2 * h);
           expect(Math.abs(fd - ref.gradient[p])).toBeLessThan(1e-5 * scale + 1e-4 * Math.abs(fd));
         }
