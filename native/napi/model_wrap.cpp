@@ -69,6 +69,8 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Attack>("attack"),
                          InstanceMethod<&ModelWrap::Jsma>("jsma"),
                          InstanceMethod<&ModelWrap::Pgd>("pgd"),
+                         InstanceMethod<&ModelWrap::Square>("square"),
+                         InstanceMethod<&ModelWrap::CwL2>("cwL2"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
                      });

@@ -226,8 +226,30 @@ export function referenceGradients(
 ): { dinput: Float64Array; params: Map<string, Float64Array> } {
   const { logits, tape } = run(spec, params, images, n);
   const classes = logits.length / n;
+  return backpropagate(params, tape, n, softmaxCrossEntropy(logits, n, classes, labels, null, temperature, lossScale).dlogits);
+}
+
+/** The logits [n][classes] and the input gradient of sum_i <dlogits_i, z_i> for the seeds that
+ * `seeds(logits)` returns (a vector-Jacobian product of the network). */
+export function referenceLogitVjp(
+  spec: ArchSpec,
+  params: Map<string, Numbers>,
+  images: Numbers,
+  n: number,
+  seeds: (logits: Float64Array) => Float64Array,
+): { logits: Float64Array; dinput: Float64Array } {
+  const { logits, tape } = run(spec, params, images, n);
+  return { logits, dinput: backpropagate(params, tape, n, seeds(logits)).dinput };
+}
+
+function backpropagate(
+  params: Map<string, Numbers>,
+  tape: Tape,
+  n: number,
+  dlogits: Float64Array,
+): { dinput: Float64Array; params: Map<string, Float64Array> } {
   const grads = new Map<string, Float64Array>();
-  let g: Float64Array = softmaxCrossEntropy(logits, n, classes, labels, null, temperature, lossScale).dlogits;
+  let g: Float64Array = dlogits;
   for (let i = tape.length - 1; i >= 0; i--) {
     const t = tape[i];
     const s = t.inShape;
