@@ -302,7 +302,7 @@ describe('nonsense is refused with a coded error before any work', () => {
   });
 
   test('every registered attack has a descriptor with its options and its test reference', () => {
-    expect(ATTACKS.map((a) => a.name)).toEqual(['alg1', 'alg2', 'alg3', 'alg4', 'jsma', 'jsma-z', 'pgd', 'fgsm']);
+    expect(ATTACKS.map((a) => a.name)).toEqual(['alg1', 'alg2', 'alg3', 'alg4', 'jsma', 'jsma-z', 'pgd', 'fgsm', 'square', 'cw-l2']);
     for (const a of ATTACKS) expect(a.testedAgainst.length).toBeGreaterThan(0);
   });
 

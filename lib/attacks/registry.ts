@@ -338,7 +338,8 @@ export const ATTACKS: readonly AttackDescriptor[] = [
     chunk: 64,
     budgetOf: (o) => o.queries!,
     saliencyMaps: false,
-    run: (model, b, o, seed) => model.square(b.images, b.labels, b.keys, { epsilon: o.epsilon!, queries: o.queries!, pInit: o.pInit!, seed }),
+    run: (model, b, o, seed) =>
+      model.square(b.images, b.labels, b.keys, { epsilon: o.epsilon!, queries: o.queries!, pInit: o.pInit!, seed }),
     testedAgainst: 'referenceSquare (test/reference/square.ts): the same draws, float64 network, decision by decision',
   },
   {

@@ -21,11 +21,11 @@
 namespace tempered {
 
 struct CwL2Config {
-  int steps = 1000;          // Adam steps per constant, 1..100000
-  int search_steps = 9;      // constants tried, 1..100
+  int steps = 1000;      // Adam steps per constant, 1..100000
+  int search_steps = 9;  // constants tried, 1..100
   double learning_rate = 0.01;
   double initial_const = 1e-3;
-  double confidence = 0.0;   // kappa >= 0
+  double confidence = 0.0;  // kappa >= 0
   double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
 };
 

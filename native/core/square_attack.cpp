@@ -29,9 +29,7 @@ float clip01(float v) { return std::fmin(std::fmax(v, 0.0f), 1.0f); }
 float signed_step(float x, float eps, float u) { return clip01(u < 0.5f ? x - eps : x + eps); }
 
 // floor(u * count) for u in [0, 1), in double (exact: u has 24 bits, count < 2^7).
-int uniform_int(float u, int count) {
-  return std::min(static_cast<int>(static_cast<double>(u) * count), count - 1);
-}
+int uniform_int(float u, int count) { return std::min(static_cast<int>(static_cast<double>(u) * count), count - 1); }
 
 }  // namespace
 
@@ -106,7 +104,8 @@ Status run_square(Network& net, const float* images, const int32_t* labels, cons
       for (int draw = 0; draw < kSquareSignDraws; ++draw) {
         bool changed = false;
         for (int ch = 0; ch < c; ++ch) {
-          const float u = counter_uniform(sub, kStreamSquareSign, static_cast<uint32_t>(draw), static_cast<uint32_t>(ch));
+          const float u =
+              counter_uniform(sub, kStreamSquareSign, static_cast<uint32_t>(draw), static_cast<uint32_t>(ch));
           for (int row = row0; row < row0 + s; ++row)
             for (int col = col0; col < col0 + s; ++col) {
               const int at = (row * w + col) * c + ch;

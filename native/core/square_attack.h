@@ -21,7 +21,7 @@ namespace tempered {
 
 struct SquareConfig {
   float epsilon = 0.3f;
-  int queries = 5000;  // 1..10^6
+  int queries = 5000;   // 1..10^6
   float p_init = 0.8f;  // (0, 1]: the share of the image's pixels the first windows cover
   uint32_t seed = 0;
 };

@@ -43,8 +43,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Sweep(const Napi::CallbackInfo& info);
   Napi::Value AttackLosses(const Napi::CallbackInfo& info);
   Napi::Value Attack(const Napi::CallbackInfo& info);
-  Napi::Value Jsma(const Napi::CallbackInfo& info);  // attack_literature_wrap.cpp
-  Napi::Value Pgd(const Napi::CallbackInfo& info);   // attack_literature_wrap.cpp
+  Napi::Value Jsma(const Napi::CallbackInfo& info);    // attack_literature_wrap.cpp
+  Napi::Value Pgd(const Napi::CallbackInfo& info);     // attack_literature_wrap.cpp
   Napi::Value Square(const Napi::CallbackInfo& info);  // attack_square_cw_wrap.cpp
   Napi::Value CwL2(const Napi::CallbackInfo& info);    // attack_square_cw_wrap.cpp
   Napi::Value Dispose(const Napi::CallbackInfo& info);
