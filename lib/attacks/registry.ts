@@ -85,12 +85,12 @@ export const ATTACK_PARAMETERS = {
   stepSize: 'size of each sign step',
   randomStart: 'random start, a seeded uniform draw in the ball; the flag turns it off: start from the image itself',
   target: "'random' (one seeded class other than the label), a class 0-9, or 'all'",
-  queries: 'forward passes of perturbed images per sample (square; the stripes included)',
-  pInit: 'share of the pixels the first windows cover, in (0, 1] (square)',
-  searchSteps: 'constants c tried by the binary search (cw-l2)',
-  learningRate: "Adam's learning rate (cw-l2)",
-  initialConst: 'the first constant c (cw-l2)',
-  confidence: 'kappa: how far the runner-up logit must lead (cw-l2)',
+  queries: 'forward passes of perturbed images per sample, the stripes included',
+  pInit: 'share of the pixels the first windows cover, in (0, 1]',
+  searchSteps: 'constants c tried by the binary search',
+  learningRate: "Adam's learning rate",
+  initialConst: 'the first constant c',
+  confidence: "kappa: how far the best other logit must lead the label's for a success",
 } as const satisfies Record<AttackParameterName, string>;
 /** The option names, in the order of ATTACK_PARAMETERS. */
 export const ATTACK_PARAMETER_NAMES = Object.keys(ATTACK_PARAMETERS) as AttackParameterName[];
