@@ -675,6 +675,13 @@ int main() {
     std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
     return g_failures == 0 ? 0 : 1;
   }
+  // TEMPERED_EMULATION_PART=attacks: only the attacks' checks (a quick run while changing them).
+  if (part != nullptr && std::string(part) == "attacks") {
+    test_square_cw(&cpu, gpu, paper_mnist_spec(), "paper-mnist");
+    test_square_cw(&cpu, gpu, small_colour_spec(), "3x12x12");
+    std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   test_network(&cpu, gpu, paper_mnist_spec(), "paper-mnist");
   test_network(&cpu, gpu, small_colour_spec(), "3x12x12, same padding, a standalone ReLU");
   for (uint32_t seed = 1; seed <= 20; ++seed)
