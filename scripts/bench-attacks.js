@@ -1,16 +1,27 @@
 #!/usr/bin/env node
 // npm run bench:attacks: each attack of the table ATTACKS below on the CPU, ours (runAttack)
-// beside PyTorch running the same algorithm (scripts/torch_attacks.py, Debian's python3-torch)
-// on the same model file and the same test images, same epsilon and steps, same thread count,
-// in this one run. Prints samples/s and gradient steps/s of each side and their ratio, and
-// the processor.
+// beside PyTorch running the same algorithm (scripts/torch_attacks.py, Debian's python3-torch,
+// its table has the same ids and takes the same options) on the same model file and the same
+// test images, same thread count, in this one run. Prints, per attack, samples/s of each side
+// and their ratio, work/s of each side and their ratio, and the processor.
 //
 //   node scripts/bench-attacks.js [--model FILE] [--samples N] [--epsilon E] [--steps S]
-//                                 [--threads N] [--only a,b] [--json]
+//                                 [--threads N] [--only a,b] [--python PATH] [--json]
 //
-// Samples stop at their first misclassified iterate on both sides, and the random starts
-// differ (counter-based here, torch.rand there), so the work per sample can differ a little:
-// steps/s (gradient steps actually taken, per second) is the like-for-like figure.
+// Both sides attack the first N test images that the model classifies correctly (the others
+// are skipped, as runAttack does). --epsilon and --steps set APGD's radius and steps; Square
+// and C&W keep a fixed workload so both sides do the same work: Square at epsilon 0.05 with
+// 300 queries (pInit 0.8), where M_std resists, so every sample runs its whole budget; C&W
+// with 2 constants x 50 steps (lr 0.01, initial constant 1e-3, confidence 0), never stopped
+// early.
+//
+// The work each attack counts (the "work/s" column):
+//   apgd-ce, apgd-dlr, apgd-t: gradient steps actually taken, over every run (and target).
+//     Samples stop at their first misclassified iterate on both sides and the random starts
+//     differ (counter-based here, torch.rand there), so the steps per sample differ a little:
+//     steps/s is the like-for-like figure.
+//   square: queries used (forward passes of perturbed images, the initial stripes included).
+//   cw-l2: gradient evaluations, steps x constants per sample.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -34,11 +45,22 @@ const steps = Number(arg('steps', 100));
 const python = arg('python', '/usr/bin/python3');
 const json = process.argv.includes('--json');
 
-// One entry per attack: its registry id and options; torch_attacks.py has the same ids.
+// One entry per attack: its registry id, its runAttack options (torch_attacks.py gets the
+// same options under the same names), what its work counts, and that work from our records
+// (the records of attacked samples).
+const sumPixels = (records) => records.reduce((s, r) => s + r.pixels, 0);
 const ATTACKS = [
-  { id: 'apgd-ce', options: { epsilon, steps } },
-  { id: 'apgd-dlr', options: { epsilon, steps } },
-  { id: 'apgd-t', options: { epsilon, steps } },
+  { id: 'apgd-ce', options: { epsilon, steps }, unit: 'steps', work: sumPixels },
+  { id: 'apgd-dlr', options: { epsilon, steps }, unit: 'steps', work: sumPixels },
+  { id: 'apgd-t', options: { epsilon, steps }, unit: 'steps', work: sumPixels },
+  { id: 'square', options: { epsilon: 0.05, queries: 300, pInit: 0.8 }, unit: 'queries', work: sumPixels },
+  {
+    id: 'cw-l2',
+    options: { steps: 50, searchSteps: 2, learningRate: 0.01, initialConst: 1e-3, confidence: 0 },
+    unit: 'gradient evaluations',
+    // C&W's records count the evaluations up to the best image; it runs them all.
+    work: (records, o) => records.length * o.steps * o.searchSteps,
+  },
 ];
 const only = new Set(arg('only', ATTACKS.map((a) => a.id).join(',')).split(','));
 const chosen = ATTACKS.filter((a) => only.has(a.id));
@@ -65,12 +87,7 @@ async function main() {
     const r = await runAttack(model, a.id, { ...a.options, data, samples: indices, seed: 0 });
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const attacked = r.records.filter((x) => x.attacked);
-    ours[a.id] = {
-      seconds: secs,
-      attacked: attacked.length,
-      fooled: r.summary.successes,
-      steps: attacked.reduce((s, x) => s + x.pixels, 0),
-    };
+    ours[a.id] = { seconds: secs, attacked: attacked.length, fooled: r.summary.successes, work: a.work(attacked, a.options) };
   }
   // The same images and labels for the peer.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-attacks-'));
@@ -93,12 +110,8 @@ async function main() {
         path.join(dir, 'labels.i32'),
         '--threads',
         String(threads),
-        '--epsilon',
-        String(epsilon),
-        '--steps',
-        String(steps),
-        '--only',
-        chosen.map((a) => a.id).join(','),
+        '--attacks',
+        JSON.stringify(chosen.map((a) => ({ id: a.id, options: a.options }))),
       ],
       { encoding: 'utf8', maxBuffer: 1 << 24 },
     );
@@ -113,28 +126,29 @@ async function main() {
     const t = peer.attacks?.[a.id];
     const row = {
       attack: a.id,
+      options: a.options,
+      unit: a.unit,
       oursSamplesPerS: o.attacked / o.seconds,
-      oursStepsPerS: o.steps / o.seconds,
+      oursWorkPerS: o.work / o.seconds,
       oursFooled: `${o.fooled}/${o.attacked}`,
     };
     if (t) {
       Object.assign(row, {
         torchSamplesPerS: t.attacked / t.seconds,
-        torchStepsPerS: t.steps / t.seconds,
+        torchWorkPerS: t.work / t.seconds,
         torchFooled: `${t.fooled}/${t.attacked}`,
         samplesRatio: o.attacked / o.seconds / (t.attacked / t.seconds),
-        stepsRatio: o.steps / o.seconds / (t.steps / t.seconds),
+        workRatio: o.work / o.seconds / (t.work / t.seconds),
       });
     }
     return row;
   });
   const report = {
     processor: processor(),
+    cores: os.cpus().length,
     threads,
     model: path.relative(root, modelFile),
     samples,
-    epsilon,
-    steps,
     peer: peer.missing ?? `PyTorch ${peer.torch} (${peer.threads} threads)`,
     rows,
   };
@@ -142,15 +156,18 @@ async function main() {
     console.log(JSON.stringify(report, null, 2));
     return;
   }
-  console.log(`${report.processor}, ${threads} threads; ${report.model}, first ${samples} test images, eps ${epsilon}, ${steps} steps`);
+  console.log(`${report.processor} (${report.cores} logical CPUs), ${threads} threads; ${report.model}, first ${samples} test images`);
   console.log(`peer: ${report.peer}`);
+  for (const r of rows) console.log(`${r.attack}: ${JSON.stringify(r.options)}`);
   const f = (x, d = 1) => (x === undefined ? '-' : x.toFixed(d));
-  console.log('| attack | ours samples/s | PyTorch samples/s | ratio | ours steps/s | PyTorch steps/s | ratio | fooled (ours, PyTorch) |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(
+    '| attack | ours samples/s | PyTorch samples/s | ratio | work | ours work/s | PyTorch work/s | ratio | fooled (ours, PyTorch) |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows)
     console.log(
-      `| ${r.attack} | ${f(r.oursSamplesPerS)} | ${f(r.torchSamplesPerS)} | ${f(r.samplesRatio, 2)} | ` +
-        `${f(r.oursStepsPerS, 0)} | ${f(r.torchStepsPerS, 0)} | ${f(r.stepsRatio, 2)} | ${r.oursFooled}, ${r.torchFooled ?? '-'} |`,
+      `| ${r.attack} | ${f(r.oursSamplesPerS, 2)} | ${f(r.torchSamplesPerS, 2)} | ${f(r.samplesRatio, 2)} | ${r.unit} | ` +
+        `${f(r.oursWorkPerS, 0)} | ${f(r.torchWorkPerS, 0)} | ${f(r.workRatio, 2)} | ${r.oursFooled}, ${r.torchFooled ?? '-'} |`,
     );
 }
 
