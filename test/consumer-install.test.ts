@@ -31,7 +31,7 @@ function prebuiltAddon(): { file: string; name: string } {
     const name = fs.readdirSync(dir).find((f) => f.endsWith('.node'));
     if (name) return { file: path.join(dir, name), name };
   }
-  return { file: path.join(root, 'build', 'Release', 'tempered.node'), name: `${pkg.name}.napi.glibc.node` };
+  return { file: path.join(root, 'build', 'Release', 'tempered.node'), name: `${pkg.name}.glibc.node` };
 }
 
 // A folder of links to the only programs the install may use: no compiler, no cmake.
