@@ -331,6 +331,10 @@ export declare class Model {
     labels: Int32Array,
     config: NativeCwL2Config,
   ): Promise<NativeAttackResult & { linf: Float32Array; l2: Float64Array; consts: Float64Array; roundSuccess: Uint8Array }>;
+  /** The model's CPU operations on `threads` threads of its own (1..1024), or on the process-wide pool (0). Refused while an operation runs. */
+  setThreads(threads: number): void;
+  /** The model's own thread count; 0 when it uses the process-wide pool (setThreads / getThreads of the module). */
+  getThreads(): number;
   dispose(): void;
   isDisposed(): boolean;
 }

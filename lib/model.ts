@@ -99,12 +99,32 @@ export class Model {
     this.plan = handle.plan();
   }
 
-  /** A new model of `arch` (default: the paper's network) with Glorot-uniform weights drawn from `seed` (default 0). */
-  static create(opts: { seed?: number; backend?: BackendChoice; arch?: ArchSpec } = {}): Model {
+  /** A new model of `arch` (default: the paper's network) with Glorot-uniform weights drawn from `seed` (default 0);
+   * `threads`: CPU threads of its own (see setThreads). */
+  static create(opts: { seed?: number; backend?: BackendChoice; arch?: ArchSpec; threads?: number } = {}): Model {
     const seed = checkNumber(opts.seed ?? 0, 'seed', { min: 0, max: 0xffffffff, integer: true });
     const backend = resolveBackend(opts.backend ?? 'auto');
     const arch = opts.arch ? checkArch(opts.arch) : namedArch(DEFAULT_ARCH);
-    return new Model(native.createModel(backend, seed, arch), { ...freshMetadata(), seed }, arch);
+    const threads = opts.threads === undefined ? undefined : checkNumber(opts.threads, 'threads', { min: 1, max: 1024, integer: true });
+    const m = new Model(native.createModel(backend, seed, arch), { ...freshMetadata(), seed }, arch);
+    if (threads !== undefined) m.setThreads(threads);
+    return m;
+  }
+
+  /**
+   * Runs this model's CPU operations on `threads` threads of its own (undefined: the
+   * process-wide pool of setThreads(), the default), so that two models can train at once,
+   * each on its own cores. Results do not depend on it. Refused while an operation runs.
+   */
+  setThreads(threads: number | undefined): void {
+    const n = threads === undefined ? 0 : checkNumber(threads, 'threads', { min: 1, max: 1024, integer: true });
+    this.handle.setThreads(n);
+  }
+
+  /** The model's own CPU thread count; undefined when it uses the process-wide pool. */
+  get threads(): number | undefined {
+    const n = this.handle.getThreads();
+    return n === 0 ? undefined : n;
   }
 
   /** Values per image (height x width x channels, NHWC). */

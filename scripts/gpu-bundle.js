@@ -59,7 +59,8 @@ function ensureBuild() {
     delete env.CMAKE_CUDA_ARCHITECTURES;
     delete env.npm_config_tempered_cuda_architectures;
     const argv = [require.resolve('cmake-js/bin/cmake-js'), 'compile', '--directory', root, '--out', buildDir, '--CDTEMPERED_CUDA=ON'];
-    if (userArchs) argv.push(`--CDCMAKE_CUDA_ARCHITECTURES=${userArchs}`);
+    // Without a choice of the user's: the default list, not this machine's GPU (native/cuda/CMakeLists.txt).
+    argv.push(`--CDCMAKE_CUDA_ARCHITECTURES=${userArchs || 'default'}`);
     argv.push('--parallel', process.env.TEMPERED_CMAKE_PARALLEL || String(Math.max(1, os.cpus().length)));
     run(process.execPath, argv, { env });
   }

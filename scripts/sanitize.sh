@@ -26,7 +26,7 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     npx jest --runInBand test/native-errors.test.ts test/native-hostile.test.ts test/native-codes.test.ts \
       test/native-model-load.test.ts test/worker-threads.test.ts test/fuzz-native.test.ts test/binding.test.ts \
-      test/attacks-literature.test.ts
+      test/attacks-literature.test.ts test/model-threads.test.ts
   echo "sanitize: native tests clean under ASan+UBSan"
 fi
 

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { native } from '../lib/native';
 
 const cli = path.join(__dirname, '..', 'bin', 'tempered.js');
 const TINY = [
@@ -145,6 +146,33 @@ test('pieces of another commit are recomputed, unless --reuse-other-commits; mod
   expect(r2.stages.filter((s: { stage: string; reused: boolean }) => s.stage === 'attack' && s.reused)).toEqual([]);
   // Same code path, same numbers.
   expect(comparable(path.join(out, 'results.json'))).toEqual(comparable(firstFile));
+});
+
+// The tensors of a model file (its metadata holds timings, which differ).
+function tensorBytes(file: string): Buffer {
+  const bytes = fs.readFileSync(file);
+  return bytes.subarray(8 + Number(bytes.readBigUInt64LE(0)));
+}
+
+test('M_std and M_std-T trained side by side (2+ threads) equal --serial-training to the bit', () => {
+  const straight = path.join(tmp, 'straight');
+  const first = JSON.parse(fs.readFileSync(path.join(straight, 'results.json'), 'utf8'));
+  const sideBySide = native.hardwareThreads() >= 2;
+  if (!sideBySide) console.warn('reproduce.test: 1 hardware thread: the straight run trained one model at a time');
+  const trains = first.stages.filter((x: { stage: string }) => x.stage === 'train');
+  expect(trains.map((x: { alongside?: string[] }) => x.alongside ?? [])).toEqual(
+    sideBySide ? [['train M_std-T'], ['train M_std'], []] : [[], [], []],
+  );
+  const out = path.join(tmp, 'serial');
+  const r = spawnSync(process.execPath, [cli, 'reproduce', ...TINY, '--out', out, '--json', '--serial-training'], { encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  const serial = JSON.parse(r.stdout);
+  expect(serial.stages.filter((x: { alongside?: string[] }) => x.alongside)).toEqual([]);
+  for (const m of ['std', 'stdT', 'distill'])
+    expect(
+      tensorBytes(path.join(out, 'models', `${m}.safetensors`)).equals(tensorBytes(path.join(straight, 'models', `${m}.safetensors`))),
+    ).toBe(true);
+  expect(comparable(path.join(out, 'results.json'))).toEqual(comparable(path.join(straight, 'results.json')));
 });
 
 test('kill -9 in the middle, then a rerun: nothing lost, same numbers as the uninterrupted run', async () => {

@@ -59,6 +59,8 @@ export interface StageTime {
   /** Found done in the folder: the time is the one recorded when it was computed. */
   reused: boolean;
   producedBy: PieceCommit | null;
+  /** Stages that ran at the same time as this one (their seconds overlap): M_std and M_std-T trained side by side. */
+  alongside?: string[];
 }
 
 /** A Vega-Lite figure: the spec holds its data inline, so it can be re-plotted as is. */

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AttackAlgorithm, attackDescriptor, runAttack, summarize } from '../attack';
-import { BackendChoice, describeBackend, resolveBackend } from '../backends';
+import { BackendChoice, describeBackend, getThreads, resolveBackend } from '../backends';
 import { distill, parametersHash } from '../distill';
 import { TemperedError, checkNumber } from '../errors';
 import { gradientStats, GradientStatsRow } from '../gradients';
@@ -101,6 +101,12 @@ export interface ReproduceOptions {
   arch?: ArchSpec;
   /** Reuse attacks, gradients and pictures computed by another commit (default: recompute them). */
   reuseOtherCommits?: boolean;
+  /**
+   * Train M_std and M_std-T side by side, each on half of the CPU threads, when both are to
+   * be trained on the CPU backend with at least 2 threads (default true; false: one after
+   * the other, `--serial-training`). The weights are the same either way.
+   */
+  parallelTraining?: boolean;
   onEvent?: (e: ExperimentEvent) => void;
 }
 
@@ -219,6 +225,7 @@ interface ReproduceRun {
   data: MnistData;
   arch: ArchSpec;
   reuseOtherCommits: boolean;
+  parallelTraining: boolean;
   emit: (e: ExperimentEvent) => void;
   lock?: LockOptions;
 }
@@ -239,7 +246,8 @@ async function startReproduce(opts: ReproduceOptions): Promise<ReproduceRun> {
   emit({ stage: 'data', message: 'loading MNIST' });
   const data = opts.data ?? (await loadMnist());
   const arch = opts.arch ? checkArch(opts.arch) : namedArch(DEFAULT_ARCH);
-  return { profile, seed, out, backend, data, arch, reuseOtherCommits: !!opts.reuseOtherCommits, emit };
+  const parallelTraining = opts.parallelTraining ?? true;
+  return { profile, seed, out, backend, data, arch, reuseOtherCommits: !!opts.reuseOtherCommits, parallelTraining, emit };
 }
 
 export async function reproduce(opts: ReproduceOptions = {}): Promise<ExperimentResults> {
@@ -309,6 +317,7 @@ async function resumePlannedReproduce(
       // Plans written before the architecture was data are the paper's network.
       arch: plan.options.arch ? checkArch(plan.options.arch, planFile(out)) : namedArch(DEFAULT_ARCH),
       reuseOtherCommits: plan.options.reuseOtherCommits,
+      parallelTraining: false, // run-piece trains one model per process
       emit,
       lock: opts.lock,
     },
@@ -354,6 +363,35 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
   const trainStages = new Map<ModelId, StageTime>();
   const attackPieces = plan.filter((p) => p.stage === 'attacks');
 
+  // M_std and M_std-T are independent (M_distill needs M_std-T's soft labels): on the CPU
+  // they train side by side, each on its own share of the threads, when both are still to
+  // be trained. One training's small per-layer tasks leave cores idle at every step's
+  // barriers; two keep them busy (docs/performance.md). The results are bit-identical to one
+  // after the other: no CPU result depends on the thread count (native/cpu/thread_pool.h).
+  const teachers = plan.filter((p) => p.stage === 'teachers');
+  const sharedThreads = backend === 'cpu' ? getThreads() : 0;
+  const sideBySide =
+    run.parallelTraining &&
+    mode.kind === 'serial' &&
+    teachers.length >= 2 &&
+    sharedThreads >= teachers.length &&
+    teachers.every((p) => !fs.existsSync(path.join(out, p.file)));
+  const ownThreads = sideBySide ? Math.floor(sharedThreads / teachers.length) : undefined;
+  const sideBySideIds = new Set<ModelId>(sideBySide ? teachers.map((p) => (p.inputs as unknown as TrainInputs).model) : []);
+  // Their progress, one line for both: done and total summed, each model's epoch and loss.
+  const sideBySideProgress = new Map<ModelId, { done: number; total: number; message: string }>();
+  const trainProgress = (id: ModelId, done: number, total: number, message: string) => {
+    if (!sideBySideIds.has(id)) return emit({ stage: 'train', message, done, total });
+    sideBySideProgress.set(id, { done, total, message });
+    const all = [...sideBySideProgress.values()];
+    emit({
+      stage: 'train',
+      message: all.map((p) => p.message).join(' | '),
+      done: all.reduce((a, p) => a + p.done, 0),
+      total: all.reduce((a, p) => a + p.total, 0),
+    });
+  };
+
   const trainPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
     const i = piece.inputs as unknown as TrainInputs;
     const spec = specOf(i.model);
@@ -376,12 +414,12 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
       const t0 = Date.now();
       const checkpoint = `${file}.checkpoint`;
       const onProgress = (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number; samplesPerSecond: number }) =>
-        emit({
-          stage: 'train',
-          message: `${spec.name} (T=${spec.temperature}) epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${p.samplesPerSecond.toFixed(0)} samples/s`,
-          done: (p.epoch - 1) * p.batches + p.batch,
-          total: p.epochs * p.batches,
-        });
+        trainProgress(
+          spec.id,
+          (p.epoch - 1) * p.batches + p.batch,
+          p.epochs * p.batches,
+          `${spec.name} (T=${spec.temperature}) epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} ${p.samplesPerSecond.toFixed(0)} samples/s`,
+        );
       const common = {
         epochs: profile.epochs,
         trainLimit: profile.trainLimit,
@@ -399,7 +437,8 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
         });
         model = r.student;
       } else {
-        model = Model.create({ seed, backend, arch: run.arch });
+        const threads = sideBySideIds.has(spec.id) ? ownThreads : undefined;
+        model = Model.create({ seed, backend, arch: run.arch, threads });
         await train(model, data, { ...common, temperature: spec.temperature });
       }
       trainSeconds = (Date.now() - t0) / 1000;
@@ -412,10 +451,20 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
     if (mode.kind === 'piece' && !compute) return { id: piece.id, status: 'reused', file };
     const test = await model.evaluate(data.test, { temperature: 1 });
     if (!reused) {
-      model.metadata.result = { ...(model.metadata.result ?? {}), testAccuracy: test.accuracy, testLoss: test.meanLoss, trainSeconds };
+      const alongside = sideBySideIds.has(spec.id)
+        ? specs.filter((s) => s.id !== spec.id && sideBySideIds.has(s.id)).map((s) => s.name)
+        : [];
+      model.metadata.result = {
+        ...(model.metadata.result ?? {}),
+        testAccuracy: test.accuracy,
+        testLoss: test.meanLoss,
+        trainSeconds,
+        ...(alongside.length ? { trainedAlongside: alongside, trainThreads: ownThreads } : {}),
+      };
       await model.save(file);
       fs.rmSync(`${file}.checkpoint`, { force: true });
     }
+    model.setThreads(undefined); // the attacks use every thread
     emit({
       stage: 'train',
       message: `${spec.name}: test accuracy ${(100 * test.accuracy).toFixed(2)}% (paper ${(100 * spec.paperAccuracy).toFixed(2)}%)`,
@@ -423,8 +472,16 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
     const result = (model.metadata.result ?? {}) as Record<string, unknown>;
     const trainedBy = (model.metadata.experimentCommit as PieceCommit | undefined) ?? null;
     const seconds = (result.trainSeconds as number | undefined) ?? trainSeconds;
+    const alongside = Array.isArray(result.trainedAlongside) ? (result.trainedAlongside as string[]) : undefined;
     if (seconds !== undefined)
-      trainStages.set(spec.id, { stage: 'train', label: `train ${spec.name}`, seconds, reused, producedBy: trainedBy });
+      trainStages.set(spec.id, {
+        stage: 'train',
+        label: `train ${spec.name}`,
+        seconds,
+        reused,
+        producedBy: trainedBy,
+        ...(alongside ? { alongside: alongside.map((name) => `train ${name}`) } : {}),
+      });
     modelResults.set(spec.id, {
       id: spec.id,
       name: spec.name,
@@ -566,6 +623,15 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
   if (mode.kind === 'piece') {
     const { attack: _a, gradients: _g, pictures: _p, ...summary } = await obtain(mode.id);
     return summary;
+  }
+  if (sideBySide) {
+    emit({
+      stage: 'train',
+      message: `training ${teachers.length} models side by side, ${ownThreads} thread(s) each (--serial-training: one after the other)`,
+    });
+    const settled = await Promise.allSettled(teachers.map((p) => obtain(p.id)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
   for (const piece of plan) await obtain(piece.id);
 

@@ -1,6 +1,7 @@
 #include "backends.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
@@ -19,7 +20,7 @@ namespace tempered {
 namespace {
 
 std::mutex g_mutex;
-std::string g_plugin_dir;
+std::vector<std::string> g_plugin_dirs;
 
 struct CudaState {
   bool tried = false;
@@ -42,7 +43,16 @@ void try_load_cuda() {
     g_cuda.reason = "disabled by TEMPERED_DISABLE_CUDA";
     return;
   }
-  std::string path = (g_plugin_dir.empty() ? std::string() : g_plugin_dir + "/") + "libtempered_cuda.so";
+  std::string path = "libtempered_cuda.so";
+  for (const std::string& dir : g_plugin_dirs) {
+    const std::string candidate = (dir.empty() ? std::string() : dir + "/") + "libtempered_cuda.so";
+    if (access(candidate.c_str(), F_OK) == 0) {
+      path = candidate;
+      break;
+    }
+  }
+  if (path.find('/') == std::string::npos && !g_plugin_dirs.empty())
+    path = g_plugin_dirs.front() + "/libtempered_cuda.so";  // none there: the error names the first folder
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* err = dlerror();
@@ -50,7 +60,9 @@ void try_load_cuda() {
     if (detail.find("No such file") != std::string::npos ||
         detail.find("cannot open shared object") != std::string::npos)
       g_cuda.reason =
-          "the CUDA plugin was not built (no nvcc when the addon was built, or TEMPERED_CUDA=OFF): " + detail;
+          "the CUDA plugin was not built (no nvcc when the addon was built, or TEMPERED_CUDA=OFF; npm run build:cuda "
+          "builds it): " +
+          detail;
     else
       g_cuda.reason = "the CUDA plugin failed to load: " + detail;
     return;
@@ -77,9 +89,9 @@ void try_load_cuda() {
 
 }  // namespace
 
-void set_plugin_directory(const std::string& dir) {
+void set_plugin_directories(const std::vector<std::string>& dirs) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  g_plugin_dir = dir;
+  g_plugin_dirs = dirs;
 }
 
 std::vector<BackendInfo> list_backends() {

@@ -25,7 +25,9 @@ std::vector<BackendInfo> list_backends();
 // "cpu" or "cuda". Backends are process-wide singletons that live until exit.
 Status get_backend(const std::string& name, Backend** out);
 
-// Where the addon looks for libtempered_cuda.so (the addon's own folder).
-void set_plugin_directory(const std::string& dir);
+// Where the addon looks for libtempered_cuda.so, in order (the addon's own folder; for a
+// prebuilt addon in <package>/prebuilds/<platform>/ also <package>/build/Release, where a
+// source build of the plugin alone writes it). The first folder holding one is used.
+void set_plugin_directories(const std::vector<std::string>& dirs);
 
 }  // namespace tempered

@@ -60,18 +60,23 @@ float* scratch(ScratchSlot slot, size_t floats) {
   return t_scratch.data[slot];
 }
 
-ThreadPool& CpuBackend::pool() {
+ThreadPool& CpuBackend::shared_pool() {
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   if (!g_pool) g_pool = std::make_unique<ThreadPool>(ThreadPool::hardware_threads());
   return *g_pool;
 }
 
+ThreadPool& CpuBackend::pool() {
+  ThreadPool* own = current_pool();
+  return own != nullptr ? *own : shared_pool();
+}
+
 void CpuBackend::set_threads(int threads) {
-  ThreadPool& p = pool();
+  ThreadPool& p = shared_pool();
   if (p.threads() != threads) p.resize(threads);
 }
 
-int CpuBackend::threads() { return pool().threads(); }
+int CpuBackend::threads() { return shared_pool().threads(); }
 
 CpuBackend::CpuBackend() : kernels_(&active_kernels()) {}
 

@@ -21,7 +21,8 @@ class CpuBackend final : public Backend {
   const char* name() const override { return "cpu"; }
   std::string device_name() const override;
 
-  // Threads used by the operations (>= 1). The pool is shared by every CPU model.
+  // Threads of the process-wide pool (>= 1): the one every CPU model uses unless it has a
+  // pool of its own (setThreads on the model: the operation runs in a PoolScope).
   static void set_threads(int threads);
   static int threads();
   // The kernels' instruction set; false when `isa` is unknown or unsupported here.
@@ -38,7 +39,10 @@ class CpuBackend final : public Backend {
   TEMPERED_OVERRIDE_BACKEND_OPERATIONS
   Status sweep(const SweepArgs& a) override;
 
+  // The pool of the calling thread's operation: its model's own pool (PoolScope) or the
+  // process-wide one.
   static ThreadPool& pool();
+  static ThreadPool& shared_pool();
 
   // The measured fp32 multiply-add peak of all pool threads with these kernels, GFLOP/s:
   // the sum of each thread's best short burst (robust to other processes on the machine).

@@ -9,9 +9,16 @@ namespace cpu {
 
 namespace {
 thread_local bool t_in_parallel = false;
-}
+thread_local ThreadPool* t_pool = nullptr;
+}  // namespace
 
 bool in_parallel_region() { return t_in_parallel; }
+
+ThreadPool* current_pool() { return t_pool; }
+
+PoolScope::PoolScope(ThreadPool* pool) : previous_(t_pool) { t_pool = pool; }
+
+PoolScope::~PoolScope() { t_pool = previous_; }
 
 int ThreadPool::hardware_threads() {
   cpu_set_t set;
@@ -63,6 +70,7 @@ void ThreadPool::run_tasks() {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   t_in_parallel = true;
+  t_pool = this;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);

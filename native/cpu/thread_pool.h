@@ -2,7 +2,9 @@
 // fn(0..n-1) on the pool and the calling thread, handing out task indices dynamically.
 // Results never depend on the number of threads: callers split work into tasks whose
 // boundaries are fixed by the problem, not by the pool, and each task writes its own
-// output (reductions combine per-task partials in task order).
+// output (reductions combine per-task partials in task order). That is also why a model
+// may run on a pool of its own (PoolScope): two models training at once each use their
+// own threads and get the same results as one after the other on the shared pool.
 #pragma once
 
 #include <atomic>
@@ -59,6 +61,24 @@ class ThreadPool {
 // The pool's calling thread is inside parallel_for: further parallel_for calls from a task
 // run inline.
 bool in_parallel_region();
+
+// The pool this thread's CPU operations run on, nullptr for the process-wide one
+// (CpuBackend::pool() decides). A pool's workers report their own pool.
+ThreadPool* current_pool();
+
+// Makes `pool` the calling thread's pool for the length of one operation (one model's
+// task on a libuv worker thread); nullptr keeps the process-wide pool. Restores the
+// previous one when it ends.
+class PoolScope {
+ public:
+  explicit PoolScope(ThreadPool* pool);
+  ~PoolScope();
+  PoolScope(const PoolScope&) = delete;
+  PoolScope& operator=(const PoolScope&) = delete;
+
+ private:
+  ThreadPool* previous_;
+};
 
 }  // namespace cpu
 }  // namespace tempered

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 #include "../core/backends.h"
 #include "../cpu/cpu_backend.h"
@@ -121,10 +122,26 @@ std::string addon_directory() {
   return ".";
 }
 
+// Where the CUDA plugin may be: beside the addon, and for a prebuilt addon
+// (<package>/prebuilds/<platform>/tempered.node) the package's build/Release, where
+// `npm install` with nvcc or `npm run build:cuda` builds the plugin alone.
+std::vector<std::string> plugin_directories(const std::string& addon_dir) {
+  std::vector<std::string> dirs{addon_dir};
+  auto slash = addon_dir.rfind('/');
+  if (slash != std::string::npos) {
+    const std::string parent = addon_dir.substr(0, slash);
+    auto up = parent.rfind('/');
+    const std::string parent_name = up == std::string::npos ? parent : parent.substr(up + 1);
+    if (parent_name == "prebuilds")
+      dirs.push_back((up == std::string::npos ? "." : parent.substr(0, up)) + "/build/Release");
+  }
+  return dirs;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  set_plugin_directory(addon_directory());
+  set_plugin_directories(plugin_directories(addon_directory()));
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
 

@@ -73,6 +73,8 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::ApgdLossGradient>("apgdLoss"),
                          InstanceMethod<&ModelWrap::Square>("square"),
                          InstanceMethod<&ModelWrap::CwL2>("cwL2"),
+                         InstanceMethod<&ModelWrap::SetThreads>("setThreads"),
+                         InstanceMethod<&ModelWrap::GetThreads>("getThreads"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
                      });
@@ -136,7 +138,32 @@ DatasetWrap* ModelWrap::claim_dataset(Napi::Value v, InUse* use) {
 Napi::Promise ModelWrap::start(Napi::Env env, InUse* use, Task::Work work, Task::Done done,
                                std::vector<Napi::Object> pins) {
   pins.push_back(Value());
-  return Task::Start(env, std::move(work), std::move(done), use->hand_over(), std::move(pins));
+  // The work runs on the model's own CPU threads when it has them.
+  Task::Work on_pool = [pool = pool_, work = std::move(work)]() {
+    cpu::PoolScope scope(pool.get());
+    return work();
+  };
+  return Task::Start(env, std::move(on_pool), std::move(done), use->hand_over(), std::move(pins));
+}
+
+// setThreads(n): the model's CPU operations run on n threads of its own (n >= 1), or on the
+// process-wide pool again (n = 0). Refused while an operation runs (the pool is in use).
+Napi::Value ModelWrap::SetThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int threads = static_cast<int>(require_integer(arg(info, 0), "threads", 0, 1024));
+    check_idle(env);
+    if (threads == 0)
+      pool_.reset();
+    else if (!pool_ || pool_->threads() != threads)
+      pool_ = std::make_shared<cpu::ThreadPool>(threads);
+    return env.Undefined();
+  });
+}
+
+// getThreads() -> the model's own thread count, 0 when it uses the process-wide pool.
+Napi::Value ModelWrap::GetThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pool_ ? pool_->threads() : 0);
 }
 
 Napi::Value ModelWrap::Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), backend_name_); }
@@ -463,6 +490,7 @@ Napi::Value ModelWrap::Attack(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   if (in_flight_ > 0) throw plain_error(info.Env(), "the model is busy with another operation; await it first", kBusy);
   net_.reset();
+  pool_.reset();
   return info.Env().Undefined();
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../core/network.h"
+#include "../cpu/thread_pool.h"
 #include "dataset_wrap.h"
 #include "in_use.h"
 #include "task.h"
@@ -51,6 +52,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ApgdLossGradient(const Napi::CallbackInfo& info);  // attack_apgd_wrap.cpp
   Napi::Value Square(const Napi::CallbackInfo& info);            // attack_square_cw_wrap.cpp
   Napi::Value CwL2(const Napi::CallbackInfo& info);              // attack_square_cw_wrap.cpp
+  Napi::Value SetThreads(const Napi::CallbackInfo& info);
+  Napi::Value GetThreads(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 
@@ -68,6 +71,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   std::unique_ptr<Network> net_;
   std::string backend_name_;
+  // The model's own CPU threads (setThreads(n)); null: the process-wide pool. Shared with
+  // the running task, which makes it the pool of its thread (cpu::PoolScope).
+  std::shared_ptr<cpu::ThreadPool> pool_;
   int in_flight_ = 0;  // operations holding the model (at most one: a second is refused)
 };
 

@@ -19,6 +19,7 @@ interface ReproduceCliOptions extends RuntimeOptions {
   budget?: number;
   pictures?: number;
   reuseOtherCommits?: boolean;
+  serialTraining?: boolean;
   arch: string;
   plan?: boolean;
 }
@@ -50,6 +51,10 @@ export function reproduceCommand(): Command {
     .option(
       '--reuse-other-commits',
       'reuse attacks, gradients and pictures computed by another commit (default: recompute them; models are always reused)',
+    )
+    .option(
+      '--serial-training',
+      'train M_std and M_std-T one after the other on all threads (default on the CPU with >= 2 threads: side by side, half the threads each; same weights)',
     )
     .option('--plan', 'compute nothing: write plan.json (every piece, its inputs, file and dependencies) for run-piece, slurm and k8s');
   addRuntimeOptions(cmd);
@@ -95,6 +100,7 @@ export function reproduceCommand(): Command {
       data,
       arch,
       reuseOtherCommits: !!o.reuseOtherCommits,
+      parallelTraining: !o.serialTraining,
       onEvent: (e) => {
         if (e.done !== undefined && e.total !== undefined) progress.update(e.done, e.total, e.message);
         else progress.log(`[${e.stage}] ${e.message}`);
