@@ -37,8 +37,11 @@ export type Interval = { low: number; high: number };
 export const VERDICTS = ['robustness is gradient masking', 'no sign of masking', 'inconclusive'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
-/** What one rule found: a sign of masking, none, too little evidence either way, or no attack to evaluate it with. */
-export type RuleStatus = 'masking' | 'clean' | 'inconclusive' | 'not evaluated';
+/**
+ * What one rule found: a sign of masking, none, too little evidence either way, or no attack to
+ * evaluate it with; rule 7 (the worst case) is a measurement, not a sign: 'measured'.
+ */
+export type RuleStatus = 'masking' | 'clean' | 'inconclusive' | 'not evaluated' | 'measured';
 
 /**
  * What a step of the battery is, for the rules: 'single-step' and 'iterative' (rule 2),
@@ -462,7 +465,7 @@ export function evaluateRules(x: RuleInputs): RuleResult[] {
       steps,
       'black-box',
       'xent',
-      'not evaluated: no black-box attack (Square) in this build',
+      "no black-box attack (Square) in this build's registry",
       (a, b) => `${describe(a)} against ${describe(b)}`,
     ),
   );
@@ -516,7 +519,7 @@ export function evaluateRules(x: RuleInputs): RuleResult[] {
     rules.push({
       id: 7,
       title: RULES[7],
-      status: w.attacks.length ? 'clean' : 'not evaluated',
+      status: w.attacks.length ? 'measured' : 'not evaluated',
       evidence:
         `${w.robust} of ${w.samples} samples (${pct(ra)} ${ci(interval)}) are classified correctly and survive every one of ` +
         `${w.attacks.length} attacks at epsilon ${x.epsilon} (${w.attacks.join(', ')})`,

@@ -87,7 +87,7 @@ test('no sign of masking when every rule is evaluated and clean; rule 7 is the w
     [4, 'clean'],
     [5, 'clean'],
     [6, 'clean'],
-    [7, 'clean'],
+    [7, 'measured'],
   ]);
   const v = decideVerdict(rules);
   expect(v.verdict).toBe('no sign of masking');

@@ -97,6 +97,29 @@ test('a tiny study trains both kinds at each T, attacks every model, and its rat
   }
   expect(fs.existsSync(path.join(out, 'attacks', 'T1-s0-stdT-alg2-xent32-T.json'))).toBe(false);
   expect(result.gradients).toHaveLength(4);
+  // Worst case at ε = 0.3 over the study's attacks at that radius (fgsm-0.3 and the transfer here): robust when classified correctly and fooled by none.
+  expect(result.worstCase).toHaveLength(4);
+  for (const w of result.worstCase) {
+    expect(w.attacks).toEqual(w.model === 'T1-s0-stdT' ? ['fgsm-0.3'] : ['fgsm-0.3', 'transfer-pgd-0.3']);
+    const fgsm = readJson(path.join(out, 'attacks', `${w.model}-fgsm-0.3.json`)).records as {
+      index: number;
+      attacked: boolean;
+      success: boolean;
+    }[];
+    const transfer = w.attacks.includes('transfer-pgd-0.3')
+      ? (readJson(path.join(out, 'transfers', `${w.model}-transfer-pgd-0.3.json`)).records as { index: number; success: boolean }[])
+      : [];
+    const robust = fgsm.filter((x) => x.attacked && !x.success && !transfer.some((t) => t.index === x.index && t.success)).length;
+    expect({ robust: w.robust, samples: w.samples }).toEqual({ robust, samples: 8 });
+  }
+  // Every model's masking diagnosis, on the first samples of the study's draw, M_std of the seed as the others' surrogate.
+  expect(result.diagnoses.map((d: { model: string }) => d.model)).toEqual(result.models.map((m: { id: string }) => m.id));
+  for (const { model, diagnosis } of result.diagnoses) {
+    expect(['robustness is gradient masking', 'no sign of masking', 'inconclusive']).toContain(diagnosis.verdict);
+    expect(diagnosis.settings.indices).toEqual(result.samples.indices.slice(0, 8));
+    expect(diagnosis.settings.surrogate.source).toBe(model === 'T1-s0-stdT' ? 'trained' : 'given');
+    expect(readJson(path.join(out, 'diagnoses', `${model}.json`)).diagnosis.verdict).toBe(diagnosis.verdict);
+  }
   expect(result.figures.map((f: { id: string }) => f.id)).toEqual([
     'success-vs-temperature',
     'accuracy-vs-temperature',
@@ -106,6 +129,8 @@ test('a tiny study trains both kinds at each T, attacks every model, and its rat
   expect(md).toMatch(/## What the numbers show/);
   expect(md).toMatch(/## Training settings per temperature/);
   expect(md).toMatch(/### Headline: M_std-T \/ M_distill\(T\)/);
+  expect(md).toMatch(/## Worst-case robust accuracy/);
+  expect(md).toMatch(/## Masking diagnosis per model/);
   expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true);
   expect(fs.existsSync(path.join(out, 'figures', 'success-vs-temperature.svg'))).toBe(true);
 

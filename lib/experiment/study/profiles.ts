@@ -101,6 +101,8 @@ export interface StudyProfile {
   hotRateTimesT: number;
   /** A model whose test accuracy at T = 1 is below this is near chance: reported, never attacked. */
   nearChance: number;
+  /** Each model's masking diagnosis (lib/diagnose.ts) runs on the first this many of the samples (0: no diagnosis). */
+  diagnosisSamples: number;
 }
 
 /**
@@ -148,6 +150,7 @@ export const STUDY_PROFILES: Record<StudyProfileName, StudyProfile> = {
     hotLearningRate: 0.02,
     hotRateTimesT: 1,
     nearChance: 0.5,
+    diagnosisSamples: 20,
   },
   paper: {
     name: 'paper',
@@ -160,6 +163,7 @@ export const STUDY_PROFILES: Record<StudyProfileName, StudyProfile> = {
     hotLearningRate: 0.02,
     hotRateTimesT: 1,
     nearChance: 0.5,
+    diagnosisSamples: 100,
   },
 };
 
@@ -199,6 +203,7 @@ export function resolveStudyProfile(opts: ResolveStudyOptions): StudyProfile {
   checkNumber(p.hotLearningRate, 'hotLearningRate', { min: 0, minExclusive: true });
   checkNumber(p.hotRateTimesT, 'hotRateTimesT', { min: 0, minExclusive: true });
   checkNumber(p.nearChance, 'nearChance', { min: 0, max: 1 });
+  checkNumber(p.diagnosisSamples, 'diagnosisSamples', { min: 0, max: 10000, integer: true });
   p.temperatures = checkTemperatures(p.temperatures);
   if (!Array.isArray(p.attacks) || p.attacks.length === 0) throw rangeError('attacks must be a non-empty list', 'TEMPERED_INVALID_LENGTH');
   for (const id of p.attacks) {
