@@ -166,9 +166,9 @@ export interface ResolvedAttackOptions extends ResolvedParameters {
 /** Stream of JSMA's random targets in the project's RNG (the sample draw uses 7). */
 const TARGET_STREAM = 0x7a000000;
 
-/** The seeded random target of the sample at `index` with `label`: uniform over the 9 other classes. */
-export function randomTarget(label: number, index: number, seed: number): number {
-  return (label + 1 + new Random(seed, TARGET_STREAM + index).int(9)) % 10;
+/** The seeded random target of the sample at `index` with `label`: uniform over the other classes. */
+export function randomTarget(label: number, index: number, seed: number, classes = 10): number {
+  return (label + 1 + new Random(seed, TARGET_STREAM + index).int(classes - 1)) % classes;
 }
 
 function checkOption(name: AttackParameterName, value: unknown, rule: OptionRule): AttackParameters[AttackParameterName] {
@@ -186,8 +186,9 @@ function checkOption(name: AttackParameterName, value: unknown, rule: OptionRule
       return value;
     case 'target':
       if (value === 'random' || value === 'all') return value;
-      if (typeof value === 'number') return checkNumber(value, 'target', { min: 0, max: 9, integer: true }) as ClassIndex;
-      throw rangeError(`target must be 'random', 'all' or a class 0-9 (got '${String(value)}')`);
+      // 0..99: the most classes a spec may have; runAttack holds it to the model's classes.
+      if (typeof value === 'number') return checkNumber(value, 'target', { min: 0, max: 99, integer: true }) as ClassIndex;
+      throw rangeError(`target must be 'random', 'all' or a class (got '${String(value)}')`);
     case 'numbers': {
       if (!Array.isArray(value)) throw typeError(`${name} must be an array of numbers`);
       if (value.length === 0) throw rangeError(`${name} must not be empty`, 'TEMPERED_INVALID_LENGTH');
@@ -247,6 +248,15 @@ export function resolveAttackOptions(alg: unknown, split: MnistSplit, opts: Atta
   return { ...resolved, seed, indices };
 }
 
+/** The options that depend on the model's size: the budget within its pixels, a target among its classes. */
+function checkModelFits(d: AttackDescriptor, opts: AttackOptions, sizes: { inputSize: number; positions: number; classes: number }): void {
+  const max = d.sized?.maxBudget(sizes);
+  if (max !== undefined && opts.budget !== undefined && opts.budget > max)
+    throw rangeError(`budget must be at most ${max} for this model (got ${opts.budget})`);
+  if (typeof opts.target === 'number' && opts.target >= sizes.classes)
+    throw rangeError(`target must be a class 0-${sizes.classes - 1} of this model (got ${opts.target})`);
+}
+
 let defaultData: Promise<MnistData> | undefined;
 
 /** One row of work: a sample, and its JSMA target (-1 for untargeted attacks). */
@@ -255,14 +265,14 @@ interface Row {
   target: number;
 }
 
-function rowsOf(o: ResolvedAttackOptions, split: MnistSplit): Row[] {
+function rowsOf(o: ResolvedAttackOptions, split: MnistSplit, classes: number): Row[] {
   const rows: Row[] = [];
   for (const index of o.indices) {
     const label = split.labels[index];
     if (o.target === undefined) rows.push({ index, target: -1 });
-    else if (o.target === 'random') rows.push({ index, target: randomTarget(label, index, o.seed) });
+    else if (o.target === 'random') rows.push({ index, target: randomTarget(label, index, o.seed, classes) });
     else if (o.target === 'all') {
-      for (let t = 0; t < 10; t++) if (t !== label) rows.push({ index, target: t });
+      for (let t = 0; t < classes; t++) if (t !== label) rows.push({ index, target: t });
     } else rows.push({ index, target: o.target });
   }
   return rows;
@@ -281,13 +291,16 @@ export async function runAttack<A extends AttackAlgorithm>(model: Model, alg: A,
   if (opts.split !== undefined && (typeof opts.split !== 'object' || !types.isFloat32Array(opts.split.images)))
     throw typeError('split must be an MNIST split (e.g. data.test)');
   checkAttackOptions(alg, opts); // nonsense is refused before the default data set is even loaded
+  const d = attackDescriptor(alg as string) as AttackDescriptor;
+  const sizes = { inputSize: model.inputSize, positions: model.positions, classes: model.classes };
+  const sized = { ...opts, budget: opts.budget ?? d.sized?.defaultBudget?.(sizes) } as AttackOptions;
+  checkModelFits(d, sized, sizes);
   const split = opts.split ?? opts.data?.test ?? (await (defaultData ??= loadMnist())).test;
-  const o = resolveAttackOptions(alg, split, opts);
-  const d = attackDescriptor(o.algorithm) as AttackDescriptor;
+  const o = resolveAttackOptions(alg, split, sized);
   const chunk = checkNumber(opts.chunk ?? d.chunk, 'chunk', { min: 1, integer: true });
   if (opts.keepSaliency && !d.saliencyMaps) throw rangeError(`keepSaliency does not apply to ${d.name}`);
   checkSplitFits(split, model);
-  const rows = rowsOf(o, split);
+  const rows = rowsOf(o, split, model.classes);
   const budget = d.budgetOf(o);
   const started = Date.now();
   const context = { ...o, budget, temperature: o.temperature ?? 1, budgetUnit: d.budgetUnit };

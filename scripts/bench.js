@@ -336,7 +336,8 @@ async function scalingTable() {
     }
     archTables.push({ arch: name, peer: t.missing ? t.missing : `PyTorch ${t.torch} (${t.threads} threads)`, table: rows });
   }
-  const profile = await layerProfile();
+  // The layer profile and the FLOP figures are the paper network's (profileTraining, FORWARD_FLOPS).
+  const profile = mainIsPaper ? await layerProfile() : undefined;
   const scale = scaling ? await scalingTable() : undefined;
   const info = {
     backend,

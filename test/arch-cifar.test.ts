@@ -72,3 +72,50 @@ test('cw-cifar: trains on synthetic 3x32x32 data, round-trips its file, and ever
   model.dispose();
   loaded.dispose();
 }, 300000);
+
+test("the pixel attacks' budgets and JSMA's targets follow the model's size and classes", async () => {
+  // An untrained 5-class net on 3x12x12 images: 144 positions, 432 features.
+  const model = Model.create({
+    seed: 3,
+    backend: 'cpu',
+    arch: {
+      input: { channels: 3, height: 12, width: 12 },
+      layers: [{ type: 'conv', filters: 4 }, { type: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 5 }],
+    },
+  });
+  const rng = new Random(4);
+  const count = 40;
+  const images = Float32Array.from({ length: count * 432 }, () => rng.next());
+  const predicted = await model.predict(images);
+  // Labels the model already predicts, so that every sample is attacked.
+  const split: MnistSplit = {
+    images,
+    labels: Int32Array.from(predicted),
+    count,
+    firstIndex: 0,
+    source: 't10k',
+    shape: { height: 12, width: 12, channels: 3 },
+    classes: 5,
+  };
+  const jsma = await runAttack(model, 'jsma-z', { split, samples: [0, 1] });
+  expect(jsma.summary.budget).toBe(2 * Math.floor((432 * 0.145) / 2)); // 62, not MNIST's 112
+  const all = await runAttack(model, 'jsma-z', { split, samples: [0, 1], target: 'all', budget: 4 });
+  expect(all.records).toHaveLength(2 * 4);
+  const random = await runAttack(model, 'jsma-z', { split, samples: 20, budget: 2, seed: 9 });
+  for (const r of random.records) {
+    expect(r.target).toBeGreaterThanOrEqual(0);
+    expect(r.target).toBeLessThan(5);
+    expect(r.target).not.toBe(r.label);
+  }
+  await expect(runAttack(model, 'alg2', { split, samples: [0], budget: 145 })).rejects.toMatchObject({
+    code: 'TEMPERED_OUT_OF_RANGE',
+    message: expect.stringMatching(/at most 144/),
+  });
+  await expect(runAttack(model, 'jsma', { split, samples: [0], budget: 433 })).rejects.toMatchObject({ code: 'TEMPERED_OUT_OF_RANGE' });
+  await expect(runAttack(model, 'jsma', { split, samples: [0], target: 5 })).rejects.toMatchObject({
+    code: 'TEMPERED_OUT_OF_RANGE',
+    message: expect.stringMatching(/class 0-4/),
+  });
+  expect((await runAttack(model, 'alg1', { split, samples: [0], budget: 144 })).summary.budget).toBe(144);
+  model.dispose();
+}, 120000);

@@ -261,11 +261,8 @@ describe('nonsense is refused with a coded error before any work', () => {
     ['steps 1.5', () => runAttack(std, 'pgd', { data, steps: 1.5 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /steps/],
     ['step size 0', () => runAttack(std, 'pgd', { data, stepSize: 0 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /stepSize/],
     ['step size < 0', () => runAttack(std, 'pgd', { data, stepSize: -0.01 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /stepSize/],
-    // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
     ['target 10', () => runAttack(std, 'jsma', { data, target: 10 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
-    // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
     ['target -1', () => runAttack(std, 'jsma-z', { data, target: -1 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
-    // @ts-expect-error -- the types refuse it too (test/types/attack-options.test-d.ts)
     ['target 2.5', () => runAttack(std, 'jsma', { data, target: 2.5 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
     ['target word', () => runAttack(std, 'jsma', { data, target: 'some' as 'all' }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /target/],
     ['JSMA budget 1', () => runAttack(std, 'jsma', { data, budget: 1 }), 'RangeError', 'TEMPERED_OUT_OF_RANGE', /budget/],

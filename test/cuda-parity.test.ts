@@ -27,6 +27,7 @@ import type { Model, NativeLossSpec } from '../binding';
 import { caught, caughtAsync, expectError } from './helpers';
 import { compare, Comparison, formatComparison, Tolerance } from './reference/compare';
 import { makeImages, makeLabels, makeParameters, makeSoftTargets } from './reference/fixtures';
+import { TRACE_SHAPES } from './reference/network';
 
 const cudaInfo = native.backends().find((b) => b.name === 'cuda');
 const available = cudaInfo?.available === true;
@@ -107,29 +108,6 @@ const IMAGES = makeImages(N, 101);
 const LABELS = makeLabels(N, 102);
 const SOFT = makeSoftTargets(N, 103);
 const PARAMS = makeParameters(104, { logitScale: 8 });
-
-const TRACE_SHAPES: Record<string, number[]> = {
-  conv1: [26, 26, 32],
-  conv2: [24, 24, 32],
-  pool1: [12, 12, 32],
-  conv3: [10, 10, 64],
-  conv4: [8, 8, 64],
-  pool2: [4, 4, 64],
-  flat: [1024],
-  fc1: [200],
-  fc2: [200],
-  logits: [10],
-  loss: [],
-  dlogits: [10],
-  dinput: [784],
-  d_fc2: [200],
-  d_fc1: [200],
-  d_flat: [1024],
-  d_conv4: [8, 8, 64],
-  d_conv3: [10, 10, 64],
-  d_conv2: [24, 24, 32],
-  d_conv1: [26, 26, 32],
-};
 
 describe('CUDA backend availability (always runs)', () => {
   test('backends() lists cuda, with the reason when it is unavailable', () => {

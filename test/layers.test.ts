@@ -31,11 +31,7 @@ import {
   conv3x3BackwardWeights,
   conv3x3Forward,
   denseBackwardData,
-  denseBackwardWeights,
   denseForward,
-  flattenNhwcToChw,
-  maxPool2x2Backward,
-  maxPool2x2Forward,
   Numbers,
   relu,
   reluBackward,
@@ -43,8 +39,29 @@ import {
   unflattenChwToNhwc,
   dropoutMask,
 } from './reference/layers';
-import { dropoutMasks, LAYOUT, NetConfig, PARAMETER_COUNT, referenceTrace, splitParameters, TRACE_SHAPES } from './reference/network';
-import { counterBits, mix32 } from './reference/rng';
+import type { ArchSpec } from '../lib/arch';
+import {
+  referenceLayout,
+  referenceMasks,
+  referenceSteps,
+  referenceTrace as referenceTraceBySpec,
+  splitParameters as splitBySpec,
+  stepBackward,
+  stepForward,
+  TensorInfo,
+  traceShapes,
+} from './reference/arch-network';
+import {
+  dropoutMasks,
+  LAYOUT,
+  NetConfig,
+  PAPER_SPEC,
+  PARAMETER_COUNT,
+  referenceTrace,
+  splitParameters,
+  TRACE_SHAPES,
+} from './reference/network';
+import { counterBits, FixtureRandom, mix32 } from './reference/rng';
 
 type Trace = Record<string, Float32Array>;
 
@@ -109,70 +126,66 @@ async function runTrace(c: Case, params: Float32Array = PARAMS): Promise<Trace> 
 // ---------------------------------------------------------------------------------------------
 // The comparisons
 
-/** Each native tensor vs the reference layer applied to the native input of that layer. */
-function perLayerComparisons(tr: Trace, c: Case, params: Float32Array = PARAMS): Comparison[] {
+/**
+ * Each native tensor vs the reference step applied to the native input of that step (pads and
+ * dropouts, which the trace does not return, are applied by the reference), walking the spec's
+ * steps; each backward tensor from the engine's gradient one layer up.
+ */
+function perLayerComparisons(tr: Trace, c: Case, params: Float32Array = PARAMS, spec: ArchSpec = PAPER_SPEC): Comparison[] {
   const { n, images, labels, soft, cfg } = c;
-  const p = splitParameters(params);
-  const masks = dropoutMasks(n, cfg);
+  const steps = referenceSteps(spec);
+  const p = splitBySpec(spec, params);
+  const masks = referenceMasks(spec, n, cfg);
+  const shapes = traceShapes(spec);
   const out: Comparison[] = [];
   const check = (name: string, ref: Numbers, tolerance: Tolerance = scaled(ref, PER_LAYER_ATOL, PER_LAYER_RTOL)): void => {
-    out.push(compare(name, tr[name] ?? new Float32Array(0), ref, tolerance, TRACE_SHAPES[name]));
+    out.push(compare(name, tr[name] ?? new Float32Array(0), ref, tolerance, shapes[name]));
   };
 
-  // Forward
-  check('conv1', relu(conv3x3Forward(images, n, 28, 28, 1, p['conv1.weight'], p['conv1.bias'], 32)));
-  check('conv2', relu(conv3x3Forward(tr.conv1, n, 26, 26, 32, p['conv2.weight'], p['conv2.bias'], 32)));
-  check('pool1', maxPool2x2Forward(tr.conv2, n, 24, 24, 32).y, EXACT);
-  check('conv3', relu(conv3x3Forward(tr.pool1, n, 12, 12, 32, p['conv3.weight'], p['conv3.bias'], 64)));
-  check('conv4', relu(conv3x3Forward(tr.conv3, n, 10, 10, 64, p['conv4.weight'], p['conv4.bias'], 64)));
-  check('pool2', maxPool2x2Forward(tr.conv4, n, 8, 8, 64).y, EXACT);
-  check('flat', flattenNhwcToChw(tr.pool2, n, 4, 4, 64), EXACT);
-  check('fc1', relu(denseForward(applyMask(tr.flat, masks.flat), n, 1024, p['fc1.weight'], p['fc1.bias'], 200)));
-  check('fc2', relu(denseForward(applyMask(tr.fc1, masks.fc1), n, 200, p['fc2.weight'], p['fc2.bias'], 200)));
-  check('logits', denseForward(applyMask(tr.fc2, masks.fc2), n, 200, p['fc3.weight'], p['fc3.bias'], 10));
+  // Forward: the engine's output of each step (the reference's for untraced pads and dropouts)
+  const outputs: Numbers[] = [];
+  steps.forEach((s, i) => {
+    const ref = stepForward(s, p, i === 0 ? images : outputs[i - 1], n, masks).y;
+    if (s.kind === 'pad' || s.kind === 'dropout') {
+      outputs[i] = ref;
+      return;
+    }
+    check(s.name, ref, s.kind === 'maxpool' || s.kind === 'flatten' ? EXACT : undefined);
+    outputs[i] = tr[s.name] ?? new Float32Array(0);
+  });
 
   // Loss
-  const xent = softmaxCrossEntropy(tr.logits, n, 10, labels, soft, cfg.temperature, cfg.lossScale);
+  const classes = steps[steps.length - 1].out.c;
+  const xent = softmaxCrossEntropy(tr.logits, n, classes, labels, soft, cfg.temperature, cfg.lossScale);
   check('loss', xent.loss);
   check('dlogits', xent.dlogits);
 
-  // Backward, each from the native gradient one layer up
-  check('d_fc2', reluBackward(applyMask(denseBackwardData(tr.dlogits, n, 200, p['fc3.weight'], 10), masks.fc2), tr.fc2));
-  check('d_fc1', reluBackward(applyMask(denseBackwardData(tr.d_fc2, n, 200, p['fc2.weight'], 200), masks.fc1), tr.fc1));
-  check('d_flat', applyMask(denseBackwardData(tr.d_fc1, n, 1024, p['fc1.weight'], 200), masks.flat));
-  check('d_conv4', reluBackward(maxPool2x2Backward(unflattenChwToNhwc(tr.d_flat, n, 4, 4, 64), tr.conv4, n, 8, 8, 64), tr.conv4));
-  check('d_conv3', reluBackward(conv3x3BackwardData(tr.d_conv4, n, 10, 10, 64, p['conv4.weight'], 64), tr.conv3));
-  check(
-    'd_conv2',
-    reluBackward(
-      maxPool2x2Backward(conv3x3BackwardData(tr.d_conv3, n, 12, 12, 32, p['conv3.weight'], 64), tr.conv2, n, 24, 24, 32),
-      tr.conv2,
-    ),
-  );
-  check('d_conv1', reluBackward(conv3x3BackwardData(tr.d_conv2, n, 26, 26, 32, p['conv2.weight'], 32), tr.conv1));
-  check('dinput', conv3x3BackwardData(tr.d_conv1, n, 28, 28, 1, p['conv1.weight'], 32));
-
-  // Parameter gradients from native activations and native deltas
-  const perLayer: Record<string, { weight: Float64Array; bias: Float64Array }> = {
-    conv1: conv3x3BackwardWeights(images, tr.d_conv1, n, 28, 28, 1, 32),
-    conv2: conv3x3BackwardWeights(tr.conv1, tr.d_conv2, n, 26, 26, 32, 32),
-    conv3: conv3x3BackwardWeights(tr.pool1, tr.d_conv3, n, 12, 12, 32, 64),
-    conv4: conv3x3BackwardWeights(tr.conv3, tr.d_conv4, n, 10, 10, 64, 64),
-    fc1: denseBackwardWeights(applyMask(tr.flat, masks.flat), tr.d_fc1, n, 1024, 200),
-    fc2: denseBackwardWeights(applyMask(tr.fc1, masks.fc1), tr.d_fc2, n, 200, 200),
-    fc3: denseBackwardWeights(applyMask(tr.fc2, masks.fc2), tr.dlogits, n, 200, 10),
-  };
-  out.push(
-    ...gradientComparisons(
-      tr.grad,
-      (name) => {
-        const [layer, kind] = name.split('.');
-        return kind === 'weight' ? perLayer[layer].weight : perLayer[layer].bias;
-      },
-      PER_LAYER_ATOL,
-      PER_LAYER_RTOL,
-    ),
-  );
+  // Backward, each from the engine's gradient one layer up; parameter gradients from the
+  // engine's activations and deltas
+  const grads = new Map<string, Float64Array>();
+  let g: Numbers = tr.dlogits;
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const s = steps[i];
+    const input = i === 0 ? images : outputs[i - 1];
+    if (s.kind === 'flatten') {
+      check('d_flat', g);
+      g = tr.d_flat;
+    }
+    const r = stepBackward(s, p, input, outputs[i], g, n, masks);
+    if (!r.preActivation) {
+      g = r.dx;
+      continue;
+    }
+    const last = i === steps.length - 1;
+    if (!last) check(`d_${s.name}`, r.preActivation);
+    const delta = last ? tr.dlogits : tr[`d_${s.name}`];
+    const fromEngine = stepBackward({ ...s, relu: false }, p, input, outputs[i], delta, n, masks);
+    grads.set(`${s.param}.weight`, fromEngine.weight!);
+    grads.set(`${s.param}.bias`, fromEngine.bias!);
+    g = fromEngine.dx;
+  }
+  check('dinput', g);
+  out.push(...gradientComparisons(tr.grad, (name) => grads.get(name)!, PER_LAYER_ATOL, PER_LAYER_RTOL, referenceLayout(spec)));
   return out;
 }
 
@@ -182,11 +195,13 @@ function gradientComparisons(
   ref: (name: string) => Numbers,
   atolScale: number,
   rtol: number,
+  layout: TensorInfo[] = LAYOUT,
 ): Comparison[] {
-  if (!grad || grad.length !== PARAMETER_COUNT) {
-    return [compare('grad', grad ?? new Float32Array(0), new Float64Array(PARAMETER_COUNT), EXACT)];
+  const count = layout.reduce((a, t) => a + t.size, 0);
+  if (!grad || grad.length !== count) {
+    return [compare('grad', grad ?? new Float32Array(0), new Float64Array(count), EXACT)];
   }
-  return LAYOUT.map((t) => {
+  return layout.map((t) => {
     const r = ref(t.name);
     return compare(`grad ${t.name}`, grad.subarray(t.offset, t.offset + t.size), r, scaled(r, atolScale, rtol), t.shape.slice(1));
   });
@@ -344,6 +359,58 @@ describe('every layer, forward and backward, n = 3', () => {
   });
 });
 
+describe("every layer of a spec that is not the paper's (3 channels, 5x5 same conv, a ReLU of its own, no ReLU after a conv)", () => {
+  // The per-layer and end-to-end checks walk the spec's steps, so they run unchanged on any spec.
+  const SPEC: ArchSpec = {
+    input: { channels: 3, height: 10, width: 10 },
+    layers: [
+      { type: 'conv', filters: 4, kernel: 5, padding: 'same' },
+      { type: 'relu' },
+      { type: 'maxpool' },
+      { type: 'relu' },
+      { type: 'conv', filters: 6 },
+      { type: 'flatten' },
+      { type: 'dropout', rate: 0.5 },
+      { type: 'dense', units: 12 },
+      { type: 'relu' },
+      { type: 'dropout', rate: 0.5 },
+      { type: 'dense', units: 5 },
+    ],
+  };
+  const n = 3;
+  const random = new FixtureRandom(31);
+  const images = Float32Array.from({ length: n * 300 }, () => random.next());
+  const labels = Int32Array.from({ length: n }, (_, i) => (2 * i + 1) % 5);
+
+  test.each([
+    [1, 0, 1],
+    [20, 0.5, 20],
+  ])('T=%p dropout=%p lossScale=%p', async (temperature, dropoutRate, lossScale) => {
+    const cfg: NetConfig = { temperature, lossScale, dropoutRate, dropoutSeed: 99, step: 4 };
+    const model = native.createModel('cpu', 5, SPEC);
+    let tr: Trace;
+    let params: Float32Array;
+    try {
+      params = model.getParameters();
+      tr = await model.trace(images, labels, null, { temperature, lossScale, dropoutRate, dropoutSeed: cfg.dropoutSeed }, cfg.step);
+    } finally {
+      model.dispose();
+    }
+    const shapes = traceShapes(SPEC);
+    expect(Object.keys(tr).sort()).toEqual([...Object.keys(shapes), 'grad'].sort());
+    const c: Case = { n, images, labels, soft: null, cfg };
+    const perLayer = perLayerComparisons(tr, c, params, SPEC);
+    const ref = referenceTraceBySpec(SPEC, params, images, labels, null, n, cfg);
+    const endToEnd = Object.keys(shapes).map((name) =>
+      compare(name, tr[name], ref[name], scaled(ref[name], END_TO_END_ATOL, END_TO_END_RTOL), shapes[name]),
+    );
+    const refGrad = splitBySpec(SPEC, ref.grad);
+    endToEnd.push(...gradientComparisons(tr.grad, (name) => refGrad.get(name)!, END_TO_END_ATOL, END_TO_END_RTOL, referenceLayout(SPEC)));
+    assertAllClose('spec (per layer)', perLayer);
+    assertAllClose('spec (end to end)', endToEnd);
+  });
+});
+
 describe('every CPU instruction set', () => {
   test('forward and backward agree with the reference under each supported ISA', async () => {
     const original = native.cpuIsa();
@@ -462,7 +529,7 @@ describe('the checks can fail: realistic bugs exceed the tolerance by >= 100x', 
   });
 
   test('flatten in NHWC order instead of (C, H, W)', () => {
-    const ref = relu(denseForward(applyMask(tr.pool2, dropoutMasks(c.n, c.cfg).flat), c.n, 1024, p['fc1.weight'], p['fc1.bias'], 200));
+    const ref = relu(denseForward(applyMask(tr.pool2, dropoutMasks(c.n, c.cfg)[0]!), c.n, 1024, p['fc1.weight'], p['fc1.bias'], 200));
     expectFailure(compare('fc1 (NHWC flatten)', tr.fc1, ref, tol(ref)));
   });
 

@@ -12,14 +12,17 @@ export const ATTACK_LOSSES = ['xent', 'margin'] as const;
 export type AttackLoss = (typeof ATTACK_LOSSES)[number];
 export const LOSS_PRECISIONS = ['float32', 'float64'] as const;
 export type LossPrecision = (typeof LOSS_PRECISIONS)[number];
-/** A class of MNIST, 0-9. */
+/** A class of MNIST, 0-9 (other models: 0 to classes - 1, checked against the model). */
 export type ClassIndex = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
-/** JSMA's target: one seeded random class other than the label, a fixed class, or each of the 9 others. */
-export type JsmaTarget = 'random' | 'all' | ClassIndex;
+/** JSMA's target: one seeded random class other than the label, a fixed class, or each of the others. */
+export type JsmaTarget = 'random' | 'all' | ClassIndex | number;
 
 /** The attack options that depend on the attack (the sample selection is common to all). */
 export interface AttackParameters {
-  /** Pixel budget. Algorithms 1-4: 1..784 (default 100, as the paper); JSMA: 2..784 (default 112 = 2 x floor(784 x 0.145 / 2)). */
+  /**
+   * Pixel budget. Algorithms 1-4: 1..positions of the model's input (784 for MNIST; default 100, as the paper);
+   * JSMA: 2..input features (default 2 x floor(features x 0.145 / 2): 112 for MNIST).
+   */
   budget?: number;
   /** Evaluation temperature of the cross-entropy (Algorithms 1-4, PGD, FGSM) or of JSMA's softmax (default 1). */
   temperature?: number;
@@ -40,7 +43,7 @@ export interface AttackParameters {
   stepSize?: number;
   /** PGD: start from a seeded uniform draw in the ball (default true). */
   randomStart?: boolean;
-  /** JSMA: 'random' (default), a class 0-9, or 'all'. */
+  /** JSMA: 'random' (default), a class (0-9 for MNIST), or 'all'. */
   target?: JsmaTarget;
 }
 
@@ -60,7 +63,7 @@ export const ATTACK_PARAMETERS = {
   steps: 'gradient steps',
   stepSize: 'size of each sign step',
   randomStart: 'random start, a seeded uniform draw in the ball; the flag turns it off: start from the image itself',
-  target: "'random' (one seeded class other than the label), a class 0-9, or 'all'",
+  target: "'random' (one seeded class other than the label), a class (0-9 for MNIST), or 'all'",
 } as const satisfies Record<AttackParameterName, string>;
 /** The option names, in the order of ATTACK_PARAMETERS. */
 export const ATTACK_PARAMETER_NAMES = Object.keys(ATTACK_PARAMETERS) as AttackParameterName[];
@@ -87,6 +90,13 @@ export interface AttackBatch {
 
 export type NativeBatchResult = NativeAttackResult & { linf?: Float32Array };
 
+/** The sizes of a model that bound an attack's options. */
+export interface ModelSizes {
+  inputSize: number;
+  positions: number;
+  classes: number;
+}
+
 export interface AttackDescriptor {
   name: AttackAlgorithm;
   /** One line for help texts and docs. */
@@ -106,6 +116,11 @@ export interface AttackDescriptor {
   chunk: number;
   /** The budget the summary reports success against (pixels or steps). */
   budgetOf(o: ResolvedParameters): number;
+  /**
+   * Pixel attacks: the largest budget a model of these sizes allows, and the default that
+   * depends on them (JSMA's gamma share of the features); runAttack applies both.
+   */
+  sized?: { maxBudget(s: ModelSizes): number; defaultBudget?(s: ModelSizes): number };
   /** Whether it can return each sample's first saliency map (runAttack's keepSaliency). */
   saliencyMaps: boolean;
   /** Runs the attack on one batch. */
@@ -117,20 +132,28 @@ export interface AttackDescriptor {
 /** The options an attack reads, each with its rule. */
 export type OptionRules = Partial<Record<AttackParameterName, OptionRule>>;
 
+/** JSMA's default budget for an input of `features` values: gamma = 14.5% of them, in whole pairs (112 for MNIST). */
+export function jsmaBudget(features: number): number {
+  return 2 * Math.floor((features * 0.145) / 2);
+}
+
 // Limits as the engine's table (native/napi/limits.h: lossTemperature, epsilon, stepSize), so both refuse alike.
 const TEMPERATURE: OptionRule = { kind: 'number', min: 0, max: 1e30, minExclusive: true, default: 1 };
 const LOSS: OptionRule = { kind: 'choice', values: ATTACK_LOSSES, default: 'xent' };
 const PRECISION: OptionRule = { kind: 'choice', values: LOSS_PRECISIONS, default: 'float32' };
 const EPSILON: OptionRule = { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.3 };
 const EPSILONS: OptionRule = { kind: 'numbers', min: 0, max: 1, minExclusive: true };
+// Budgets up to the largest input the engine takes (64 x 64 positions, 3 channels); runAttack
+// then holds them to the model's own size.
+const MAX_POSITIONS = 64 * 64;
 const SALIENCY_OPTIONS = {
-  budget: { kind: 'integer', min: 1, max: 784, default: 100 },
+  budget: { kind: 'integer', min: 1, max: MAX_POSITIONS, default: 100 },
   temperature: TEMPERATURE,
   loss: LOSS,
   precision: PRECISION,
 } as const satisfies OptionRules;
 const JSMA_OPTIONS = {
-  budget: { kind: 'integer', min: 2, max: 784, default: 2 * Math.floor((784 * 0.145) / 2) },
+  budget: { kind: 'integer', min: 2, max: 3 * MAX_POSITIONS, default: jsmaBudget(784) },
   temperature: TEMPERATURE,
   target: { kind: 'target', default: 'random' },
 } as const satisfies OptionRules;
@@ -185,6 +208,7 @@ function saliency(n: 1 | 2 | 3 | 4, title: string): AttackDescriptor {
     quadraticCost: n === 4,
     chunk: n === 4 ? 2 : 16,
     budgetOf: (o) => o.budget!,
+    sized: { maxBudget: (s) => s.positions },
     saliencyMaps: true, // the attacks of PAPER_ALGORITHMS, which AttackOptionsOf lets keep them
     run: (model, b, o, _seed, keepSaliency) =>
       model.attack(b.images, b.labels, {
@@ -209,6 +233,7 @@ function jsma(name: 'jsma' | 'jsma-z', variant: 'softmax' | 'logits', title: str
     quadraticCost: false,
     chunk: 16,
     budgetOf: (o) => 2 * Math.floor(o.budget! / 2),
+    sized: { maxBudget: (s) => s.inputSize, defaultBudget: (s) => jsmaBudget(s.inputSize) },
     saliencyMaps: false,
     run: (model, b, o) => model.jsma(b.images, b.labels, b.targets, { variant, temperature: o.temperature, budget: o.budget! }),
     testedAgainst: 'referenceJsma (test/reference/attacks.ts): float64 Jacobian of all ten outputs, brute-force pair search',

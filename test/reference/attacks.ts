@@ -5,11 +5,12 @@
 // checks are plain TypeScript following docs/algorithms.md.
 //
 // Below them, the attacks of the literature in float64 on the reference network
-// (network.ts), independent of the engine: JSMA's full ten-row Jacobian and its brute-force
+// (network.ts, the spec-built arch-network.ts on the paper's spec), independent of the engine: JSMA's full ten-row Jacobian and its brute-force
 // pair search, and one step of PGD / FGSM with the float32 arithmetic of the step emulated.
 import type { Model as NativeModel, NativeLossSpec } from '../../binding';
-import { conv3x3BackwardData, denseBackwardData, maxPool2x2Backward, Numbers, reluBackward, unflattenChwToNhwc } from './layers';
-import { Activations, forward, Params } from './network';
+import { referenceLogitGradients as logitGradientsBySpec } from './arch-network';
+import type { Numbers } from './layers';
+import { forward, PAPER_SPEC, Params } from './network';
 import { uniform24 } from './rng';
 
 export interface BruteForceOutcome {
@@ -143,17 +144,9 @@ export async function bruteForceAttack(
 // ---------------------------------------------------------------------------------------------
 // The attacks of the literature, in float64
 
-const NO_DROPOUT = { flat: new Float64Array(1024).fill(1), fc1: new Float64Array(200).fill(1), fc2: new Float64Array(200).fill(1) };
-
-function repeat(a: Float64Array, rows: number): Float64Array {
-  const out = new Float64Array(a.length * rows);
-  for (let r = 0; r < rows; r++) out.set(a, r * a.length);
-  return out;
-}
-
 /** The float64 logits of one image. */
 export function referenceLogits(p: Params, image: Numbers): Float64Array {
-  return forward(p, image, 1, NO_DROPOUT).logits;
+  return forward(p, image, 1, []).logits;
 }
 
 /**
@@ -165,20 +158,7 @@ export function referenceLogitGradients(
   image: Numbers,
   seedsOf: (logits: Float64Array) => Float64Array,
 ): { logits: Float64Array; gradients: Float64Array } {
-  const a: Activations = forward(p, image, 1, NO_DROPOUT);
-  const dz = seedsOf(a.logits);
-  const n = dz.length / 10;
-  const d_fc2 = reluBackward(denseBackwardData(dz, n, 200, p['fc3.weight'], 10), repeat(a.fc2, n));
-  const d_fc1 = reluBackward(denseBackwardData(d_fc2, n, 200, p['fc2.weight'], 200), repeat(a.fc1, n));
-  const d_flat = denseBackwardData(d_fc1, n, 1024, p['fc1.weight'], 200);
-  const conv4 = repeat(a.conv4, n);
-  const d_conv4 = reluBackward(maxPool2x2Backward(unflattenChwToNhwc(d_flat, n, 4, 4, 64), conv4, n, 8, 8, 64), conv4);
-  const d_conv3 = reluBackward(conv3x3BackwardData(d_conv4, n, 10, 10, 64, p['conv4.weight'], 64), repeat(a.conv3, n));
-  const conv2 = repeat(a.conv2, n);
-  const d_pool1 = conv3x3BackwardData(d_conv3, n, 12, 12, 32, p['conv3.weight'], 64);
-  const d_conv2 = reluBackward(maxPool2x2Backward(d_pool1, conv2, n, 24, 24, 32), conv2);
-  const d_conv1 = reluBackward(conv3x3BackwardData(d_conv2, n, 26, 26, 32, p['conv2.weight'], 32), repeat(a.conv1, n));
-  return { logits: a.logits, gradients: conv3x3BackwardData(d_conv1, n, 28, 28, 1, p['conv1.weight'], 32) };
+  return logitGradientsBySpec(PAPER_SPEC, new Map(Object.entries(p)), image, seedsOf);
 }
 
 function softmax(z: Float64Array, temperature: number): Float64Array {

@@ -49,8 +49,8 @@ function parseIndices(value: string): number[] {
 function parseTarget(value: string): JsmaTarget {
   if (value === 'random' || value === 'all') return value;
   const t = Number(value);
-  if (value.trim() === '' || !Number.isInteger(t) || t < 0 || t > 9)
-    throw new InvalidArgumentError(`--target must be 'random', 'all' or a class 0-9 (got '${value}')`);
+  if (value.trim() === '' || !Number.isInteger(t) || t < 0 || t > 99)
+    throw new InvalidArgumentError(`--target must be 'random', 'all' or a class of the model (got '${value}')`);
   return t as ClassIndex;
 }
 
