@@ -185,6 +185,26 @@ export interface NativePgdConfig extends NativeLossSpec {
   seed?: number;
 }
 
+/** APGD (Croce & Hein 2020), L-infinity (native/core/apgd.h). */
+export interface NativeApgdConfig {
+  /** 'ce': the cross-entropy at `temperature` in `precision`; 'dlr', 'dlr-targeted': the (targeted) DLR loss. */
+  loss: 'ce' | 'dlr' | 'dlr-targeted';
+  /** Radius of the L-infinity ball, in (0, 1]. */
+  epsilon: number;
+  /** Steps per run, 1..100000. */
+  steps: number;
+  /** Runs (per target for 'dlr-targeted') from fresh random starts, each while every earlier one failed, 1..1000 (default 1). */
+  restarts?: number;
+  /** 'dlr-targeted': targets, the top classes other than the label by clean logit, 1..classes-1 (default min(9, classes-1)). */
+  targetClasses?: number;
+  /** Seed of the random starts (default 0). */
+  seed?: number;
+  /** 'ce' only: temperature of the cross-entropy (default 1). */
+  temperature?: number;
+  /** 'ce' only: 'float32' (default) or 'float64'. */
+  precision?: 'float32' | 'float64';
+}
+
 /** A labelled data set resident on a backend's device. */
 export declare class Dataset {
   private constructor();
@@ -251,10 +271,37 @@ export declare class Model {
     keys: Uint32Array,
     config: NativePgdConfig,
   ): Promise<NativeAttackResult & { linf: Float32Array }>;
+  /**
+   * APGD; keys [n] select each sample's random starts. iterations = steps taken over every run
+   * (0: the first random start succeeded); path is empty; the adversarial image is the first
+   * misclassified iterate, else the last run's highest-loss iterate.
+   */
+  apgd(
+    images: Float32Array,
+    labels: Int32Array,
+    keys: Uint32Array,
+    config: NativeApgdConfig,
+  ): Promise<NativeAttackResult & { linf: Float32Array }>;
+  /** Per image: the loss APGD follows, its input gradient and the logits; targets [n] are read by 'dlr-targeted' only. */
+  apgdLoss(
+    images: Float32Array,
+    labels: Int32Array,
+    targets: Int32Array,
+    config: Pick<NativeApgdConfig, 'loss' | 'temperature' | 'precision'>,
+  ): Promise<{ loss: Float64Array; gradient: Float64Array; logits: Float32Array }>;
   dispose(): void;
   isDisposed(): boolean;
 }
 
+/**
+ * APGD's step-size decisions for one run of `steps` steps whose iterates x^0, x^1, ... have the
+ * given losses (at most steps + 1): the checkpoints, and per iterate whether it became x_max
+ * and whether eta was halved there (the iterate then becomes x_max).
+ */
+export declare function apgdSchedule(
+  steps: number,
+  losses: Float64Array,
+): { checkpoints: Int32Array; newMax: Uint8Array; halve: Uint8Array };
 export declare function version(): string;
 export declare function buildInfo(): NativeBuildInfo;
 export declare function backends(): NativeBackendInfo[];

@@ -93,16 +93,17 @@ export interface AttackRecord {
   /** False when the sample was not attacked (see skipReason); it then counts in neither the numerator nor the denominator. */
   attacked: boolean;
   skipReason?: SkipReason;
-  /** Algorithms 1-4, PGD, FGSM: the prediction differs from the label; JSMA: the prediction is the target. */
+  /** Algorithms 1-4, PGD, FGSM, APGD (apgd-t too): the prediction differs from the label; JSMA: the prediction is the target. */
   success: boolean;
   /**
    * Algorithms 1-4: pixels chosen (the paper's i); JSMA: pixels changed (2 per pair); PGD and FGSM: gradient
-   * steps taken (0 when the random start alone succeeded). On success, what it took.
+   * steps taken (0 when the random start alone succeeded); APGD: gradient steps taken over every run. On success,
+   * what it took.
    */
   pixels: number;
   /** Pixels whose value actually differs from the original. */
   l0: number;
-  /** PGD and FGSM: max |adversarial - original| over the pixels. */
+  /** PGD, FGSM and APGD: max |adversarial - original| over the pixels. */
   linf?: number;
   /** PGD and FGSM with `epsilons`: the radius of this record's attack (the smallest that fooled it, else the largest). */
   epsilon?: number;

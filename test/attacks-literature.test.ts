@@ -299,7 +299,19 @@ describe('nonsense is refused with a coded error before any work', () => {
   });
 
   test('every registered attack has a descriptor with its options and its test reference', () => {
-    expect(ATTACKS.map((a) => a.name)).toEqual(['alg1', 'alg2', 'alg3', 'alg4', 'jsma', 'jsma-z', 'pgd', 'fgsm']);
+    expect(ATTACKS.map((a) => a.name)).toEqual([
+      'alg1',
+      'alg2',
+      'alg3',
+      'alg4',
+      'jsma',
+      'jsma-z',
+      'pgd',
+      'fgsm',
+      'apgd-ce',
+      'apgd-dlr',
+      'apgd-t',
+    ]);
     for (const a of ATTACKS) expect(a.testedAgainst.length).toBeGreaterThan(0);
   });
 

@@ -4,7 +4,19 @@
 // else switches on attack names.
 import type { Model as NativeModel, NativeAttackResult } from '../../binding';
 
-export const ATTACK_ALGORITHMS = ['alg1', 'alg2', 'alg3', 'alg4', 'jsma', 'jsma-z', 'pgd', 'fgsm'] as const;
+export const ATTACK_ALGORITHMS = [
+  'alg1',
+  'alg2',
+  'alg3',
+  'alg4',
+  'jsma',
+  'jsma-z',
+  'pgd',
+  'fgsm',
+  'apgd-ce',
+  'apgd-dlr',
+  'apgd-t',
+] as const;
 export type AttackAlgorithm = (typeof ATTACK_ALGORITHMS)[number];
 /** The paper's own attacks (Algorithms 1-4), the ones `reproduce` runs under its three loss settings. */
 export const PAPER_ALGORITHMS = ['alg1', 'alg2', 'alg3', 'alg4'] as const satisfies readonly AttackAlgorithm[];
@@ -30,14 +42,14 @@ export interface AttackParameters {
   loss?: AttackLoss;
   /** Precision of the loss head: 'float32' (the paper) or 'float64' (the log1p form). Default 'float32'. */
   precision?: LossPrecision;
-  /** PGD and FGSM: radius of the L-infinity ball, in (0, 1] (default 0.3). */
+  /** PGD, FGSM and APGD: radius of the L-infinity ball, in (0, 1] (default 0.3). */
   epsilon?: number;
   /**
-   * PGD and FGSM: several radii in (0, 1], attacked in one call (instead of `epsilon`): the summary's
+   * PGD, FGSM and APGD: several radii in (0, 1], attacked in one call (instead of `epsilon`): the summary's
    * `byEpsilon` holds success and robust accuracy at each, the records are those of the largest.
    */
   epsilons?: number[];
-  /** PGD: steps, at least 1 (default 40). */
+  /** PGD: steps, at least 1 (default 40); APGD: steps per run, 1..100000 (default 100). */
   steps?: number;
   /** PGD: size of each sign step, > 0 (default 0.01). */
   stepSize?: number;
@@ -45,6 +57,10 @@ export interface AttackParameters {
   randomStart?: boolean;
   /** JSMA: 'random' (default), a class (0-9 for MNIST), or 'all'. */
   target?: JsmaTarget;
+  /** APGD: runs from fresh random starts (apgd-t: per target), each while every earlier one failed, 1..1000 (default 1). */
+  restarts?: number;
+  /** apgd-t: targets, the top classes other than the label by clean logit, 1..99 (default 9; at most classes - 1 are used). */
+  targetClasses?: number;
 }
 
 export type AttackParameterName = keyof AttackParameters;
@@ -64,6 +80,8 @@ export const ATTACK_PARAMETERS = {
   stepSize: 'size of each sign step',
   randomStart: 'random start, a seeded uniform draw in the ball; the flag turns it off: start from the image itself',
   target: "'random' (one seeded class other than the label), a class (0-9 for MNIST), or 'all'",
+  restarts: 'runs from fresh random starts, each while every earlier one failed (apgd-t: per target)',
+  targetClasses: 'targets of apgd-t: the top classes other than the label by clean logit (at most classes - 1 used)',
 } as const satisfies Record<AttackParameterName, string>;
 /** The option names, in the order of ATTACK_PARAMETERS. */
 export const ATTACK_PARAMETER_NAMES = Object.keys(ATTACK_PARAMETERS) as AttackParameterName[];
@@ -175,6 +193,18 @@ const FGSM_OPTIONS = {
   epsilons: EPSILONS,
 } as const satisfies OptionRules;
 
+// APGD (Croce & Hein 2020): apgd-ce follows the cross-entropy at the temperature and precision
+// asked for; the DLR losses are scale-invariant, so they take neither.
+const APGD_RUNS = {
+  epsilon: EPSILON,
+  epsilons: EPSILONS,
+  steps: { kind: 'integer', min: 1, max: 100000, default: 100 },
+  restarts: { kind: 'integer', min: 1, max: 1000, default: 1 },
+} as const satisfies OptionRules;
+const APGD_CE_OPTIONS = { temperature: TEMPERATURE, precision: PRECISION, ...APGD_RUNS } as const satisfies OptionRules;
+const APGD_DLR_OPTIONS = APGD_RUNS;
+const APGD_T_OPTIONS = { ...APGD_RUNS, targetClasses: { kind: 'integer', min: 1, max: 99, default: 9 } } as const satisfies OptionRules;
+
 /**
  * The options of each attack, by name: the descriptors read them from here, and the types
  * (AttackParametersOf) are derived from it, so the compiler refuses what checkAttackOptions refuses.
@@ -188,6 +218,9 @@ export const ATTACK_OPTION_RULES = {
   'jsma-z': JSMA_OPTIONS,
   pgd: PGD_OPTIONS,
   fgsm: FGSM_OPTIONS,
+  'apgd-ce': APGD_CE_OPTIONS,
+  'apgd-dlr': APGD_DLR_OPTIONS,
+  'apgd-t': APGD_T_OPTIONS,
 } as const satisfies Record<AttackAlgorithm, OptionRules>;
 
 type TakenParameters<A extends AttackAlgorithm> = Pick<AttackParameters, keyof (typeof ATTACK_OPTION_RULES)[A] & AttackParameterName>;
@@ -237,6 +270,35 @@ function jsma(name: 'jsma' | 'jsma-z', variant: 'softmax' | 'logits', title: str
     saliencyMaps: false,
     run: (model, b, o) => model.jsma(b.images, b.labels, b.targets, { variant, temperature: o.temperature, budget: o.budget! }),
     testedAgainst: 'referenceJsma (test/reference/attacks.ts): float64 Jacobian of all ten outputs, brute-force pair search',
+  };
+}
+
+const APGD_REFERENCE =
+  'Croce & Hein (2020), Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks';
+
+function apgd(name: 'apgd-ce' | 'apgd-dlr' | 'apgd-t', loss: 'ce' | 'dlr' | 'dlr-targeted', title: string): AttackDescriptor {
+  return {
+    name,
+    title,
+    reference: APGD_REFERENCE,
+    budgetUnit: 'steps',
+    options: ATTACK_OPTION_RULES[name],
+    quadraticCost: false,
+    chunk: 64,
+    // Steps over every run: restarts x steps (apgd-t: x targets, at most targetClasses).
+    budgetOf: (o) => o.steps! * o.restarts! * (loss === 'dlr-targeted' ? o.targetClasses! : 1),
+    saliencyMaps: false,
+    run: (model, b, o, seed) =>
+      model.apgd(b.images, b.labels, b.keys, {
+        loss,
+        epsilon: o.epsilon!,
+        steps: o.steps!,
+        restarts: o.restarts!,
+        seed,
+        ...(loss === 'ce' ? { temperature: o.temperature, precision: o.precision } : {}),
+        ...(loss === 'dlr-targeted' ? { targetClasses: Math.min(o.targetClasses!, model.plan().classes - 1) } : {}),
+      }),
+    testedAgainst: 'referenceApgd (test/reference/apgd.ts): float64 network from the spec, the steps in emulated float32',
   };
 }
 
@@ -304,6 +366,9 @@ export const ATTACKS: readonly AttackDescriptor[] = [
       }),
     testedAgainst: 'referencePgdStep (test/reference/attacks.ts): float64 gradient sign, the step in emulated float32',
   },
+  apgd('apgd-ce', 'ce', 'APGD on the cross-entropy at the evaluation temperature: step-size schedule with checkpoints, momentum 0.75'),
+  apgd('apgd-dlr', 'dlr', 'APGD on the difference-of-logits-ratio loss (scale-invariant)'),
+  apgd('apgd-t', 'dlr-targeted', 'APGD on the targeted DLR loss, one run per target over the top classes by clean logit'),
 ];
 
 /** The descriptor of `name` (undefined for an unknown name). */

@@ -148,6 +148,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fmaPeak", Napi::Function::New<FmaPeak>(env, "fmaPeak"));
   exports.Set("profileTraining", Napi::Function::New<ProfileTraining>(env, "profileTraining"));
   exports.Set("createModel", Napi::Function::New<ModelWrap::Create>(env, "createModel"));
+  exports.Set("apgdSchedule", Napi::Function::New<ModelWrap::ApgdScheduleOf>(env, "apgdSchedule"));
   exports.Set("createDataset", Napi::Function::New<DatasetWrap::Create>(env, "createDataset"));
   exports.Set("Model", model);
   exports.Set("Dataset", dataset);

@@ -69,6 +69,8 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Attack>("attack"),
                          InstanceMethod<&ModelWrap::Jsma>("jsma"),
                          InstanceMethod<&ModelWrap::Pgd>("pgd"),
+                         InstanceMethod<&ModelWrap::Apgd>("apgd"),
+                         InstanceMethod<&ModelWrap::ApgdLossGradient>("apgdLoss"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
                      });

@@ -24,6 +24,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // createModel(backend, seed, arch?) -> Model (weights initialised Glorot-uniform from seed;
   // arch: the architecture spec, the paper's network when undefined)
   static Napi::Value Create(const Napi::CallbackInfo& info);
+  // apgdSchedule(steps, losses): APGD's step-size decisions on given losses (attack_apgd_wrap.cpp)
+  static Napi::Value ApgdScheduleOf(const Napi::CallbackInfo& info);
 
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
@@ -43,8 +45,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Sweep(const Napi::CallbackInfo& info);
   Napi::Value AttackLosses(const Napi::CallbackInfo& info);
   Napi::Value Attack(const Napi::CallbackInfo& info);
-  Napi::Value Jsma(const Napi::CallbackInfo& info);  // attack_literature_wrap.cpp
-  Napi::Value Pgd(const Napi::CallbackInfo& info);   // attack_literature_wrap.cpp
+  Napi::Value Jsma(const Napi::CallbackInfo& info);              // attack_literature_wrap.cpp
+  Napi::Value Pgd(const Napi::CallbackInfo& info);               // attack_literature_wrap.cpp
+  Napi::Value Apgd(const Napi::CallbackInfo& info);              // attack_apgd_wrap.cpp
+  Napi::Value ApgdLossGradient(const Napi::CallbackInfo& info);  // attack_apgd_wrap.cpp
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 

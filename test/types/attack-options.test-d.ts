@@ -15,6 +15,9 @@ export function typedOptions(model: Model, other: Model, anyAlg: AttackAlgorithm
   void runAttack(model, 'jsma-z', { target: 'all' });
   void runAttack(model, 'jsma', { target: n as ClassIndex });
   void runTransfer(model, other, 'fgsm', { epsilon: 0.3 });
+  void runAttack(model, 'apgd-ce', { epsilon: 0.3, steps: 100, restarts: 2, temperature: 20, precision: 'float32' });
+  void runAttack(model, 'apgd-dlr', { epsilons: [0.1, 0.3], restarts: 3 });
+  void runAttack(model, 'apgd-t', { targetClasses: 3 });
   // An attack chosen at run time takes any attack's options (checked at run time then).
   void runAttack(model, anyAlg, loose);
   void runAttack(model, anyAlg, { budget: 10 });
@@ -35,6 +38,12 @@ export function typedOptions(model: Model, other: Model, anyAlg: AttackAlgorithm
   void runAttack(model, 'pgd', { keepSaliency: true });
   // @ts-expect-error -- epsilon or epsilons, not both
   void runAttack(model, 'pgd', { epsilon: 0.3, epsilons: [0.1, 0.2] });
+  // @ts-expect-error -- DLR is scale-invariant: no temperature
+  void runAttack(model, 'apgd-dlr', { temperature: 2 });
+  // @ts-expect-error -- targets are apgd-t's
+  void runAttack(model, 'apgd-ce', { targetClasses: 3 });
+  // @ts-expect-error -- APGD's step size follows its own schedule
+  void runAttack(model, 'apgd-dlr', { stepSize: 0.01 });
   // @ts-expect-error -- an unknown algorithm
   void runAttack(model, 'cw', {});
   // @ts-expect-error -- an unknown option

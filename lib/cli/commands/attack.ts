@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import {
   ATTACK_ALGORITHMS,
+  ATTACK_OPTION_RULES,
   ATTACK_PARAMETER_NAMES,
   ATTACK_PARAMETERS,
   ATTACKS,
@@ -104,7 +105,7 @@ function attackHelp(): string {
 
 export function attackCommand(): Command {
   const cmd = new Command('attack')
-    .description("attack a model on test samples with the paper's Algorithms 1-4, JSMA, JSMA-Z, PGD or FGSM")
+    .description("attack a model on test samples with the paper's Algorithms 1-4, JSMA, JSMA-Z, PGD, FGSM or APGD")
     .addHelpText('after', `\nAttacks and the options each takes (docs/algorithms.md):\n${attackHelp()}`)
     .requiredOption('--model <file>', 'model file (.safetensors)')
     .requiredOption('--alg <name>', ATTACK_ALGORITHMS.join(', '), parseChoice('--alg', ATTACK_ALGORITHMS))
@@ -176,7 +177,8 @@ export function attackCommand(): Command {
       });
     const settings = [
       s.loss ? `${s.loss} (${s.precision})` : undefined,
-      `T=${s.temperature}`,
+      // The DLR losses are scale-invariant: no temperature to report.
+      'temperature' in ATTACK_OPTION_RULES[s.algorithm] ? `T=${s.temperature}` : undefined,
       s.epsilons !== undefined ? `eps ${s.epsilons.join(', ')}` : s.epsilon !== undefined ? `eps ${s.epsilon}` : undefined,
       s.target !== undefined ? `target ${s.target}` : undefined,
       `budget ${s.budget} ${s.budgetUnit ?? 'pixels'}`,
@@ -211,7 +213,11 @@ export function attackCommand(): Command {
             `(${p.attackedHere} attacked at this radius)`,
         ),
         `all-zero saliency maps: ${s.allZeroSaliency} of ${s.attacked}` +
-          (s.allZeroSaliency > 0 ? ' (gradient masking: try --precision float64 or --loss margin / jsma-z)' : ''),
+          (s.allZeroSaliency === 0
+            ? ''
+            : s.algorithm === 'apgd-ce'
+              ? ' (gradient masking: try --precision float64 or --alg apgd-dlr)'
+              : ' (gradient masking: try --precision float64 or --loss margin / jsma-z)'),
         ...(checkpoints.length
           ? [
               `success within ${checkpoints.join(' / ')} ${unit}: ${checkpoints.map((b) => percent(s.successRateByBudget[b - 1])).join(' / ')}`,

@@ -9,6 +9,7 @@
 // atol = 1e-5 * max|cpu| over the tensor and rtol = 1e-4.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "../../core/apgd.h"
 #include "../../core/network.h"
 #include "../../cpu/cpu_backend.h"
 #include "../cuda_backend.h"
@@ -523,6 +525,76 @@ void test_network(Backend* cpu, Backend* gpu, const ArchSpec& arch, const char* 
   }
 }
 
+// APGD (native/core/apgd.cpp, core code over the backend's operations) on both backends, same
+// parameters and images: its loss gradients (the DLR seeds through logit_vjp) within the
+// network tolerance, then whole runs of each loss. A run follows gradient signs, so a
+// gradient entry near zero whose sign the two backends' rounding decides differently moves
+// one pixel by 2 eta there; the runs must agree on every sample's outcome and step count,
+// and on all but a few pixels (at most 1% of them).
+void test_apgd(Backend* cpu, Backend* gpu, const ArchSpec& arch, const char* label, float epsilon, int steps, int restarts) {
+  std::printf("apgd %s\n", label);
+  ArchPlan plan;
+  expect_ok(plan_arch(arch, &plan), "plan");
+  const int kPixels = plan.input_size(), kClasses = plan.classes;
+  Network nc(cpu, plan), ng(gpu, plan);
+  expect_ok(nc.allocate(), "cpu allocate");
+  expect_ok(ng.allocate(), "cuda allocate");
+  expect_ok(nc.init_glorot(7), "cpu init");
+  expect_ok(ng.init_glorot(7), "cuda init");
+  const int n = 6;
+  const std::vector<float> images = random_floats(static_cast<size_t>(n) * kPixels, 51, 0.0f, 1.0f);
+  std::vector<float> z(static_cast<size_t>(n) * kClasses);
+  expect_ok(nc.predict(images.data(), n, z.data()), "cpu predict");
+  std::vector<int32_t> labels(n), targets(n);
+  std::vector<uint32_t> keys(n);
+  for (int i = 0; i < n; ++i) {
+    labels[i] = static_cast<int32_t>(std::max_element(&z[i * kClasses], &z[(i + 1) * kClasses]) - &z[i * kClasses]);
+    targets[i] = (labels[i] + 1 + i) % kClasses;
+    keys[i] = 10 + i;
+  }
+  labels[n - 1] = (labels[n - 1] + 1) % kClasses;  // one misclassified sample, not attacked
+  for (ApgdLoss loss : {ApgdLoss::kCe, ApgdLoss::kDlr, ApgdLoss::kDlrTargeted}) {
+    const std::string name = loss == ApgdLoss::kCe ? "ce" : loss == ApgdLoss::kDlr ? "dlr" : "dlr-targeted";
+    ApgdConfig cfg;
+    cfg.loss = loss;
+    cfg.epsilon = epsilon;
+    cfg.steps = steps;
+    cfg.restarts = restarts;
+    cfg.target_classes = 3;
+    cfg.seed = 3;
+    std::vector<double> gc(static_cast<size_t>(n) * kPixels), gg(gc.size()), lc(n), lg(n);
+    std::vector<float> zc(z.size()), zg(z.size());
+    expect_ok(
+        apgd_loss_gradient(nc, images.data(), labels.data(), targets.data(), n, cfg, gc.data(), lc.data(), zc.data()),
+        "cpu apgd loss");
+    expect_ok(
+        apgd_loss_gradient(ng, images.data(), labels.data(), targets.data(), n, cfg, gg.data(), lg.data(), zg.data()),
+        "cuda apgd loss");
+    std::vector<float> fc(gc.begin(), gc.end()), fg(gg.begin(), gg.end()), flc(lc.begin(), lc.end()),
+        flg(lg.begin(), lg.end());
+    close("apgd " + name + " loss", flg.data(), flc.data(), n, 1e-4, 1e-3);
+    close("apgd " + name + " input gradient", fg.data(), fc.data(), fc.size(), 1e-4, 1e-3);
+    AttackResults rc, rg;
+    expect_ok(run_apgd(nc, images.data(), labels.data(), keys.data(), n, cfg, &rc), "cpu apgd");
+    expect_ok(run_apgd(ng, images.data(), labels.data(), keys.data(), n, cfg, &rg), "cuda apgd");
+    expect(rc.attacked == rg.attacked && rc.success == rg.success,
+           "apgd " + name + ": the same samples attacked and fooled");
+    expect(rc.iterations == rg.iterations, "apgd " + name + ": the same steps taken");
+    int wins = 0, differ = 0;
+    float worst = 0;
+    for (int i = 0; i < n; ++i) wins += rc.success[i];
+    for (size_t p = 0; p < rc.adversarial.size(); ++p) {
+      const float d = std::fabs(rc.adversarial[p] - rg.adversarial[p]);
+      differ += d > 0;
+      worst = std::max(worst, d);
+    }
+    std::printf("  apgd %-12s %d of %d attacked fooled; %d of %zu pixels differ (largest %.3g)\n", name.c_str(), wins,
+                n - 1, differ, rc.adversarial.size(), worst);
+    expect(differ * 100 <= static_cast<int>(rc.adversarial.size()),
+           "apgd " + name + ": at most 1% of the pixels differ");
+  }
+}
+
 // The cuDNN / cuBLAS paths as loaded by dlopen (the fakes of fake_libraries.cpp): they passed
 // the start-up check, the plan cache stays bounded, and a library error turns that one
 // operation over to our kernels with the result still right.
@@ -606,6 +678,9 @@ int main() {
   test_network(&cpu, gpu, small_colour_spec(), "3x12x12, same padding, a standalone ReLU");
   for (uint32_t seed = 1; seed <= 20; ++seed)
     test_network(&cpu, gpu, random_spec(seed), ("random spec " + std::to_string(seed)).c_str());
+  // Radii where some runs end unfooled, so whole runs (restarts, checkpoints) are compared too.
+  test_apgd(&cpu, gpu, small_colour_spec(), "3x12x12, 7 classes", 0.05f, 12, 2);
+  test_apgd(&cpu, gpu, paper_mnist_spec(), "paper-mnist", 0.01f, 6, 1);
   // Before the library test, which turns one operation over to our kernels.
   std::printf("digest of every device-to-host copy: %016llx\n", static_cast<unsigned long long>(cuda::emulation::download_digest()));
   const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");
