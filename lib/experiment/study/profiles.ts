@@ -54,6 +54,7 @@ export const STUDY_ATTACKS: readonly StudyAttack[] = [
     algorithm: 'fgsm',
     parameters: { loss: 'xent', precision: 'float32', epsilon: 0.3 },
   },
+  { id: 'apgd-dlr-0.3', label: 'APGD-DLR, ε = 0.3', algorithm: 'apgd-dlr', parameters: { epsilon: 0.3 } },
   { id: 'transfer-pgd-0.3', label: 'transfer of PGD margin ε = 0.3 from M_std', algorithm: 'pgd', parameters: {}, transferOf: 'pgd-0.3' },
   {
     id: 'transfer-alg2-margin',
