@@ -205,6 +205,32 @@ export interface NativeApgdConfig {
   precision?: 'float32' | 'float64';
 }
 
+/** The L-infinity Square attack (Andriushchenko et al. 2020; native/core/square_attack.h). */
+export interface NativeSquareConfig {
+  /** Radius of the L-infinity ball, in (0, 1]. */
+  epsilon: number;
+  /** Forward passes of perturbed images per sample, 1..10^6 (default 5,000; the stripes included). */
+  queries?: number;
+  /** The share of the pixels the first windows cover, in (0, 1] (default 0.8). */
+  pInit?: number;
+  /** Seed of the draws (default 0). */
+  seed?: number;
+}
+
+/** Carlini & Wagner (2017) L2, untargeted (native/core/cw_l2.h). */
+export interface NativeCwL2Config {
+  /** Adam steps per constant, 1..100000 (default 1000). */
+  steps?: number;
+  /** Constants tried by the binary search, 1..100 (default 9). */
+  searchSteps?: number;
+  /** Adam's learning rate, > 0 (default 0.01). */
+  learningRate?: number;
+  /** The first constant, > 0 (default 1e-3). */
+  initialConst?: number;
+  /** kappa >= 0 (default 0). */
+  confidence?: number;
+}
+
 /** A labelled data set resident on a backend's device. */
 export declare class Dataset {
   private constructor();
@@ -289,6 +315,22 @@ export declare class Model {
     targets: Int32Array,
     config: Pick<NativeApgdConfig, 'loss' | 'temperature' | 'precision'>,
   ): Promise<{ loss: Float64Array; gradient: Float64Array; logits: Float32Array }>;
+  /** The Square attack; keys [n] select each sample's draws. iterations = queries used. */
+  square(
+    images: Float32Array,
+    labels: Int32Array,
+    keys: Uint32Array,
+    config: NativeSquareConfig,
+  ): Promise<NativeAttackResult & { linf: Float32Array }>;
+  /**
+   * Carlini-Wagner L2. iterations = gradient evaluations up to the best image (0: none succeeded);
+   * l2 [n] = ||adversarial - original||_2; consts and roundSuccess [n * searchSteps]: each round's c and outcome.
+   */
+  cwL2(
+    images: Float32Array,
+    labels: Int32Array,
+    config: NativeCwL2Config,
+  ): Promise<NativeAttackResult & { linf: Float32Array; l2: Float64Array; consts: Float64Array; roundSuccess: Uint8Array }>;
   dispose(): void;
   isDisposed(): boolean;
 }

@@ -17,6 +17,7 @@ import {
   AttackParameters,
   AttackParametersOf,
   ATTACK_PARAMETER_NAMES,
+  BudgetUnit,
   ClassIndex,
   LossPrecision,
   NativeBatchResult,
@@ -45,6 +46,7 @@ export type {
   AttackLoss,
   AttackParameters,
   AttackParametersOf,
+  BudgetUnit,
   ClassIndex,
   JsmaTarget,
   LossPrecision,
@@ -97,14 +99,17 @@ export interface AttackRecord {
   success: boolean;
   /**
    * Algorithms 1-4: pixels chosen (the paper's i); JSMA: pixels changed (2 per pair); PGD and FGSM: gradient
-   * steps taken (0 when the random start alone succeeded); APGD: gradient steps taken over every run. On success,
-   * what it took.
+   * steps taken (0 when the random start alone succeeded); APGD: gradient steps taken over every run; Square:
+   * queries used (forward passes of perturbed images, the stripes included); Carlini-Wagner L2: gradient
+   * evaluations up to the best image (0: none succeeded). On success, what it took.
    */
   pixels: number;
   /** Pixels whose value actually differs from the original. */
   l0: number;
-  /** PGD, FGSM and APGD: max |adversarial - original| over the pixels. */
+  /** PGD, FGSM, APGD, Square and Carlini-Wagner L2: max |adversarial - original| over the pixels. */
   linf?: number;
+  /** Carlini-Wagner L2: ||adversarial - original||_2 of the best image (0 when no step succeeded). */
+  l2?: number;
   /** PGD and FGSM with `epsilons`: the radius of this record's attack (the smallest that fooled it, else the largest). */
   epsilon?: number;
   initialPrediction: number;
@@ -122,8 +127,8 @@ export interface AttackRecord {
 /** The attack's settings (those it takes; JSMA has no loss or precision), then its outcome. */
 export interface AttackSummary extends Omit<AttackParameters, 'budget' | 'temperature'> {
   algorithm: AttackAlgorithm;
-  /** What `budget` counts: changed pixels, or PGD's gradient steps. */
-  budgetUnit?: 'pixels' | 'steps';
+  /** What `budget` counts: changed pixels, gradient steps (PGD, FGSM, Carlini-Wagner L2) or Square's queries. */
+  budgetUnit?: BudgetUnit;
   budget: number;
   temperature: number;
   /** Records (samples, or sample-target pairs for JSMA with target 'all'), and how many were attacked. */
@@ -139,6 +144,12 @@ export interface AttackSummary extends Omit<AttackParameters, 'budget' | 'temper
   /** PGD and FGSM: mean and median gradient steps among successes (0: the random start alone). */
   meanSteps?: number;
   medianSteps?: number;
+  /** Square: mean and median queries used among successes. */
+  meanQueries?: number;
+  medianQueries?: number;
+  /** Carlini-Wagner L2: mean and median ||adversarial - original||_2 among successes. */
+  meanL2?: number;
+  medianL2?: number;
   /** PGD and FGSM with `epsilons`: success and robust accuracy at each radius, smallest first. */
   byEpsilon?: EpsilonPoint[];
   /** successRateByBudget[k - 1]: the success rate with a budget of k pixels (or steps), k = 1..budget. */
@@ -423,6 +434,7 @@ async function attackRows(
         pixels: r.iterations[k],
         l0: r.l0[k],
         ...(r.linf ? { linf: r.linf[k] } : {}),
+        ...(r.l2 ? { l2: r.l2[k] } : {}),
         initialPrediction: r.initialPrediction[k],
         finalPrediction: r.finalPrediction[k],
         saliencyAllZero: r.saliencyZero[k] === 1,
@@ -439,7 +451,7 @@ async function attackRows(
 
 /** What a summary reports besides the records: the attack and its settings. */
 export type SummaryContext = Pick<AttackSummary, 'algorithm' | 'budget' | 'temperature'> &
-  Partial<Omit<ResolvedAttackOptions, 'algorithm' | 'budget' | 'temperature' | 'indices' | 'seed'>> & { budgetUnit?: 'pixels' | 'steps' };
+  Partial<Omit<ResolvedAttackOptions, 'algorithm' | 'budget' | 'temperature' | 'indices' | 'seed'>> & { budgetUnit?: BudgetUnit };
 
 /**
  * A summary as this version writes it, from one of any version: before steps were reported
@@ -480,8 +492,11 @@ export function summarize(o: SummaryContext, records: AttackRecord[], seconds: n
     interval: wilsonInterval(wins.length, attacked.length),
     ...(o.budgetUnit === 'steps'
       ? { meanSteps: mean(pixels), medianSteps: median(pixels) }
-      : { meanPixels: mean(pixels), medianPixels: median(pixels) }),
+      : o.budgetUnit === 'queries'
+        ? { meanQueries: mean(pixels), medianQueries: median(pixels) }
+        : { meanPixels: mean(pixels), medianPixels: median(pixels) }),
     successRateByBudget: byBudget,
+    ...(wins.some((r) => r.l2 !== undefined) ? { meanL2: mean(wins.map((r) => r.l2!)), medianL2: median(wins.map((r) => r.l2!)) } : {}),
     allZeroSaliency: attacked.filter((r) => r.saliencyAllZero).length,
     seconds,
   };

@@ -63,7 +63,16 @@ test('cw-cifar: trains on synthetic 3x32x32 data, round-trips its file, and ever
   fs.rmSync(dir, { recursive: true });
 
   for (const alg of ATTACK_ALGORITHMS) {
-    const budget = alg === 'jsma' || alg === 'jsma-z' ? { budget: 20 } : alg.startsWith('alg') ? { budget: 10 } : {};
+    const budget =
+      alg === 'jsma' || alg === 'jsma-z'
+        ? { budget: 20 }
+        : alg.startsWith('alg')
+          ? { budget: 10 }
+          : alg === 'square'
+            ? { queries: 100 }
+            : alg === 'cw-l2'
+              ? { steps: 10, searchSteps: 2 }
+              : {};
     const r = await runAttack(model, alg, { split: data.test, samples: [0, 1, 2], ...budget });
     expect(r.records).toHaveLength(3);
     for (const rec of r.records) expect(rec.adversarial).toHaveLength(32 * 32 * 3);

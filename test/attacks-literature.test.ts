@@ -311,6 +311,8 @@ describe('nonsense is refused with a coded error before any work', () => {
       'apgd-ce',
       'apgd-dlr',
       'apgd-t',
+      'square',
+      'cw-l2',
     ]);
     for (const a of ATTACKS) expect(a.testedAgainst.length).toBeGreaterThan(0);
   });

@@ -16,6 +16,9 @@ export const ATTACK_ALGORITHMS = [
   'apgd-ce',
   'apgd-dlr',
   'apgd-t',
+  // Square and Carlini-Wagner L2 (native/core/square_attack.h, native/core/cw_l2.h).
+  'square',
+  'cw-l2',
 ] as const;
 export type AttackAlgorithm = (typeof ATTACK_ALGORITHMS)[number];
 /** The paper's own attacks (Algorithms 1-4), the ones `reproduce` runs under its three loss settings. */
@@ -61,6 +64,18 @@ export interface AttackParameters {
   restarts?: number;
   /** apgd-t: targets, the top classes other than the label by clean logit, 1..99 (default 9; at most classes - 1 are used). */
   targetClasses?: number;
+  /** Square: forward passes of perturbed images per sample, 1..10^6 (default 5,000; the stripes included). */
+  queries?: number;
+  /** Square: the share of the image's pixels the first windows cover, in (0, 1] (default 0.8, the authors' MNIST value). */
+  pInit?: number;
+  /** Carlini-Wagner L2: constants c tried by the binary search, 1..100 (default 9). */
+  searchSteps?: number;
+  /** Carlini-Wagner L2: Adam's learning rate, > 0 (default 0.01). */
+  learningRate?: number;
+  /** Carlini-Wagner L2: the first constant c, > 0 (default 1e-3). */
+  initialConst?: number;
+  /** Carlini-Wagner L2: kappa, the margin the runner-up must lead by, >= 0 (default 0). */
+  confidence?: number;
 }
 
 export type AttackParameterName = keyof AttackParameters;
@@ -82,6 +97,12 @@ export const ATTACK_PARAMETERS = {
   target: "'random' (one seeded class other than the label), a class (0-9 for MNIST), or 'all'",
   restarts: 'runs from fresh random starts, each while every earlier one failed (apgd-t: per target)',
   targetClasses: 'targets of apgd-t: the top classes other than the label by clean logit (at most classes - 1 used)',
+  queries: 'forward passes of perturbed images per sample, the stripes included',
+  pInit: 'share of the pixels the first windows cover, in (0, 1]',
+  searchSteps: 'constants c tried by the binary search',
+  learningRate: "Adam's learning rate",
+  initialConst: 'the first constant c',
+  confidence: "kappa: how far the best other logit must lead the label's for a success",
 } as const satisfies Record<AttackParameterName, string>;
 /** The option names, in the order of ATTACK_PARAMETERS. */
 export const ATTACK_PARAMETER_NAMES = Object.keys(ATTACK_PARAMETERS) as AttackParameterName[];
@@ -106,7 +127,7 @@ export interface AttackBatch {
   keys: Uint32Array;
 }
 
-export type NativeBatchResult = NativeAttackResult & { linf?: Float32Array };
+export type NativeBatchResult = NativeAttackResult & { linf?: Float32Array; l2?: Float64Array };
 
 /** The sizes of a model that bound an attack's options. */
 export interface ModelSizes {
@@ -121,8 +142,8 @@ export interface AttackDescriptor {
   title: string;
   /** Where the attack comes from. */
   reference: string;
-  /** 'pixels' (the budget counts changed pixels) or 'steps' (it counts gradient steps). */
-  budgetUnit: 'pixels' | 'steps';
+  /** 'pixels' (the budget counts changed pixels), 'steps' (gradient steps) or 'queries' (forward passes). */
+  budgetUnit: BudgetUnit;
   /** The options it reads; any other attack option is refused. */
   options: OptionRules;
   /**
@@ -146,6 +167,9 @@ export interface AttackDescriptor {
   /** What test/ compares it with, sample by sample. */
   testedAgainst: string;
 }
+
+/** What an attack's budget counts. */
+export type BudgetUnit = 'pixels' | 'steps' | 'queries';
 
 /** The options an attack reads, each with its rule. */
 export type OptionRules = Partial<Record<AttackParameterName, OptionRule>>;
@@ -204,6 +228,18 @@ const APGD_RUNS = {
 const APGD_CE_OPTIONS = { temperature: TEMPERATURE, precision: PRECISION, ...APGD_RUNS } as const satisfies OptionRules;
 const APGD_DLR_OPTIONS = APGD_RUNS;
 const APGD_T_OPTIONS = { ...APGD_RUNS, targetClasses: { kind: 'integer', min: 1, max: 99, default: 9 } } as const satisfies OptionRules;
+const SQUARE_OPTIONS = {
+  epsilon: EPSILON,
+  queries: { kind: 'integer', min: 1, max: 1000000, default: 5000 },
+  pInit: { kind: 'number', min: 0, max: 1, minExclusive: true, default: 0.8 },
+} as const satisfies OptionRules;
+const CW_L2_OPTIONS = {
+  steps: { kind: 'integer', min: 1, max: 100000, default: 1000 },
+  searchSteps: { kind: 'integer', min: 1, max: 100, default: 9 },
+  learningRate: { kind: 'number', min: 0, max: 1e6, minExclusive: true, default: 0.01 },
+  initialConst: { kind: 'number', min: 0, max: 1e10, minExclusive: true, default: 1e-3 },
+  confidence: { kind: 'number', min: 0, max: 1e6, default: 0 },
+} as const satisfies OptionRules;
 
 /**
  * The options of each attack, by name: the descriptors read them from here, and the types
@@ -221,6 +257,8 @@ export const ATTACK_OPTION_RULES = {
   'apgd-ce': APGD_CE_OPTIONS,
   'apgd-dlr': APGD_DLR_OPTIONS,
   'apgd-t': APGD_T_OPTIONS,
+  square: SQUARE_OPTIONS,
+  'cw-l2': CW_L2_OPTIONS,
 } as const satisfies Record<AttackAlgorithm, OptionRules>;
 
 type TakenParameters<A extends AttackAlgorithm> = Pick<AttackParameters, keyof (typeof ATTACK_OPTION_RULES)[A] & AttackParameterName>;
@@ -369,6 +407,41 @@ export const ATTACKS: readonly AttackDescriptor[] = [
   apgd('apgd-ce', 'ce', 'APGD on the cross-entropy at the evaluation temperature: step-size schedule with checkpoints, momentum 0.75'),
   apgd('apgd-dlr', 'dlr', 'APGD on the difference-of-logits-ratio loss (scale-invariant)'),
   apgd('apgd-t', 'dlr-targeted', 'APGD on the targeted DLR loss, one run per target over the top classes by clean logit'),
+  {
+    name: 'square',
+    title: 'L-infinity random search on the margin with square windows of +-epsilon, forward passes only',
+    reference:
+      'Andriushchenko, Croce, Flammarion, Hein (2020), Square Attack: a query-efficient black-box adversarial attack via random search',
+    budgetUnit: 'queries',
+    options: ATTACK_OPTION_RULES.square,
+    quadraticCost: false,
+    chunk: 64,
+    budgetOf: (o) => o.queries!,
+    saliencyMaps: false,
+    run: (model, b, o, seed) =>
+      model.square(b.images, b.labels, b.keys, { epsilon: o.epsilon!, queries: o.queries!, pInit: o.pInit!, seed }),
+    testedAgainst: 'referenceSquare (test/reference/square.ts): the same draws, float64 network, decision by decision',
+  },
+  {
+    name: 'cw-l2',
+    title: 'smallest L2 perturbation by Adam on tanh-space with a binary search over the constant c',
+    reference: 'Carlini & Wagner (2017), Towards Evaluating the Robustness of Neural Networks',
+    budgetUnit: 'steps',
+    options: ATTACK_OPTION_RULES['cw-l2'],
+    quadraticCost: false,
+    chunk: 64,
+    budgetOf: (o) => o.steps! * o.searchSteps!,
+    saliencyMaps: false,
+    run: (model, b, o) =>
+      model.cwL2(b.images, b.labels, {
+        steps: o.steps!,
+        searchSteps: o.searchSteps!,
+        learningRate: o.learningRate!,
+        initialConst: o.initialConst!,
+        confidence: o.confidence!,
+      }),
+    testedAgainst: 'referenceCwL2 (test/reference/cw-l2.ts): float64 network, gradient, Adam and binary search',
+  },
 ];
 
 /** The descriptor of `name` (undefined for an unknown name). */

@@ -71,6 +71,8 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Pgd>("pgd"),
                          InstanceMethod<&ModelWrap::Apgd>("apgd"),
                          InstanceMethod<&ModelWrap::ApgdLossGradient>("apgdLoss"),
+                         InstanceMethod<&ModelWrap::Square>("square"),
+                         InstanceMethod<&ModelWrap::CwL2>("cwL2"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
                      });

@@ -49,6 +49,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Pgd(const Napi::CallbackInfo& info);               // attack_literature_wrap.cpp
   Napi::Value Apgd(const Napi::CallbackInfo& info);              // attack_apgd_wrap.cpp
   Napi::Value ApgdLossGradient(const Napi::CallbackInfo& info);  // attack_apgd_wrap.cpp
+  Napi::Value Square(const Napi::CallbackInfo& info);            // attack_square_cw_wrap.cpp
+  Napi::Value CwL2(const Napi::CallbackInfo& info);              // attack_square_cw_wrap.cpp
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 

@@ -595,3 +595,16 @@ export function referenceTrace(
   out.grad = joinParameters(spec, back.params);
   return out;
 }
+
+/** The logits [n][classes] and the input gradient of sum_i <dlogits_i, z_i> for the seeds that
+ * `seeds(logits)` returns (a vector-Jacobian product of the network). */
+export function referenceLogitVjp(
+  spec: ArchSpec,
+  params: Map<string, Numbers>,
+  images: Numbers,
+  n: number,
+  seeds: (logits: Float64Array) => Float64Array,
+): { logits: Float64Array; dinput: Float64Array } {
+  const pass = referenceForward(spec, params, images, n);
+  return { logits: pass.logits, dinput: referenceBackward(params, pass, seeds(pass.logits)).dinput };
+}

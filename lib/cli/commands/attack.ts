@@ -204,7 +204,9 @@ export function attackCommand(): Command {
           `(${skipped} of ${s.samples} not attacked: misclassified to begin with${s.targetIsLabel ? `, or ${s.targetIsLabel} whose label is the target` : ''})`,
         ...(s.anyTarget ? [`some target succeeded on ${percent(s.anyTarget.successRate)} of ${s.anyTarget.samples} samples`] : []),
         s.successes > 0
-          ? `${unit} among successes: mean ${(s.meanSteps ?? s.meanPixels)!.toFixed(1)}, median ${s.medianSteps ?? s.medianPixels}`
+          ? `${unit} among successes: mean ${(s.meanSteps ?? s.meanQueries ?? s.meanPixels)!.toFixed(1)}, ` +
+            `median ${s.medianSteps ?? s.medianQueries ?? s.medianPixels}` +
+            (s.meanL2 !== undefined ? `; L2 mean ${s.meanL2.toFixed(3)}, median ${s.medianL2!.toFixed(3)}` : '')
           : 'no success',
         ...(s.byEpsilon ?? []).map(
           (p) =>

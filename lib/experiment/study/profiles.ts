@@ -55,6 +55,9 @@ export const STUDY_ATTACKS: readonly StudyAttack[] = [
     parameters: { loss: 'xent', precision: 'float32', epsilon: 0.3 },
   },
   { id: 'apgd-dlr-0.3', label: 'APGD-DLR, ε = 0.3', algorithm: 'apgd-dlr', parameters: { epsilon: 0.3 } },
+  // Score-based and L2 attacks (not in the profiles' default lists: --attacks adds them).
+  { id: 'square-0.3', label: 'Square, ε = 0.3, 5,000 queries', algorithm: 'square', parameters: { epsilon: 0.3 } },
+  { id: 'cw-l2', label: 'Carlini-Wagner L2, 9 constants x 1,000 steps', algorithm: 'cw-l2', parameters: {} },
   { id: 'transfer-pgd-0.3', label: 'transfer of PGD margin ε = 0.3 from M_std', algorithm: 'pgd', parameters: {}, transferOf: 'pgd-0.3' },
   {
     id: 'transfer-alg2-margin',

@@ -50,9 +50,15 @@ export interface StudyAttackRow {
   /** Pixel attacks: pixels changed among successes. */
   meanPixels?: number;
   medianPixels?: number;
-  /** PGD and FGSM: gradient steps among successes. */
+  /** PGD, FGSM and Carlini-Wagner L2: gradient steps among successes. */
   meanSteps?: number;
   medianSteps?: number;
+  /** Square: queries among successes. */
+  meanQueries?: number;
+  medianQueries?: number;
+  /** Carlini-Wagner L2: ||adversarial - original||_2 among successes. */
+  meanL2?: number;
+  medianL2?: number;
   /** Transfers: the samples whose crafted image also fooled M_std. */
   sourceSuccesses?: number;
   /** The attack's resolved settings (evaluation temperature included). */

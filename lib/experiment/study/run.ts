@@ -907,7 +907,10 @@ function attackRow(a: StudyAttack, m: StudyModel, piece: StoredAttack): StudyAtt
     allZeroSaliency: s.allZeroSaliency,
     ...(s.budgetUnit === 'steps'
       ? { meanSteps: s.meanSteps, medianSteps: s.medianSteps }
-      : { meanPixels: s.meanPixels, medianPixels: s.medianPixels }),
+      : s.budgetUnit === 'queries'
+        ? { meanQueries: s.meanQueries, medianQueries: s.medianQueries }
+        : { meanPixels: s.meanPixels, medianPixels: s.medianPixels }),
+    ...(s.meanL2 !== undefined ? { meanL2: s.meanL2, medianL2: s.medianL2 } : {}),
     settings,
     seconds: piece.produced.seconds,
     producedBy: commitOf(piece),

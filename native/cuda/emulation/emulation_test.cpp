@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "../../core/apgd.h"
+#include "../../core/cw_l2.h"
 #include "../../core/network.h"
+#include "../../core/square_attack.h"
 #include "../../cpu/cpu_backend.h"
 #include "../cuda_backend.h"
 #include "tempered/arch.h"
@@ -655,6 +657,86 @@ void test_errors(cuda::CudaBackend* gpu) {
 
 }  // namespace
 
+// The Square attack and Carlini-Wagner L2 (native/core) on the emulated CUDA backend and on
+// the CPU for the same weights and images. Both backends' logits differ by float rounding
+// (another summation order), and every accept/reject decision of Square and every success
+// test of C&W compares logits, so a decision within rounding may go either way and the runs
+// then part. Hence: results identical (Square: the same images bit for bit and the same
+// queries; C&W: the same outcome and L2 within 1e-3 relative, the image within 1e-3) on all
+// samples but at most one, and every result valid on its own (inside the ball and the box).
+void test_square_cw(Backend* cpu, Backend* gpu, const ArchSpec& arch, const char* label) {
+  std::printf("square and cw-l2 %s\n", label);
+  ArchPlan plan;
+  expect_ok(plan_arch(arch, &plan), "plan");
+  const int kPixels = plan.input_size(), kClasses = plan.classes, n = 6;
+  Network nc(cpu, plan), ng(gpu, plan);
+  expect_ok(nc.allocate(), "cpu allocate");
+  expect_ok(ng.allocate(), "cuda allocate");
+  expect_ok(nc.init_glorot(7), "cpu init");
+  expect_ok(ng.init_glorot(7), "cuda init");
+  std::vector<float> images = random_floats(static_cast<size_t>(n) * kPixels, 61, 0.0f, 1.0f);
+  std::vector<float> z(static_cast<size_t>(n) * kClasses);
+  expect_ok(nc.predict(images.data(), n, z.data()), "cpu predict");
+  std::vector<int32_t> labels(n);
+  std::vector<uint32_t> keys(n);
+  for (int i = 0; i < n; ++i) {
+    int best = 0;
+    for (int j = 1; j < kClasses; ++j)
+      if (z[i * kClasses + j] > z[i * kClasses + best]) best = j;
+    labels[i] = best;  // the CPU's own prediction: every sample is attacked
+    keys[i] = 100 + i;
+  }
+  SquareConfig sq;
+  sq.epsilon = 0.05f;
+  sq.queries = 60;
+  sq.seed = 3;
+  AttackResults sc, sg;
+  expect_ok(run_square(nc, images.data(), labels.data(), keys.data(), n, sq, &sc), "cpu square");
+  expect_ok(run_square(ng, images.data(), labels.data(), keys.data(), n, sq, &sg), "cuda square");
+  int differ = 0;
+  for (int i = 0; i < n; ++i) {
+    const size_t base = static_cast<size_t>(i) * kPixels;
+    const bool same = sc.iterations[i] == sg.iterations[i] && sc.success[i] == sg.success[i] &&
+                      std::memcmp(&sc.adversarial[base], &sg.adversarial[base], sizeof(float) * kPixels) == 0;
+    differ += same ? 0 : 1;
+    expect(sg.attacked[i] == 1 && sg.linf[i] <= sq.epsilon + 6e-8f, "cuda square inside the ball");
+  }
+  std::printf("  square: %d of %d samples differ\n", differ, n);
+  expect(differ <= 1, std::string("square on cuda as on cpu (") + label + ")");
+
+  CwL2Config cw;
+  cw.steps = 15;
+  cw.search_steps = 2;
+  cw.learning_rate = 0.05;
+  cw.initial_const = 1.0;
+  AttackResults cc, cg;
+  CwL2Extras ec, eg;
+  expect_ok(run_cw_l2(nc, images.data(), labels.data(), n, cw, &cc, &ec), "cpu cw-l2");
+  expect_ok(run_cw_l2(ng, images.data(), labels.data(), n, cw, &cg, &eg), "cuda cw-l2");
+  differ = 0;
+  for (int i = 0; i < n; ++i) {
+    const size_t base = static_cast<size_t>(i) * kPixels;
+    bool same = cc.success[i] == cg.success[i] && cc.iterations[i] == cg.iterations[i] &&
+                std::fabs(ec.l2[i] - eg.l2[i]) <= 1e-3 * std::max(ec.l2[i], 1e-6);
+    for (int p = 0; p < kPixels && same; ++p)
+      same = std::fabs(cc.adversarial[base + p] - cg.adversarial[base + p]) <= 1e-3f;
+    differ += same ? 0 : 1;
+  }
+  std::printf("  cw-l2: %d of %d samples differ (cpu successes:", differ, n);
+  for (int i = 0; i < n; ++i) std::printf(" %d", cc.success[i]);
+  std::printf(")\n");
+  expect(differ <= 1, std::string("cw-l2 on cuda as on cpu (") + label + ")");
+}
+
+// The attacks of native/core on the emulated device against the CPU backend.
+void test_attacks(Backend* cpu, Backend* gpu) {
+  // Radii where some runs end unfooled, so whole runs (restarts, checkpoints) are compared too.
+  test_apgd(cpu, gpu, small_colour_spec(), "3x12x12, 7 classes", 0.05f, 12, 2);
+  test_apgd(cpu, gpu, paper_mnist_spec(), "paper-mnist", 0.01f, 6, 1);
+  test_square_cw(cpu, gpu, paper_mnist_spec(), "paper-mnist");
+  test_square_cw(cpu, gpu, small_colour_spec(), "3x12x12");
+}
+
 int main() {
   std::string why;
   cuda::CudaBackend* gpu = cuda::CudaBackend::create(&why);
@@ -664,12 +746,18 @@ int main() {
   }
   std::printf("backend: %s\n", gpu->device_name().c_str());
   cpu::CpuBackend cpu;
+  const char* part = std::getenv("TEMPERED_EMULATION_PART");
+  // TEMPERED_EMULATION_PART=attacks: only the attacks' checks (a quick run while changing them).
+  if (part != nullptr && std::string(part) == "attacks") {
+    test_attacks(&cpu, gpu);
+    std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   test_ops(&cpu, gpu);
   // Every kernel with shared memory (the tiled products of gemm.cuh) has run by now, on the
   // network's shapes and awkward ones: run.sh compares this digest across thread orders, and
   // with TEMPERED_EMULATION_PART=ops stops here (the other orders need nothing more).
   std::printf("ops digest: %016llx\n", static_cast<unsigned long long>(cuda::emulation::download_digest()));
-  const char* part = std::getenv("TEMPERED_EMULATION_PART");
   if (part != nullptr && std::string(part) == "ops") {
     std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
     return g_failures == 0 ? 0 : 1;
@@ -678,9 +766,7 @@ int main() {
   test_network(&cpu, gpu, small_colour_spec(), "3x12x12, same padding, a standalone ReLU");
   for (uint32_t seed = 1; seed <= 20; ++seed)
     test_network(&cpu, gpu, random_spec(seed), ("random spec " + std::to_string(seed)).c_str());
-  // Radii where some runs end unfooled, so whole runs (restarts, checkpoints) are compared too.
-  test_apgd(&cpu, gpu, small_colour_spec(), "3x12x12, 7 classes", 0.05f, 12, 2);
-  test_apgd(&cpu, gpu, paper_mnist_spec(), "paper-mnist", 0.01f, 6, 1);
+  test_attacks(&cpu, gpu);
   // Before the library test, which turns one operation over to our kernels.
   std::printf("digest of every device-to-host copy: %016llx\n", static_cast<unsigned long long>(cuda::emulation::download_digest()));
   const char* kernels = std::getenv("TEMPERED_CUDA_KERNELS");
