@@ -137,6 +137,14 @@ export const BATTERY: readonly BatteryStep[] = [
     worstCase: true,
   },
   {
+    id: 'square',
+    label: 'Square attack (score-based black-box, 5,000 queries)',
+    algorithm: 'square',
+    parameters: (c) => ({ epsilon: c.epsilon }),
+    roles: ['black-box'],
+    worstCase: true,
+  },
+  {
     id: 'pgd-curve',
     label: 'PGD with the stronger loss at epsilon, radii up to 1',
     algorithm: 'pgd',
