@@ -54,6 +54,38 @@ export type {
   TransferResult,
   TransferSummary,
 } from './attack';
+export {
+  diagnose,
+  checkDiagnoseOptions,
+  evaluateRules,
+  decideVerdict,
+  trainSurrogate,
+  availableSteps,
+  BATTERY,
+  RULES,
+  THRESHOLDS,
+  VERDICTS,
+  CURVE_EPSILONS,
+  DIAGNOSIS_FORMAT,
+  DIAGNOSIS_FORMAT_VERSION,
+} from './diagnose';
+export type {
+  Diagnosis,
+  DiagnoseOptions,
+  DiagnoseProgress,
+  BatteryStep,
+  StepRole,
+  StepResult,
+  RuleId,
+  RuleResult,
+  RuleStatus,
+  RuleInputs,
+  Verdict,
+  SampleOutcome,
+  GradientEvidence,
+  SurrogateDescription,
+} from './diagnose';
+export { diagnosisDocument, writeDiagnosis } from './experiment/render/diagnosis';
 export { gradientStats } from './gradients';
 export type { GradientStatsOptions, GradientStatsRow } from './gradients';
 export { distill, softLabels, parametersHash } from './distill';

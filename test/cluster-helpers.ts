@@ -6,7 +6,7 @@
  * results.json (a study's or reproduce's) without the fields that legitimately differ between a serial run and the
  * merge of pieces run as separate jobs: wall times (createdAt, seconds, stages[].seconds,
  * attacks[].seconds, models[].trainSeconds, models[].history[].seconds and
- * .samplesPerSecond) and the reuse flags (models[].reused, stages[].reused: the merge reads
+ * .samplesPerSecond, diagnoses[].diagnosis.createdAt, .seconds and .steps[].seconds) and the reuse flags (models[].reused, stages[].reused: the merge reads
  * every piece, so it reports them reused). Everything else, every number included, must match.
  */
 export function comparableResults(results: Record<string, unknown>): unknown {
@@ -23,6 +23,7 @@ export function comparableResults(results: Record<string, unknown>): unknown {
     models: Record<string, unknown>[];
     stages: Record<string, unknown>[];
     attacks: Record<string, unknown>[];
+    diagnoses?: Record<string, unknown>[];
   };
   return {
     ...r,
@@ -32,7 +33,14 @@ export function comparableResults(results: Record<string, unknown>): unknown {
     })),
     stages: r.stages.map(({ seconds: _h, reused: _r, ...s }) => s),
     attacks: r.attacks.map(({ seconds: _h, ...a }) => a),
+    ...(r.diagnoses ? { diagnoses: r.diagnoses.map(comparableDiagnosis) } : {}),
   };
+}
+
+/** A diagnosis (results.json's diagnoses[]) without its wall times: createdAt, seconds, steps[].seconds. */
+function comparableDiagnosis({ diagnosis, ...rest }: Record<string, unknown>): unknown {
+  const { createdAt: _c, seconds: _s, steps, ...d } = diagnosis as Record<string, unknown> & { steps: Record<string, unknown>[] };
+  return { ...rest, diagnosis: { ...d, steps: steps.map(({ seconds: _h, ...x }) => x) } };
 }
 
 type Json = Record<string, unknown>;

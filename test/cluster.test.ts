@@ -70,6 +70,7 @@ test('study --plan: every piece with its file and dependencies, stages in order,
     ['attacks', ['teachers', 'students'], 5],
     ['transfers', ['teachers', 'students', 'attacks'], 3],
     ['gradients', ['teachers', 'students'], 4],
+    ['diagnoses', ['teachers', 'students'], 4],
   ]);
   const byId = new Map(plan.pieces.map((p) => [p.id, p]));
   expect(byId.get('train/T20-s0-distill')!.needs).toEqual(['train/T20-s0-stdT']);
@@ -77,6 +78,9 @@ test('study --plan: every piece with its file and dependencies, stages in order,
   expect(byId.get('attack/T1-s0-stdT-pgd-0.3')!.inputs).toMatchObject({ keepImages: true, rows: [] });
   expect(byId.get('transfer/T20-s0-stdT-transfer-pgd-0.3')!.needs).toEqual(['attack/T1-s0-stdT-pgd-0.3', 'train/T20-s0-stdT']);
   expect(byId.get('gradients/T1-s0-stdT')!.needs).toHaveLength(4);
+  // The diagnosis needs its model, and M_std of the seed as the transfer's surrogate (M_std's own trains one).
+  expect(byId.get('diagnose/T20-s0-distill')!.needs).toEqual(['train/T20-s0-distill', 'train/T1-s0-stdT']);
+  expect(byId.get('diagnose/T1-s0-stdT')!).toMatchObject({ needs: ['train/T1-s0-stdT'], inputs: { samples: 4, surrogate: null } });
   expect(byId.get('attack/T20-s0-distill-fgsm-0.3')!.file).toBe('attacks/T20-s0-distill-fgsm-0.3.json');
   // Other options, another plan.
   const other = path.join(tmp, 'plan-c');
@@ -151,6 +155,7 @@ test('reproduce --plan: its pieces run alone (in this process) and merged give t
     ['students', ['teachers'], 1],
     ['attacks', ['teachers', 'students'], 36],
     ['gradients', ['teachers', 'students'], 3],
+    ['diagnoses', ['teachers', 'students'], 3],
     ['pictures', ['attacks'], 1],
   ]);
   await expect(runPlannedPiece(dir, { id: 'pictures/pictures' })).rejects.toMatchObject({ code: 'TEMPERED_PLAN' });
@@ -271,15 +276,16 @@ test('tempered slurm: one array per stage with its pieces, afterok on the ids sb
     `--parsable --dependency=afterok:101:102 ${folder}/03-attacks.sbatch`,
     `--parsable --dependency=afterok:101:102:103 ${folder}/04-transfers.sbatch`,
     `--parsable --dependency=afterok:101:102 ${folder}/05-gradients.sbatch`,
-    `--parsable --dependency=afterok:101:102:103:104:105 ${folder}/06-report.sbatch`,
+    `--parsable --dependency=afterok:101:102 ${folder}/06-diagnoses.sbatch`,
+    `--parsable --dependency=afterok:101:102:103:104:105:106 ${folder}/07-report.sbatch`,
   ]);
   const attacks = fs.readFileSync(path.join(folder, '03-attacks.sbatch'), 'utf8');
   for (const line of ['--array=0-4%3', '--requeue', '--partition=gpu', '--gpus-per-task=1', '--time=01:30:00'])
     expect(attacks).toContain(`#SBATCH ${line}\n`);
   expect(attacks).toMatch(/run-piece \S+ --stage attacks --index "\$SLURM_ARRAY_TASK_ID"/);
   expect(attacks).toContain('scontrol requeue');
-  expect(fs.readFileSync(path.join(folder, '06-report.sbatch'), 'utf8')).toMatch(/ report \S+slurm-scripts\n/);
-  expect(fs.readFileSync(path.join(folder, '06-report.sbatch'), 'utf8')).not.toContain('--gpus-per-task');
+  expect(fs.readFileSync(path.join(folder, '07-report.sbatch'), 'utf8')).toMatch(/ report \S+slurm-scripts\n/);
+  expect(fs.readFileSync(path.join(folder, '07-report.sbatch'), 'utf8')).not.toContain('--gpus-per-task');
   // The scripts are a pure function of the plan and the options.
   expect(slurmScripts(plan, dir, { partition: 'gpu' }).files).toEqual(slurmScripts(plan, dir, { partition: 'gpu' }).files);
   expect(tempered(['slurm', dir, '--time', 'soon']).stderr).toMatch(/TEMPERED_OUT_OF_RANGE.*--time/);
@@ -317,10 +323,11 @@ test('tempered k8s: Indexed Jobs per stage that pass the batch/v1 structural val
     '03-attacks.json',
     '04-transfers.json',
     '05-gradients.json',
-    '06-report.json',
+    '06-diagnoses.json',
+    '07-report.json',
     'apply.sh',
   ]);
-  for (const f of files.filter((x) => x.endsWith('.json') && x !== '06-report.json')) {
+  for (const f of files.filter((x) => x.endsWith('.json') && x !== '07-report.json')) {
     const job = readJson(path.join(folder, f));
     expect(validateIndexedJob(job)).toEqual([]);
     const stage = plan.stages.find((s) => f.endsWith(`-${s.name}.json`))!;
@@ -336,7 +343,7 @@ test('tempered k8s: Indexed Jobs per stage that pass the batch/v1 structural val
     ]);
     expect(job.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']).toBe(1);
   }
-  expect(validateIndexedJob(readJson(path.join(folder, '06-report.json')), { indexed: false })).toEqual([]);
+  expect(validateIndexedJob(readJson(path.join(folder, '07-report.json')), { indexed: false })).toEqual([]);
   const apply = fs.readFileSync(path.join(folder, 'apply.sh'), 'utf8');
   expect(apply.indexOf('03-attacks.json')).toBeLessThan(apply.indexOf('job/tempered-k8s-attacks'));
   expect(apply.indexOf('job/tempered-k8s-attacks')).toBeLessThan(apply.indexOf('04-transfers.json'));

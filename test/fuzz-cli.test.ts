@@ -173,6 +173,21 @@ const COMMANDS: Record<string, { options: Option[]; data: boolean; argument?: fc
     ],
     data: true,
   },
+  diagnose: {
+    options: [
+      ['--model', modelFile()],
+      ['--epsilon', number],
+      ['--samples', integer],
+      ['--seed', integer],
+      ['--temperature', number],
+      ['--surrogate', modelFile()],
+      ['--surrogate-images', integer],
+      ['--surrogate-epochs', integer],
+      ['--out', outDir],
+      ...RUNTIME,
+    ],
+    data: true,
+  },
   reproduce: {
     options: [
       ['--profile', fc.constantFrom('quick', 'paper', 'full')],

@@ -90,6 +90,7 @@ test('a tiny reproduce writes models, attacks, gradients, pictures and both repo
     ...new Array(3).fill('train'),
     ...new Array(36).fill('attack'),
     ...new Array(3).fill('gradients'),
+    ...new Array(3).fill('diagnose'),
     'pictures',
     'render',
   ]);
@@ -114,6 +115,15 @@ test('a tiny reproduce writes models, attacks, gradients, pictures and both repo
     'saliency-distill',
   ]);
   expect(result.figures.map((f: { id: string }) => f.id)).toContain('success-by-budget-alg2');
+  // The masking diagnosis of each model on the first samples (all 6 here), M_std crafting the others' transfer.
+  expect(result.diagnoses.map((d: { model: string }) => d.model)).toEqual(['std', 'stdT', 'distill']);
+  for (const { model, diagnosis } of result.diagnoses) {
+    expect(diagnosis.settings.indices).toEqual(result.samples.indices);
+    expect(diagnosis.settings.surrogate.source).toBe(model === 'std' ? 'trained' : 'given');
+    expect(fs.existsSync(path.join(out, 'diagnoses', `${model}.json`))).toBe(true);
+  }
+  expect(md).toMatch(/## Masking diagnosis/);
+  expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('id="figure-diagnosis-stdT-epsilon-curve"');
 });
 
 test('pieces of another commit are recomputed, unless --reuse-other-commits; models are kept with their training commit', () => {

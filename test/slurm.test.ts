@@ -115,7 +115,7 @@ slurmTest('the tiny study as Slurm job arrays: every task completes and results.
   const dir = path.join(tmp, 'array');
   t0 = Date.now();
   const jobs = submit(dir);
-  expect([...jobs.keys()]).toEqual(['teachers', 'students', 'attacks', 'transfers', 'gradients', 'report']);
+  expect([...jobs.keys()]).toEqual(['teachers', 'students', 'attacks', 'transfers', 'gradients', 'diagnoses', 'report']);
   const final = await waitForJobs([...jobs.values()]);
   timings.push(`array: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const plan = readJson(path.join(dir, 'plan.json'));

@@ -13,7 +13,7 @@ import { STUDY_PROFILES, trainingSettings } from '../lib/experiment/study/profil
 jest.setTimeout(1800000);
 
 const cli = path.join(__dirname, '..', 'bin', 'tempered.js');
-const ATTACKS = 'alg2-xent32,alg2-xent32-T,pgd-0.1,fgsm-0.3,transfer-pgd-0.3';
+const ATTACKS = 'alg2-xent32,alg2-xent32-T,pgd-0.1,fgsm-0.3,apgd-dlr-0.3,transfer-pgd-0.3';
 const TINY = [
   '--temperatures',
   '1,20',
@@ -73,8 +73,8 @@ test('a tiny study trains both kinds at each T, attacks every model, and its rat
     { temperature: 1, lossScale: 1, learningRate: 0.1 },
     { temperature: 20, lossScale: 20, learningRate: 0.02 },
   ]);
-  // 4 models x 4 direct attacks, and the transfer from M_std to the 3 others.
-  expect(result.attacks).toHaveLength(4 * 4 + 3);
+  // 4 models x 5 direct attacks, and the transfer from M_std to the 3 others.
+  expect(result.attacks).toHaveLength(4 * 5 + 3);
   for (const row of result.attacks) {
     if (row.attack.startsWith('transfer-')) {
       const t = readJson(path.join(out, 'transfers', `${row.model}-${row.attack}.json`));
@@ -97,6 +97,29 @@ test('a tiny study trains both kinds at each T, attacks every model, and its rat
   }
   expect(fs.existsSync(path.join(out, 'attacks', 'T1-s0-stdT-alg2-xent32-T.json'))).toBe(false);
   expect(result.gradients).toHaveLength(4);
+  // Worst case at ε = 0.3 over the study's attacks at that radius (fgsm-0.3, apgd-dlr-0.3 and the transfer here): robust when classified correctly and fooled by none.
+  expect(result.worstCase).toHaveLength(4);
+  type Outcome = { index: number; attacked?: boolean; success: boolean };
+  for (const w of result.worstCase) {
+    const direct = ['fgsm-0.3', 'apgd-dlr-0.3'];
+    expect(w.attacks).toEqual(w.model === 'T1-s0-stdT' ? direct : [...direct, 'transfer-pgd-0.3']);
+    const records = (kind: string, id: string) => readJson(path.join(out, kind, `${w.model}-${id}.json`)).records as Outcome[];
+    const fooled = [
+      ...direct.map((id) => records('attacks', id)),
+      ...(w.attacks.includes('transfer-pgd-0.3') ? [records('transfers', 'transfer-pgd-0.3')] : []),
+    ];
+    const correct = records('attacks', 'fgsm-0.3').filter((x) => x.attacked);
+    const robust = correct.filter((x) => fooled.every((list) => !list.some((y) => y.index === x.index && y.success))).length;
+    expect({ robust: w.robust, samples: w.samples }).toEqual({ robust, samples: 8 });
+  }
+  // Every model's masking diagnosis, on the first samples of the study's draw, M_std of the seed as the others' surrogate.
+  expect(result.diagnoses.map((d: { model: string }) => d.model)).toEqual(result.models.map((m: { id: string }) => m.id));
+  for (const { model, diagnosis } of result.diagnoses) {
+    expect(['robustness is gradient masking', 'no sign of masking', 'inconclusive']).toContain(diagnosis.verdict);
+    expect(diagnosis.settings.indices).toEqual(result.samples.indices.slice(0, 8));
+    expect(diagnosis.settings.surrogate.source).toBe(model === 'T1-s0-stdT' ? 'trained' : 'given');
+    expect(readJson(path.join(out, 'diagnoses', `${model}.json`)).diagnosis.verdict).toBe(diagnosis.verdict);
+  }
   expect(result.figures.map((f: { id: string }) => f.id)).toEqual([
     'success-vs-temperature',
     'accuracy-vs-temperature',
@@ -106,6 +129,8 @@ test('a tiny study trains both kinds at each T, attacks every model, and its rat
   expect(md).toMatch(/## What the numbers show/);
   expect(md).toMatch(/## Training settings per temperature/);
   expect(md).toMatch(/### Headline: M_std-T \/ M_distill\(T\)/);
+  expect(md).toMatch(/## Worst-case robust accuracy/);
+  expect(md).toMatch(/## Masking diagnosis per model/);
   expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true);
   expect(fs.existsSync(path.join(out, 'figures', 'success-vs-temperature.svg'))).toBe(true);
 

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { exitStatus } from '../errors';
 import { native } from '../native';
 import { attackCommand } from './commands/attack';
+import { diagnoseCommand } from './commands/diagnose';
 import { distillCommand } from './commands/distill';
 import { evalCommand } from './commands/eval';
 import { gradientsCommand } from './commands/gradients';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   program.addCommand(distillCommand());
   program.addCommand(attackCommand());
   program.addCommand(gradientsCommand());
+  program.addCommand(diagnoseCommand());
   program.addCommand(reproduceCommand());
   program.addCommand(studyCommand());
   program.addCommand(reportCommand());

@@ -32,6 +32,8 @@ export interface ExperimentProfile {
   gradientTemperatures: number[];
   /** Samples per model shown in the pictures. */
   pictures: number;
+  /** Each model's masking diagnosis (lib/diagnose.ts) runs on the first this many of the samples (0: none). */
+  diagnosisSamples: number;
 }
 
 /**
@@ -107,6 +109,7 @@ export const PROFILES: Record<ProfileName, ExperimentProfile> = {
     budget: 100,
     gradientTemperatures: [1, 20],
     pictures: 4,
+    diagnosisSamples: 20,
   },
   paper: {
     name: 'paper',
@@ -121,6 +124,7 @@ export const PROFILES: Record<ProfileName, ExperimentProfile> = {
     budget: 100,
     gradientTemperatures: [1, 20],
     pictures: 6,
+    diagnosisSamples: 100,
   },
 };
 
@@ -177,6 +181,7 @@ export function resolveProfile(opts: ResolveProfileOptions): ExperimentProfile {
   checkLimit(p.temperature, 'temperature', 'temperature');
   checkNumber(p.hotLossScale, 'hotLossScale', { min: 0, minExclusive: true });
   checkNumber(p.pictures, 'pictures', { min: 0, integer: true });
+  checkNumber(p.diagnosisSamples, 'diagnosisSamples', { min: 0, max: 10000, integer: true });
   return p;
 }
 

@@ -1,6 +1,7 @@
 // results.json: the schema every report is rendered from. Version 1 (no formatVersion) is
 // what reproduce wrote before figures, stage times and commits existed; load.ts migrates it.
 import type { ArchSpec } from '../arch';
+import type { Diagnosis } from '../diagnose';
 import type { AttackSummary } from '../attack';
 import type { GradientStatsRow } from '../gradients';
 import type { EpochRecord } from '../train';
@@ -52,8 +53,15 @@ export interface GradientResult {
   producedBy?: PieceCommit | null;
 }
 
+/** The masking diagnosis of one model (lib/diagnose.ts). */
+export interface DiagnosisResult {
+  model: ModelId;
+  diagnosis: Diagnosis;
+  producedBy: PieceCommit | null;
+}
+
 export interface StageTime {
-  stage: 'train' | 'attack' | 'gradients' | 'pictures' | 'render';
+  stage: 'train' | 'attack' | 'gradients' | 'pictures' | 'diagnose' | 'render';
   label: string;
   seconds: number;
   /** Found done in the folder: the time is the one recorded when it was computed. */
@@ -112,6 +120,8 @@ export interface ExperimentResults {
   samples: { indices: number[]; alg4Indices: number[]; correctByAll: number; evaluationTemperature: number; pictureIndices?: number[] };
   attacks: AttackRow[];
   gradients: GradientResult[];
+  /** Absent in files written before the diagnosis existed (and with diagnosisSamples 0). */
+  diagnoses?: DiagnosisResult[];
   stages: StageTime[];
   figures: FigureRecord[];
   pictures: PictureGrid[];

@@ -40,6 +40,7 @@ import {
   readPlan,
   writePlan,
 } from './plan';
+import { diagnosisKey, runDiagnosisPiece, StoredDiagnosis } from './diagnosis';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from './pieces';
 import {
   ALGORITHMS,
@@ -56,7 +57,7 @@ import {
   nearChanceWarning,
 } from './profiles';
 import { finishExperiment } from './finish';
-import { ExperimentResults, ModelResult, PictureGrid, PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from './results';
+import { DiagnosisResult, ExperimentResults, ModelResult, PictureGrid, PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from './results';
 
 /** A stored attack: the summary and the per-sample records (images only for the picture samples). */
 export interface StoredAttack extends Piece {
@@ -76,7 +77,7 @@ interface StoredPictures extends Piece {
 }
 
 export interface ExperimentEvent {
-  stage: 'data' | 'train' | 'attack' | 'gradients' | 'pictures' | 'report';
+  stage: 'data' | 'train' | 'attack' | 'gradients' | 'pictures' | 'diagnose' | 'report';
   message: string;
   done?: number;
   total?: number;
@@ -158,6 +159,14 @@ interface GradientInputs {
   temperatures: number[];
 }
 
+interface DiagnosisInputs {
+  model: ModelId;
+  /** The first this many of the samples. */
+  samples: number;
+  /** M_std crafts the transfer for M_std-T and M_distill; M_std's own diagnosis trains its surrogate (null). */
+  surrogate: ModelId | null;
+}
+
 /**
  * Every piece of reproduce in the order a serial run computes them: its one enumeration,
  * walked by the serial run, plan.json, run-piece and the merge. The attacks and gradients
@@ -207,6 +216,22 @@ export function reproducePieces(profile: ExperimentProfile): PlanPiece[] {
       inputs: { ...inputs },
     });
   }
+  // The masking diagnosis of each model (lib/diagnose.ts), on the first diagnosisSamples samples.
+  if (profile.diagnosisSamples > 0)
+    for (const spec of specs) {
+      const inputs: DiagnosisInputs = {
+        model: spec.id,
+        samples: Math.min(profile.diagnosisSamples, profile.samples),
+        surrogate: spec.id === 'std' ? null : 'std',
+      };
+      pieces.push({
+        id: `diagnose/${spec.id}`,
+        stage: 'diagnoses',
+        file: `diagnoses/${spec.id}.json`,
+        needs: [...new Set([`train/${spec.id}`, ...(inputs.surrogate ? [`train/${inputs.surrogate}`] : [])])],
+        inputs: { ...inputs },
+      });
+    }
   pieces.push({
     id: 'pictures/pictures',
     stage: 'pictures',
@@ -234,6 +259,7 @@ interface Executed extends PieceOutcomeSummary {
   attack?: StoredAttack;
   gradients?: StoredGradients;
   pictures?: StoredPictures;
+  diagnosis?: StoredDiagnosis;
 }
 
 async function startReproduce(opts: ReproduceOptions): Promise<ReproduceRun> {
@@ -242,7 +268,7 @@ async function startReproduce(opts: ReproduceOptions): Promise<ReproduceRun> {
   const backend = resolveBackend(opts.backend ?? 'auto');
   const out = path.resolve(opts.out ?? path.join('runs', `reproduce-${profile.name.split(' ')[0]}`));
   const emit = opts.onEvent ?? (() => undefined);
-  for (const dir of ['models', 'attacks', 'gradients', 'pictures']) fs.mkdirSync(path.join(out, dir), { recursive: true });
+  for (const dir of ['models', 'attacks', 'gradients', 'pictures', 'diagnoses']) fs.mkdirSync(path.join(out, dir), { recursive: true });
   emit({ stage: 'data', message: 'loading MNIST' });
   const data = opts.data ?? (await loadMnist());
   const arch = opts.arch ? checkArch(opts.arch) : namedArch(DEFAULT_ARCH);
@@ -296,9 +322,12 @@ async function resumePlannedReproduce(
   const plan = (await readPlan(out)) as Plan<ReproducePlanOptions>;
   if (plan.kind !== 'reproduce')
     throw new TemperedError('TEMPERED_PLAN', `${planFile(out)} is a plan of '${String(plan.kind)}', not of reproduce`);
-  const { name, ...overrides } = plan.options.profile;
+  // Plans written before the diagnosis existed have none.
+  const stored = plan.options.profile;
+  const written = 'diagnosisSamples' in stored ? stored : { ...(stored as ExperimentProfile), diagnosisSamples: 0 };
+  const { name, ...overrides } = written;
   const profile = { ...resolveProfile({ profile: name.startsWith('paper') ? 'paper' : 'quick', overrides }), name };
-  if (JSON.stringify(profile) !== JSON.stringify(plan.options.profile))
+  if (JSON.stringify(profile) !== JSON.stringify(written))
     throw new TemperedError(
       'TEMPERED_BAD_FILE',
       `${planFile(out)}: its profile does not validate as written (${JSON.stringify(plan.options.profile)})`,
@@ -612,16 +641,44 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
     return { id: piece.id, status: reused ? 'reused' : 'computed', file, pictures };
   };
 
+  const diagnosisPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as DiagnosisInputs;
+    const spec = specOf(i.model);
+    const model = models.get(i.model)!;
+    const inputs = {
+      indices: indices.slice(0, i.samples),
+      seed,
+      surrogate: i.surrogate ? models.get(i.surrogate) : undefined,
+      trainLimit: profile.trainLimit,
+    };
+    const label = `diagnosis of ${spec.name}`;
+    const { piece: stored, reused } = await loadOrCompute<StoredDiagnosis>(
+      pieceContext('diagnose'),
+      file,
+      diagnosisKey(model, inputs),
+      label,
+      async () => {
+        if (!compute) missingPiece(out, piece, file);
+        return runDiagnosisPiece(model, data, inputs, (p) =>
+          emit({ stage: 'diagnose', message: `${label}: ${p.label}`, done: p.done, total: p.total }),
+        );
+      },
+    );
+    emit({ stage: 'diagnose', message: `${label}: ${stored.diagnosis.verdict} (${stored.diagnosis.rule})${reused ? ' (reused)' : ''}` });
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, diagnosis: stored };
+  };
+
   const executors: Record<string, (piece: PlanPiece, file: string, compute: boolean) => Promise<Executed>> = {
     train: trainPiece,
     attack: attackPiece,
     gradients: gradientPiece,
     pictures: picturesPiece,
+    diagnose: diagnosisPiece,
   };
   const obtain = plannedExecutor(plan, out, mode, executors, run.lock, emit);
 
   if (mode.kind === 'piece') {
-    const { attack: _a, gradients: _g, pictures: _p, ...summary } = await obtain(mode.id);
+    const { attack: _a, gradients: _g, pictures: _p, diagnosis: _d, ...summary } = await obtain(mode.id);
     return summary;
   }
   if (sideBySide) {
@@ -679,6 +736,20 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
     });
     gradients.push({ model: spec.id, rows: piece.rows, producedBy: commitOf(piece) });
   }
+  const diagnoses: DiagnosisResult[] = [];
+  for (const p of plan.filter((x) => x.stage === 'diagnoses')) {
+    const done = await obtain(p.id);
+    const piece = done.diagnosis!;
+    const spec = specOf(p.inputs.model as ModelId);
+    stages.push({
+      stage: 'diagnose',
+      label: `diagnosis of ${spec.name}`,
+      seconds: piece.produced.seconds,
+      reused: done.status === 'reused',
+      producedBy: commitOf(piece),
+    });
+    diagnoses.push({ model: spec.id, diagnosis: piece.diagnosis, producedBy: commitOf(piece) });
+  }
   const picturesDone = await obtain('pictures/pictures');
   const pictures = picturesDone.pictures!;
   stages.push({
@@ -708,6 +779,7 @@ async function runReproduce(run: ReproduceRun, mode: PlannedMode): Promise<Exper
     samples: { indices, alg4Indices, correctByAll: common.size, evaluationTemperature: 1, pictureIndices: shown },
     attacks,
     gradients,
+    ...(diagnoses.length ? { diagnoses } : {}),
     stages,
     figures: reproduceFigures({ attacks, models: modelList, profile }),
     pictures: pictures.grids,

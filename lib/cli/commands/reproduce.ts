@@ -18,6 +18,7 @@ interface ReproduceCliOptions extends RuntimeOptions {
   alg4Samples?: number;
   budget?: number;
   pictures?: number;
+  diagnosisSamples?: number;
   reuseOtherCommits?: boolean;
   serialTraining?: boolean;
   arch: string;
@@ -44,6 +45,11 @@ export function reproduceCommand(): Command {
     .option('--budget <n>', 'override: pixel budget', parseInteger('--budget', 1))
     .option('--pictures <n>', 'override: samples per picture', parseInteger('--pictures', 0))
     .option(
+      '--diagnosis-samples <n>',
+      "override: each model's masking diagnosis (docs/diagnose.md) on the first N samples; 0: none (quick 20, paper 100)",
+      parseInteger('--diagnosis-samples', 0),
+    )
+    .option(
       '--arch <name|file.json>',
       `the network of the three models: ${Object.keys(NAMED_ARCHS).join(', ')} or a spec file`,
       DEFAULT_ARCH,
@@ -69,6 +75,7 @@ export function reproduceCommand(): Command {
     if (o.alg4Samples !== undefined) overrides.alg4Samples = o.alg4Samples;
     if (o.budget !== undefined) overrides.budget = o.budget;
     if (o.pictures !== undefined) overrides.pictures = o.pictures;
+    if (o.diagnosisSamples !== undefined) overrides.diagnosisSamples = o.diagnosisSamples;
     const progress = createProgress({ quiet: o.quiet, label: 'reproduce' });
     const data = o.data || o.split !== 'paper' || o.validation !== undefined ? await loadData(o) : undefined;
     if (o.plan) {

@@ -28,6 +28,7 @@ interface StudyCliOptions extends RuntimeOptions {
   seeds?: number;
   trainLimit?: number;
   nearChance?: number;
+  diagnosisSamples?: number;
   reuseOtherCommits?: boolean;
   plan?: boolean;
 }
@@ -69,6 +70,11 @@ export function studyCommand(): Command {
       'override: a model below this test accuracy (at T = 1) is near chance and never attacked (default 0.5)',
       parseNumber('--near-chance'),
     )
+    .option(
+      '--diagnosis-samples <n>',
+      "override: each model's masking diagnosis (docs/diagnose.md) on the first N samples; 0: none (quick 20, paper 100)",
+      parseInteger('--diagnosis-samples'),
+    )
     .option('--reuse-other-commits', 'reuse attacks and gradients computed by another commit (models are always reused)')
     .option('--plan', 'compute nothing: write plan.json (every piece, its inputs, file and dependencies) for run-piece, slurm and k8s');
   addRuntimeOptions(cmd);
@@ -83,6 +89,7 @@ export function studyCommand(): Command {
       seeds: o.seeds,
       trainLimit: o.trainLimit,
       nearChance: o.nearChance,
+      diagnosisSamples: o.diagnosisSamples,
     };
     const progress = createProgress({ quiet: o.quiet, label: 'study' });
     const data = o.data || o.split !== 'paper' || o.validation !== undefined ? await loadData(o) : undefined;

@@ -4,6 +4,7 @@
 import type { AttackSummary } from '../../attack';
 import { ALGORITHMS, ATTACK_SETTINGS, hotStartSentence, ModelId, nearChanceWarning, paperGapSentence } from '../profiles';
 import { ExperimentResults, PieceCommit, shortCommit } from '../results';
+import { diagnosisBlocks } from './diagnosis';
 import type { Block, ReportDocument, Table } from './document';
 
 const pct = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(d)}%`);
@@ -296,6 +297,39 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
     rows: gradientRows,
   });
 
+  const diagnoses = r.diagnoses ?? [];
+  if (diagnoses.length) {
+    h2('Masking diagnosis');
+    const d0 = diagnoses[0].diagnosis;
+    para(
+      `\`tempered diagnose\` on each model (docs/diagnose.md): a fixed battery of L-infinity attacks at ε = ${d0.settings.epsilon} on the first ` +
+        `${d0.settings.samples} of the samples, the rules of Athalye, Carlini & Wagner (2018) and Carlini et al. (2019), and a verdict with the rule that produced it. ` +
+        "The transfer is crafted on M_std (M_std's own on a surrogate the diagnosis trains). The paper's attacks above stay as they are.",
+    );
+    table({
+      id: 'diagnoses',
+      columns: ['model', 'verdict', 'by', 'float32 all-zero gradients', 'worst-case robust accuracy [95% CI]', 'commit'],
+      align: ['l', 'l', 'l', 'r', 'r', 'l'],
+      rows: diagnoses.map((x) => {
+        const d = x.diagnosis;
+        const g = d.gradients.find((y) => y.temperature === d.settings.temperature && y.precision === 'float32');
+        return [
+          r.models.find((m) => m.id === x.model)?.name ?? x.model,
+          d.verdict === 'robustness is gradient masking' ? `**${d.verdict}**` : d.verdict,
+          d.rule,
+          g ? `${g.zeroSamples}/${g.samples}` : '–',
+          `${pct(d.worstCase.robustAccuracy)} [${pct(d.worstCase.interval.low)}, ${pct(d.worstCase.interval.high)}]`,
+          commitText(x.producedBy),
+        ];
+      }),
+    });
+    for (const x of diagnoses) {
+      const name = r.models.find((m) => m.id === x.model)?.name ?? x.model;
+      h3(`${name}: the diagnosis`);
+      B.push(...diagnosisBlocks(x.diagnosis, { prefix: `diagnosis-${x.model}`, name }));
+    }
+  }
+
   h2('Pictures');
   for (const grid of r.pictures) {
     const name = r.models.find((m) => m.id === grid.model)?.name ?? grid.model;
@@ -337,7 +371,10 @@ export function reproduceDocument(r: ExperimentResults): ReportDocument {
     id: 'stage-totals',
     columns: ['stage', 'seconds (computed now or when first computed; side-by-side stages once)'],
     align: ['l', 'r'],
-    rows: ['train', 'attack', 'gradients', 'pictures', 'render'].map((s) => [s, total(s).toFixed(2)]),
+    rows: ['train', 'attack', 'gradients', ...(diagnoses.length ? ['diagnose'] : []), 'pictures', 'render'].map((s) => [
+      s,
+      total(s).toFixed(2),
+    ]),
   });
 
   h2("Where the paper's text and its code differ (and what this run does)");

@@ -321,6 +321,61 @@ export function studyDocument(r: StudyResults): ReportDocument {
   });
   figure('gradient-vs-temperature');
 
+  const worst = r.worstCase ?? [];
+  if (worst.length) {
+    h2('Worst-case robust accuracy');
+    para(
+      `A sample counts as robust only if the model classifies it correctly and every one of the study's L-infinity attacks at ε = ${worst[0].epsilon} ` +
+        "failed on it (AutoAttack's rule), over all the study's samples, with its 95% Wilson interval. The attacks counted are those the study ran at that radius, transfers included; " +
+        'the pixel attacks (Algorithm 2, JSMA) work in another threat model and do not count.',
+    );
+    table({
+      id: 'worst-case',
+      columns: ['model', 'T', 'seed', 'attacks counted', 'robust', 'robust accuracy [95% CI]'],
+      align: ['l', 'r', 'r', 'l', 'r', 'r'],
+      rows: worst.map((w) => [
+        KIND_NAMES[w.kind],
+        String(w.temperature),
+        String(w.seed),
+        w.attacks.map((a) => `\`${a}\``).join(', '),
+        `${w.robust}/${w.samples}`,
+        `${pct(w.robustAccuracy)} [${pct(w.interval.low)}, ${pct(w.interval.high)}]`,
+      ]),
+    });
+  }
+  const diagnoses = r.diagnoses ?? [];
+  if (diagnoses.length) {
+    h2('Masking diagnosis per model');
+    const d0 = diagnoses[0].diagnosis;
+    para(
+      `\`tempered diagnose\` on every model (docs/diagnose.md): its fixed battery on the first ${d0.settings.samples} of the samples at ε = ${d0.settings.epsilon}, ` +
+        'the transfer crafted on M_std of the same seed (M_std itself: on a surrogate the diagnosis trains), and the verdict with the rule that produced it.' +
+        (d0.notEvaluated.length
+          ? ` Not evaluated in this build: rule ${d0.notEvaluated.join(', ')}` +
+            (d0.settings.missingAttacks.length ? ` (the registry lacks ${d0.settings.missingAttacks.join(', ')}).` : '.')
+          : ''),
+    );
+    table({
+      id: 'diagnoses',
+      columns: ['model', 'T', 'seed', 'verdict', 'by', 'float32 all-zero gradients', 'worst case of the battery [95% CI]', 'commit'],
+      align: ['l', 'r', 'r', 'l', 'l', 'r', 'r', 'l'],
+      rows: diagnoses.map((x) => {
+        const d = x.diagnosis;
+        const g = d.gradients.find((y) => y.temperature === d.settings.temperature && y.precision === 'float32');
+        return [
+          KIND_NAMES[x.kind],
+          String(x.temperature),
+          String(x.seed),
+          d.verdict === 'robustness is gradient masking' ? `**${d.verdict}**` : d.verdict,
+          d.rule,
+          g ? `${g.zeroSamples}/${g.samples}` : '–',
+          `${pct(d.worstCase.robustAccuracy)} [${pct(d.worstCase.interval.low)}, ${pct(d.worstCase.interval.high)}]`,
+          commitText(x.producedBy),
+        ];
+      }),
+    });
+  }
+
   h2('Stage times and the code that produced each piece');
   para(
     'Wall time of every stage; a reused piece shows the time recorded when it was computed, by the commit shown. ' +
@@ -331,7 +386,7 @@ export function studyDocument(r: StudyResults): ReportDocument {
     id: 'stage-totals',
     columns: ['stage', 'seconds (computed now or when first computed)'],
     align: ['l', 'r'],
-    rows: ['train', 'attack', 'gradients', 'render'].map((s) => [s, total(s).toFixed(1)]),
+    rows: ['train', 'attack', 'gradients', ...(diagnoses.length ? ['diagnose'] : []), 'render'].map((s) => [s, total(s).toFixed(1)]),
   });
   table({
     id: 'stages',

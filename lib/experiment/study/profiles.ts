@@ -54,6 +54,7 @@ export const STUDY_ATTACKS: readonly StudyAttack[] = [
     algorithm: 'fgsm',
     parameters: { loss: 'xent', precision: 'float32', epsilon: 0.3 },
   },
+  { id: 'apgd-dlr-0.3', label: 'APGD-DLR, ε = 0.3', algorithm: 'apgd-dlr', parameters: { epsilon: 0.3 } },
   // Score-based and L2 attacks (not in the profiles' default lists: --attacks adds them).
   { id: 'square-0.3', label: 'Square, ε = 0.3, 5,000 queries', algorithm: 'square', parameters: { epsilon: 0.3 } },
   { id: 'cw-l2', label: 'Carlini-Wagner L2, 9 constants x 1,000 steps', algorithm: 'cw-l2', parameters: {} },
@@ -104,6 +105,8 @@ export interface StudyProfile {
   hotRateTimesT: number;
   /** A model whose test accuracy at T = 1 is below this is near chance: reported, never attacked. */
   nearChance: number;
+  /** Each model's masking diagnosis (lib/diagnose.ts) runs on the first this many of the samples (0: no diagnosis). */
+  diagnosisSamples: number;
 }
 
 /**
@@ -151,6 +154,7 @@ export const STUDY_PROFILES: Record<StudyProfileName, StudyProfile> = {
     hotLearningRate: 0.02,
     hotRateTimesT: 1,
     nearChance: 0.5,
+    diagnosisSamples: 20,
   },
   paper: {
     name: 'paper',
@@ -163,6 +167,7 @@ export const STUDY_PROFILES: Record<StudyProfileName, StudyProfile> = {
     hotLearningRate: 0.02,
     hotRateTimesT: 1,
     nearChance: 0.5,
+    diagnosisSamples: 100,
   },
 };
 
@@ -202,6 +207,7 @@ export function resolveStudyProfile(opts: ResolveStudyOptions): StudyProfile {
   checkNumber(p.hotLearningRate, 'hotLearningRate', { min: 0, minExclusive: true });
   checkNumber(p.hotRateTimesT, 'hotRateTimesT', { min: 0, minExclusive: true });
   checkNumber(p.nearChance, 'nearChance', { min: 0, max: 1 });
+  checkNumber(p.diagnosisSamples, 'diagnosisSamples', { min: 0, max: 10000, integer: true });
   p.temperatures = checkTemperatures(p.temperatures);
   if (!Array.isArray(p.attacks) || p.attacks.length === 0) throw rangeError('attacks must be a non-empty list', 'TEMPERED_INVALID_LENGTH');
   for (const id of p.attacks) {

@@ -2,6 +2,7 @@
 // and accuracy, one row per (attack, model) with its counts and 95% Wilson interval, the
 // gradient statistics, the stage times and the figures. Rendered by render/ like reproduce's.
 import type { ArchSpec } from '../../arch';
+import type { Diagnosis } from '../../diagnose';
 import type { GradientStatsRow } from '../../gradients';
 import type { EpochRecord } from '../../train';
 import type { CodeVersion } from '../pieces';
@@ -75,6 +76,32 @@ export interface StudyGradients {
   producedBy: PieceCommit | null;
 }
 
+/** Worst-case robust accuracy of a model over the study's L-infinity attacks at epsilon (AutoAttack's rule). */
+export interface StudyWorstCase {
+  model: string;
+  kind: StudyModelKind;
+  temperature: number;
+  seed: number;
+  epsilon: number;
+  /** The study attacks counted (those at this radius that the study ran, transfers included). */
+  attacks: string[];
+  /** All the study's samples: a sample is robust when the model classifies it correctly and none of the attacks fooled it. */
+  samples: number;
+  robust: number;
+  robustAccuracy: number;
+  interval: { low: number; high: number };
+}
+
+/** The masking diagnosis of a model (lib/diagnose.ts). */
+export interface StudyDiagnosis {
+  model: string;
+  kind: StudyModelKind;
+  temperature: number;
+  seed: number;
+  diagnosis: Diagnosis;
+  producedBy: PieceCommit | null;
+}
+
 export interface StudyResults {
   formatVersion: number;
   kind: 'study';
@@ -96,6 +123,9 @@ export interface StudyResults {
   samples: { indices: number[]; seed: number; evaluationTemperature: number };
   attacks: StudyAttackRow[];
   gradients: StudyGradients[];
+  /** Absent in files written before it existed. */
+  worstCase?: StudyWorstCase[];
+  diagnoses?: StudyDiagnosis[];
   stages: StageTime[];
   figures: FigureRecord[];
   seconds: number;

@@ -49,6 +49,7 @@ import {
   writePlan,
 } from '../plan';
 import { codeVersion, loadOrCompute, Piece, PieceContext } from '../pieces';
+import { DIAGNOSIS_EPSILON, diagnosisKey, runDiagnosisPiece, StoredDiagnosis } from '../diagnosis';
 import { finishExperiment } from '../finish';
 import { PieceCommit, RESULTS_FORMAT_VERSION, StageTime } from '../results';
 import { ExperimentEvent, machineDescription, PlannedRunOptions } from '../run';
@@ -65,7 +66,7 @@ import {
   StudyProfileName,
   trainingSettings,
 } from './profiles';
-import { StudyAttackRow, StudyGradients, StudyModel, StudyModelKind, StudyResults } from './results';
+import { StudyAttackRow, StudyDiagnosis, StudyGradients, StudyModel, StudyModelKind, StudyResults, StudyWorstCase } from './results';
 
 /** The attacked samples are drawn once with this seed: the same for every model and training seed. */
 export const STUDY_SAMPLE_SEED = 0;
@@ -166,6 +167,15 @@ interface TransferInputs {
   attack: string;
   /** The attack piece on M_std whose images are classified. */
   source: string;
+}
+
+interface DiagnosisInputs {
+  model: string;
+  seed: number;
+  /** The first this many of the study's samples. */
+  samples: number;
+  /** M_std of the seed serves as the transfer's surrogate (null: M_std itself, or no M_std: the diagnosis trains one). */
+  surrogate: string | null;
 }
 
 interface GradientInputs {
@@ -269,6 +279,19 @@ export function studyPieces(profile: StudyProfile): PlanPiece[] {
         inputs: { ...inputs },
       });
     }
+    // The masking diagnosis of every model (lib/diagnose.ts), on the first diagnosisSamples samples.
+    if (profile.diagnosisSamples > 0)
+      for (const m of ofSeed) {
+        const surrogate = source && source !== m ? source.model : null;
+        const inputs: DiagnosisInputs = { model: m.model, seed, samples: Math.min(profile.diagnosisSamples, profile.samples), surrogate };
+        pieces.push({
+          id: `diagnose/${m.model}`,
+          stage: 'diagnoses',
+          file: `diagnoses/${m.model}.json`,
+          needs: [`train/${m.model}`, ...(surrogate ? [`train/${surrogate}`] : [])],
+          inputs: { ...inputs },
+        });
+      }
   }
   return pieces;
 }
@@ -277,6 +300,7 @@ interface Executed extends PieceOutcomeSummary {
   attack?: StoredAttack;
   transfer?: StoredTransfer;
   gradients?: StoredGradients;
+  diagnosis?: StoredDiagnosis;
 }
 
 interface StudyRun {
@@ -301,7 +325,7 @@ async function openStudyFolder(out: string, profile: StudyProfile, data: MnistDa
       `${out} holds a study made with other settings (${JSON.stringify(found.settings)}); this run needs ${JSON.stringify(settings)}. ` +
         'Use another --out folder, or delete that one.',
     );
-  for (const dir of ['models', 'attacks', 'transfers', 'gradients']) fs.mkdirSync(path.join(out, dir), { recursive: true });
+  for (const dir of ['models', 'attacks', 'transfers', 'gradients', 'diagnoses']) fs.mkdirSync(path.join(out, dir), { recursive: true });
   if (!found) await writeJsonAtomic(manifest, { settings });
 }
 
@@ -355,9 +379,12 @@ async function resumePlannedStudy(dir: string, opts: PlannedRunOptions): Promise
   const plan = (await readPlan(out)) as Plan<StudyPlanOptions>;
   if (plan.kind !== 'study')
     throw new TemperedError('TEMPERED_PLAN', `${planFile(out)} is a plan of '${String(plan.kind)}', not of a study`);
-  const { name, ...overrides } = plan.options.profile;
+  // Plans written before the diagnosis existed have none.
+  const stored = plan.options.profile;
+  const written = 'diagnosisSamples' in stored ? stored : { ...(stored as StudyProfile), diagnosisSamples: 0 };
+  const { name, ...overrides } = written;
   const profile = { ...resolveStudyProfile({ profile: name.startsWith('paper') ? 'paper' : 'quick', overrides }), name };
-  if (JSON.stringify(profile) !== JSON.stringify(plan.options.profile))
+  if (JSON.stringify(profile) !== JSON.stringify(written))
     throw new TemperedError(
       'TEMPERED_BAD_FILE',
       `${planFile(out)}: its profile does not validate as written (${JSON.stringify(plan.options.profile)})`,
@@ -583,17 +610,47 @@ async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults 
     return { id: piece.id, status: reused ? 'reused' : 'computed', file, gradients: stored };
   };
 
+  const diagnosisPiece = async (piece: PlanPiece, file: string, compute: boolean): Promise<Executed> => {
+    const i = piece.inputs as unknown as DiagnosisInputs;
+    const model = loaded.get(i.model);
+    if (!model) return skipped(piece, file, notAttacked(i.model));
+    const row = rows.get(i.model)!;
+    // M_std of the seed crafts the transfer; when it is near chance the diagnosis trains its own surrogate.
+    const inputs = {
+      indices: indices.slice(0, i.samples),
+      seed: i.seed,
+      surrogate: i.surrogate === null ? undefined : loaded.get(i.surrogate),
+      trainLimit: profile.trainLimit,
+    };
+    const label = `diagnosis of ${row.name} seed ${i.seed}`;
+    const { piece: stored, reused } = await loadOrCompute<StoredDiagnosis>(
+      pieceContext('diagnose'),
+      file,
+      diagnosisKey(model, inputs),
+      label,
+      async () => {
+        if (!compute) missing(piece, file);
+        return runDiagnosisPiece(model, data, inputs, (p) =>
+          emit({ stage: 'diagnose', message: `${label}: ${p.label}`, done: p.done, total: p.total }),
+        );
+      },
+    );
+    emit({ stage: 'diagnose', message: `${label}: ${stored.diagnosis.verdict} (${stored.diagnosis.rule})${reused ? ' (reused)' : ''}` });
+    return { id: piece.id, status: reused ? 'reused' : 'computed', file, diagnosis: stored };
+  };
+
   const executors: Record<string, (piece: PlanPiece, file: string, compute: boolean) => Promise<Executed>> = {
     train: trainPiece,
     attack: attackPiece,
     transfer: transferPiece,
     gradients: gradientPiece,
+    diagnose: diagnosisPiece,
   };
 
   const obtain = plannedExecutor(plan, out, mode, executors, run.lock, emit);
 
   if (mode.kind === 'piece') {
-    const { attack: _a, transfer: _t, gradients: _g, ...summary } = await obtain(mode.id);
+    const { attack: _a, transfer: _t, gradients: _g, diagnosis: _d, ...summary } = await obtain(mode.id);
     return summary;
   }
   for (const piece of plan) await obtain(piece.id);
@@ -605,10 +662,16 @@ async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults 
   const stages: StageTime[] = models.flatMap((m) => trainStages.get(m.id) ?? []);
   const attacks: StudyAttackRow[] = [];
   const gradients: StudyGradients[] = [];
+  const diagnoses: StudyDiagnosis[] = [];
   const rowPiece = new Map<string, string>();
   for (const p of pieceOf('attack'))
     for (const a of (p.inputs as unknown as AttackInputs).rows) rowPiece.set(`${p.inputs.model}|${a}`, p.id);
   const direct = profile.attacks.map(studyAttack).filter((a) => !a.transferOf);
+  // Per model, the per-sample outcomes of the study's L-infinity attacks at the diagnosis' radius: the worst case.
+  const ballOutcomes = new Map<string, { attack: string; fooled: Set<number> }[]>();
+  const inBall = (a: StudyAttack, temperature: number) => attackParameters(a, temperature).epsilon === DIAGNOSIS_EPSILON;
+  const addOutcome = (model: string, attack: string, fooled: number[]) =>
+    ballOutcomes.set(model, [...(ballOutcomes.get(model) ?? []), { attack, fooled: new Set(fooled) }]);
   for (const seed of seeds) {
     for (const m of models.filter((x) => x.status === 'ok' && x.seed === seed))
       for (const a of direct) {
@@ -623,6 +686,12 @@ async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults 
           producedBy: commitOf(piece),
         });
         attacks.push(attackRow(a, m, piece));
+        if (inBall(a, m.temperature))
+          addOutcome(
+            m.id,
+            a.id,
+            piece.records.filter((r) => r.attacked && r.success).map((r) => r.index),
+          );
       }
     for (const p of pieceOf('transfer').filter((x) => x.inputs.seed === seed)) {
       const done = await obtain(p.id);
@@ -640,6 +709,12 @@ async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults 
         producedBy: commitOf(piece),
       });
       attacks.push(transferRow(a, m, piece, attackParameters(a, 1)));
+      if (inBall(a, 1))
+        addOutcome(
+          m.id,
+          a.id,
+          piece.records.filter((r) => r.success).map((r) => r.index),
+        );
     }
     for (const p of pieceOf('gradients').filter((x) => x.inputs.seed === seed)) {
       const done = await obtain(p.id);
@@ -656,6 +731,47 @@ async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults 
       });
       gradients.push({ model: m.id, kind: m.kind, temperature: m.temperature, seed, rows: piece.rows, producedBy: commitOf(piece) });
     }
+    for (const p of pieceOf('diagnose').filter((x) => x.inputs.seed === seed)) {
+      const done = await obtain(p.id);
+      if (!done.diagnosis) continue;
+      const m = rows.get(p.inputs.model as string)!;
+      const piece = done.diagnosis;
+      stages.push({
+        stage: 'diagnose',
+        label: `diagnosis of ${m.name} seed ${seed}`,
+        seconds: piece.produced.seconds,
+        reused: done.status === 'reused',
+        producedBy: commitOf(piece),
+      });
+      diagnoses.push({
+        model: m.id,
+        kind: m.kind,
+        temperature: m.temperature,
+        seed,
+        diagnosis: piece.diagnosis,
+        producedBy: commitOf(piece),
+      });
+    }
+  }
+  // Worst-case robust accuracy over the study's attacks within the ball: robust when classified correctly and no such attack succeeded.
+  const worstCase: StudyWorstCase[] = [];
+  for (const m of models.filter((x) => x.status === 'ok')) {
+    const outcomes = ballOutcomes.get(m.id) ?? [];
+    if (!outcomes.length) continue;
+    const correctSet = await correctOf(m.id);
+    const robust = indices.filter((k) => correctSet.has(k) && outcomes.every((o) => !o.fooled.has(k))).length;
+    worstCase.push({
+      model: m.id,
+      kind: m.kind,
+      temperature: m.temperature,
+      seed: m.seed,
+      epsilon: DIAGNOSIS_EPSILON,
+      attacks: outcomes.map((o) => o.attack),
+      samples: indices.length,
+      robust,
+      robustAccuracy: robust / indices.length,
+      interval: wilsonInterval(robust, indices.length),
+    });
   }
 
   const results: StudyResults = {
@@ -676,6 +792,8 @@ async function runStudy(run: StudyRun, mode: PlannedMode): Promise<StudyResults 
     samples: { indices, seed: STUDY_SAMPLE_SEED, evaluationTemperature: 1 },
     attacks,
     gradients,
+    worstCase,
+    diagnoses,
     stages,
     figures: [],
     seconds: 0,
