@@ -116,7 +116,8 @@ Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_
         TEMPERED_TRY(b_->pad_hwc(n, s.in.h, s.in.w, s.in.c, s.pad, in, out));
         break;
       case StepKind::kConv:
-        TEMPERED_TRY(b_->conv3x3_forward(conv_shape(s, n, fast_conv_), in, param(s.weight), param(s.bias), out, s.relu));
+        TEMPERED_TRY(
+            b_->conv3x3_forward(conv_shape(s, n, fast_conv_), in, param(s.weight), param(s.bias), out, s.relu));
         break;
       case StepKind::kRelu:
         TEMPERED_TRY(b_->relu_forward(in, out, count));
@@ -178,8 +179,10 @@ Status Network::backward(const float* x, int n, const TrainConfig* train, uint32
         if (s.relu) TEMPERED_TRY(b_->relu_backward(cur, outs_[i], out_count));
         TEMPERED_TRY(capture("d_" + s.name, cur, out_count));
         if (weight_grads)
-          TEMPERED_TRY(b_->conv3x3_backward_weights(conv_shape(s, n, fast_conv_), in, cur, grad(s.weight), grad(s.bias)));
-        if (next != nullptr) TEMPERED_TRY(b_->conv3x3_backward_data(conv_shape(s, n, fast_conv_), cur, param(s.weight), next));
+          TEMPERED_TRY(
+              b_->conv3x3_backward_weights(conv_shape(s, n, fast_conv_), in, cur, grad(s.weight), grad(s.bias)));
+        if (next != nullptr)
+          TEMPERED_TRY(b_->conv3x3_backward_data(conv_shape(s, n, fast_conv_), cur, param(s.weight), next));
         cur = next;
         break;
       case StepKind::kRelu:

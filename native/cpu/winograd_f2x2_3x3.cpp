@@ -105,13 +105,14 @@ Status winograd_f2x2_3x3_forward(ThreadPool& pool, const KernelTable& kt, const 
       [&](int o, int r, int ky, int kx) { return weight[((static_cast<size_t>(o) * in_c + r) * 3 + ky) * 3 + kx]; }, u);
   for (int k = 0; k < k_pad; ++k) b[k] = k < s.out_c ? bias[k] : 0.0f;
   const int out_h = s.out_h(), out_w = s.out_w();
-  WinogradArgs a{s.in_h, s.in_w, s.in_c, round_up(s.in_c, 16), 0, out_h, out_w, s.out_c, k_pad,
-                 (out_h + 1) / 2, (out_w + 1) / 2, x, u, b, y, relu};
+  WinogradArgs a{s.in_h,  s.in_w, s.in_c,          round_up(s.in_c, 16), 0, out_h, out_w,
+                 s.out_c, k_pad,  (out_h + 1) / 2, (out_w + 1) / 2,      x, u,     b,
+                 y,       relu};
   return run_blocks(pool, kt, s.n, a);
 }
 
-Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s,
-                                       const float* dy, const float* weight, float* dx) {
+Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s, const float* dy,
+                                       const float* weight, float* dx) {
   // dx = the 'valid' convolution of dy padded by 2 with g[c][k][ky][kx] = w[k][c][2 - ky][2 - kx].
   const int c_pad = round_up(s.in_c, 16);
   float* u = scratch(kScratchPackedWeights, static_cast<size_t>(16) * s.out_c * c_pad);
@@ -124,8 +125,9 @@ Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, 
       },
       u);
   const int out_h = s.out_h(), out_w = s.out_w();
-  WinogradArgs a{out_h,     out_w, s.out_c, round_up(s.out_c, 16), 2, s.in_h, s.in_w, s.in_c, c_pad,
-                 (s.in_h + 1) / 2, (s.in_w + 1) / 2, dy, u, nullptr, dx, false};
+  WinogradArgs a{out_h,  out_w, s.out_c,          round_up(s.out_c, 16), 2,  s.in_h, s.in_w,
+                 s.in_c, c_pad, (s.in_h + 1) / 2, (s.in_w + 1) / 2,      dy, u,      nullptr,
+                 dx,     false};
   return run_blocks(pool, kt, s.n, a);
 }
 

@@ -26,8 +26,8 @@ std::string conv3x3_kernels_summary();
 
 Status winograd_f2x2_3x3_forward(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s, const float* x,
                                  const float* weight, const float* bias, float* y, bool relu);
-Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s,
-                                       const float* dy, const float* weight, float* dx);
+Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s, const float* dy,
+                                       const float* weight, float* dx);
 
 }  // namespace cpu
 }  // namespace tempered

@@ -132,8 +132,8 @@ void winograd_f2x2_block(const WinogradArgs& a, int64_t tile0, int count, float*
       const int kv = (imin(kChunkVectors * kLanes, a.k - k0) + kLanes - 1) / kLanes;
       const int limit = rows_limit(kv), runs = (count + limit - 1) / limit, rows = (count + runs - 1) / runs;
       for (int t = 0; t < count; t += rows)
-        product(kv, imin(rows, count - t), v + xi * v_xi + static_cast<int64_t>(t) * a.c_pad, a.c_pad, u + k0,
-                a.k_pad, a.c, m + xi * m_xi + static_cast<int64_t>(t) * a.k_pad + k0);
+        product(kv, imin(rows, count - t), v + xi * v_xi + static_cast<int64_t>(t) * a.c_pad, a.c_pad, u + k0, a.k_pad,
+                a.c, m + xi * m_xi + static_cast<int64_t>(t) * a.k_pad + k0);
     }
   }
 
