@@ -90,6 +90,13 @@ export interface NativeTrainConfig {
   dropoutSeed?: number;
   /** Train on the dataset's soft targets instead of its labels. */
   softTargets?: boolean;
+  /**
+   * 'fast' (trainSteps' default): the convolutions may use the backend's faster algorithm, whose
+   * float32 rounding differs from the direct kernel's (the CPU's Winograd F(2x2,3x3) where it pays);
+   * 'direct' (trace's default): the direct kernel, as inference, attacks and sweeps always use.
+   * TEMPERED_CONV=direct in the environment forces 'direct' everywhere.
+   */
+  convolution?: 'fast' | 'direct';
 }
 
 export interface NativeTrainResult {

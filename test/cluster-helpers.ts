@@ -6,8 +6,9 @@
  * results.json (a study's or reproduce's) without the fields that legitimately differ between a serial run and the
  * merge of pieces run as separate jobs: wall times (createdAt, seconds, stages[].seconds,
  * attacks[].seconds, models[].trainSeconds, models[].history[].seconds and
- * .samplesPerSecond, diagnoses[].diagnosis.createdAt, .seconds and .steps[].seconds) and the reuse flags (models[].reused, stages[].reused: the merge reads
- * every piece, so it reports them reused). Everything else, every number included, must match.
+ * .samplesPerSecond, diagnoses[].diagnosis.createdAt, .seconds and .steps[].seconds) the reuse flags (models[].reused, stages[].reused: the merge reads
+ * every piece, so it reports them reused) and stages[].alongside (a serial reproduce trains two models side by side,
+ * pieces train one each). Everything else, every number included, must match.
  */
 export function comparableResults(results: Record<string, unknown>): unknown {
   const {
@@ -31,7 +32,7 @@ export function comparableResults(results: Record<string, unknown>): unknown {
       ...m,
       history: (history as Record<string, unknown>[]).map(({ seconds: _h, samplesPerSecond: _p, ...e }) => e),
     })),
-    stages: r.stages.map(({ seconds: _h, reused: _r, ...s }) => s),
+    stages: r.stages.map(({ seconds: _h, reused: _r, alongside: _a, ...s }) => s),
     attacks: r.attacks.map(({ seconds: _h, ...a }) => a),
     ...(r.diagnoses ? { diagnoses: r.diagnoses.map(comparableDiagnosis) } : {}),
   };

@@ -86,7 +86,12 @@ browserTest(
       const figures = await page.$$eval('figure.plot-figure .plot svg', (svgs) =>
         svgs.map((s) => s.getBoundingClientRect()).map((b) => [b.width, b.height]),
       );
-      expect(figures).toHaveLength(results.figures.length);
+      // results.figures, then one epsilon curve per diagnosis (rule 4's step) in the diagnosis section.
+      const curves = (results.diagnoses ?? []).filter((x: { diagnosis: { steps: { byEpsilon?: unknown[] }[] } }) =>
+        x.diagnosis.steps.some((st) => st.byEpsilon?.length),
+      ).length;
+      expect(curves).toBe((results.diagnoses ?? []).length);
+      expect(figures).toHaveLength(results.figures.length + curves);
       expect(figures.length).toBeGreaterThan(0);
       for (const [w, h] of figures) expect(w * h).toBeGreaterThan(100);
       const tiles = await page.$$eval('table.pictures img', (imgs) =>
@@ -129,7 +134,10 @@ browserTest(
       );
       const stages = await table('stages');
       expect(stages.map((r) => [r[1], r[2]])).toEqual(
-        results.stages.map((s: { label: string; seconds: number }) => [s.label, s.seconds.toFixed(2)]),
+        results.stages.map((s: { label: string; seconds: number; alongside?: string[] }) => [
+          s.alongside?.length ? `${s.label} (side by side with ${s.alongside.join(', ')})` : s.label,
+          s.seconds.toFixed(2),
+        ]),
       );
       const gradients = await table('gradients');
       const rows = results.gradients.flatMap((g: { rows: { meanAbs: number }[] }) => g.rows);

@@ -21,7 +21,23 @@ int argmax_row(const float* z, int classes) {
   return best;
 }
 
-Conv3x3Shape conv_shape(const Step& s, int n) { return Conv3x3Shape{n, s.in.h, s.in.w, s.in.c, s.out.c, s.kernel}; }
+Conv3x3Shape conv_shape(const Step& s, int n, bool fast) {
+  Conv3x3Shape c{n, s.in.h, s.in.w, s.in.c, s.out.c, s.kernel};
+  c.fast = fast;
+  return c;
+}
+
+// Sets a network's fast_conv_ for the length of one training step or trace.
+class FastConvScope {
+ public:
+  FastConvScope(bool* flag, bool value) : flag_(flag) { *flag_ = value; }
+  ~FastConvScope() { *flag_ = false; }
+  FastConvScope(const FastConvScope&) = delete;
+  FastConvScope& operator=(const FastConvScope&) = delete;
+
+ private:
+  bool* flag_;
+};
 DenseShape dense_shape(const Step& s, int n) { return DenseShape{n, s.in.c, s.out.c}; }
 
 }  // namespace
@@ -100,7 +116,8 @@ Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_
         TEMPERED_TRY(b_->pad_hwc(n, s.in.h, s.in.w, s.in.c, s.pad, in, out));
         break;
       case StepKind::kConv:
-        TEMPERED_TRY(b_->conv3x3_forward(conv_shape(s, n), in, param(s.weight), param(s.bias), out, s.relu));
+        TEMPERED_TRY(
+            b_->conv3x3_forward(conv_shape(s, n, fast_conv_), in, param(s.weight), param(s.bias), out, s.relu));
         break;
       case StepKind::kRelu:
         TEMPERED_TRY(b_->relu_forward(in, out, count));
@@ -162,8 +179,10 @@ Status Network::backward(const float* x, int n, const TrainConfig* train, uint32
         if (s.relu) TEMPERED_TRY(b_->relu_backward(cur, outs_[i], out_count));
         TEMPERED_TRY(capture("d_" + s.name, cur, out_count));
         if (weight_grads)
-          TEMPERED_TRY(b_->conv3x3_backward_weights(conv_shape(s, n), in, cur, grad(s.weight), grad(s.bias)));
-        if (next != nullptr) TEMPERED_TRY(b_->conv3x3_backward_data(conv_shape(s, n), cur, param(s.weight), next));
+          TEMPERED_TRY(
+              b_->conv3x3_backward_weights(conv_shape(s, n, fast_conv_), in, cur, grad(s.weight), grad(s.bias)));
+        if (next != nullptr)
+          TEMPERED_TRY(b_->conv3x3_backward_data(conv_shape(s, n, fast_conv_), cur, param(s.weight), next));
         cur = next;
         break;
       case StepKind::kRelu:
@@ -210,6 +229,7 @@ Status Network::train_step(const DeviceDataset& data, const int32_t* host_indice
   if (cfg.use_soft_targets)
     TEMPERED_TRY(b_->gather_rows(data.soft.get(), sizeof(float) * classes, idx_.get(), n, soft_.get()));
 
+  const FastConvScope fast(&fast_conv_, cfg.fast_conv);
   TEMPERED_TRY(forward(x_.get(), n, &cfg, step));
   SoftmaxXentArgs xa{
       n, classes, cfg.temperature, cfg.loss_scale, labels_.get(), cfg.use_soft_targets ? soft_.get() : nullptr};
@@ -401,6 +421,7 @@ Status Network::trace(const float* host_images, const int32_t* host_labels, cons
   TEMPERED_TRY(b_->upload(labels_.get(), host_labels, sizeof(int32_t) * n));
   if (host_soft != nullptr) TEMPERED_TRY(b_->upload(soft_.get(), host_soft, sizeof(float) * n * classes));
   const TrainConfig* train = cfg.dropout_rate != 0.0f ? &cfg : nullptr;
+  const FastConvScope fast(&fast_conv_, cfg.fast_conv);
   TEMPERED_TRY(forward(x_.get(), n, train, step));
   SoftmaxXentArgs xa{n, classes, cfg.temperature, cfg.loss_scale, labels_.get(), host_soft ? soft_.get() : nullptr};
   TEMPERED_TRY(b_->softmax_xent(xa, logits(), loss_.get(), dz_.get()));

@@ -38,6 +38,8 @@ struct TrainConfig {
   float dropout_rate = -1.0f;  // every dropout layer's rate; < 0: each layer's rate in the spec
   uint32_t dropout_seed = 0;
   bool use_soft_targets = false;
+  // The step's convolutions may use the backend's faster algorithm (Conv3x3Shape::fast).
+  bool fast_conv = true;
 };
 
 struct BatchResult {
@@ -128,6 +130,7 @@ class Network {
   Backend* b_;
   ArchPlan plan_;
   Trace* capture_ = nullptr;  // set during trace(): backward() records each gradient
+  bool fast_conv_ = false;    // set during train_step() and trace() from TrainConfig::fast_conv
   DeviceBuffer<float> params_, grads_, velocity_;
   int capacity_ = 0;
   // One output buffer per step (NHWC) for `capacity_` samples, and the argmax of each pooling

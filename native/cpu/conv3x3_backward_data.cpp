@@ -9,6 +9,7 @@
 #include "conv_generic.h"
 #include "cpu_backend.h"
 #include "scratch.h"
+#include "winograd_f2x2_3x3.h"
 
 namespace tempered {
 namespace cpu {
@@ -47,6 +48,8 @@ void pad_by_two(ThreadPool& pool, int n, int h, int w, int c, const float* dy, f
 
 Status CpuBackend::conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* weight, float* dx) {
   if (s.k != 3) return conv_generic_backward_data(pool(), s, dy, weight, dx);
+  if (s.fast && winograd_backward_data_chosen(s))
+    return winograd_f2x2_3x3_backward_data(pool(), *kernels_, s, dy, weight, dx);
   const int out_h = s.out_h(), out_w = s.out_w();
   const KernelTable& kt = *kernels_;
 

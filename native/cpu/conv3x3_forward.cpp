@@ -2,6 +2,7 @@
 #include "conv_generic.h"
 #include "cpu_backend.h"
 #include "scratch.h"
+#include "winograd_f2x2_3x3.h"
 
 namespace tempered {
 namespace cpu {
@@ -18,6 +19,8 @@ void pack_conv_weights(const float* weight, int out_c, int in_c, int k_pad, floa
 Status CpuBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias,
                                    float* y, bool relu) {
   if (s.k != 3) return conv_generic_forward(pool(), s, x, weight, bias, y, relu);
+  if (s.fast && winograd_forward_chosen(s))
+    return winograd_f2x2_3x3_forward(pool(), *kernels_, s, x, weight, bias, y, relu);
   const int k_pad = round_up(s.out_c, 16);
   float* packed_w = scratch(kScratchPackedWeights, static_cast<size_t>(9) * s.in_c * k_pad);
   float* packed_b = scratch(kScratchPackedBias, k_pad);

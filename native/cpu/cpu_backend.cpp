@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "scratch.h"
+#include "winograd_f2x2_3x3.h"
 
 namespace tempered {
 namespace cpu {
@@ -88,7 +89,8 @@ bool CpuBackend::set_isa(const char* isa) {
 }
 
 std::string CpuBackend::device_name() const {
-  return cpu_model_name() + " (" + kernels_->isa + ", " + std::to_string(threads()) + " threads)";
+  return cpu_model_name() + " (" + kernels_->isa + ", " + std::to_string(threads()) + " threads; " +
+         conv3x3_kernels_summary() + ")";
 }
 
 double CpuBackend::fma_peak_gflops(double seconds) const {

@@ -12,6 +12,7 @@ void conv3x3_backward_data_1ch(int h, int w, int k, const float* dy_padded, cons
                                int image);
 void conv3x3_weight_grad_tile(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int c_count, int k0,
                               int k_count, float* out);
+void winograd_f2x2_block(const WinogradArgs& a, int64_t tile0, int count, float* v, float* m);
 void dense_forward_block(const DenseArgs& s, const float* x, const float* w, const float* b, float* y, bool relu,
                          int n0, int n1, int o0, int o1);
 void dense_backward_data_block(const DenseArgs& s, const float* dy, const float* w, float* dx, int n0, int n1, int i0,
@@ -28,6 +29,7 @@ extern const KernelTable kTable = {
     &conv3x3_full_row,
     &conv3x3_backward_data_1ch,
     &conv3x3_weight_grad_tile,
+    &winograd_f2x2_block,
     &dense_forward_block,
     &dense_backward_data_block,
     &dense_backward_weights_block,

@@ -44,6 +44,20 @@ struct ConvWeightGrad {
   const float* dy;  // [n][in_h - 2][in_w - 2][out_c]
 };
 
+// A Winograd F(2x2, 3x3) convolution (winograd_f2x2_3x3.h): x [n][in_h][in_w][c] read with
+// a zero border of `pad`, y [n][out_h][out_w][k] (out = in + 2 pad - 2), cut into
+// tiles_h x tiles_w tiles of 2x2 outputs per image (the last row and column may stick out).
+// u is the transformed kernel [16][c][k_pad] (zero beyond k), bias [k_pad] or null.
+constexpr int kWinogradPlanePad = 16;
+struct WinogradArgs {
+  int in_h, in_w, c, c_pad, pad, out_h, out_w, k, k_pad, tiles_h, tiles_w;
+  const float* x;
+  const float* u;
+  const float* bias;
+  float* y;
+  bool relu;
+};
+
 struct DenseArgs {
   int n, in, out;
 };
@@ -65,6 +79,10 @@ struct KernelTable {
   // see conv3x3_backward_weights_kernels.cpp for the tiling.
   void (*conv3x3_weight_grad_tile)(const ConvWeightGrad& a, int n0, int n1, int tap, int c0, int c_count, int k0,
                                    int k_count, float* out);
+  // Tiles [tile0, tile0 + count) of a WinogradArgs, numbered image by image in raster
+  // order; v and m are scratch of 16 * (count * c_pad + kWinogradPlanePad) and
+  // 16 * (count * k_pad + kWinogradPlanePad) floats.
+  void (*winograd_f2x2_block)(const WinogradArgs& a, int64_t tile0, int count, float* v, float* m);
   // y[n][o] = b[o] + sum_i x[n][i] w[o][i] (optionally ReLU) for samples [n0, n1), outputs [o0, o1).
   void (*dense_forward_block)(const DenseArgs& s, const float* x, const float* w, const float* b, float* y, bool relu,
                               int n0, int n1, int o0, int o1);

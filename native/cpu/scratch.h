@@ -18,6 +18,8 @@ enum ScratchSlot {
   kScratchSweep1,
   kScratchSweep2,
   kScratchSweep3,
+  kScratchWinogradIn,
+  kScratchWinogradOut,
   kScratchSlots
 };
 

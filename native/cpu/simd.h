@@ -48,6 +48,7 @@ inline vf vload_mask(const float* p, mask_t m) { return _mm512_maskz_loadu_ps(m,
 inline void vstore_n(float* p, vf v, int n) { _mm512_mask_storeu_ps(p, lane_mask(n), v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }  // a * b + c, one rounding
 inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
+inline vf vsub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 inline float vsum(vf v) {
@@ -82,6 +83,7 @@ inline vf vload_mask(const float* p, mask_t m) { return _mm256_maskload_ps(p, m)
 inline void vstore_n(float* p, vf v, int n) { _mm256_maskstore_ps(p, lane_mask(n), v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
+inline vf vsub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
 inline float vsum(vf v) {
@@ -131,6 +133,11 @@ inline vf vfma(vf a, vf b, vf c) {
 inline vf vadd(vf a, vf b) {
   vf r;
   for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] + b.v[i];
+  return r;
+}
+inline vf vsub(vf a, vf b) {
+  vf r;
+  for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] - b.v[i];
   return r;
 }
 inline vf vmul(vf a, vf b) {

@@ -1,12 +1,20 @@
 // conv3x3_driver: the 3x3 'valid' convolution (NHWC, weights [out][in][3][3]) forward,
 // backward data and backward weights on each of the network's four convolution shapes
 // (28x28x1 -> 26x26x32 up to 10x10x64 -> 8x8x64), checked against a naive double-precision
-// loop and timed. See driver.h.
+// loop and timed. Where the training path uses Winograd F(2x2, 3x3) (winograd_f2x2_3x3.h),
+// forward and backward data are also run that way (Conv3x3Shape::fast), checked against the
+// same reference with the allowance kWinogradFactor times wider, and timed. See driver.h.
 #include "driver.h"
+#include "winograd_f2x2_3x3.h"
 
 using namespace tempered;
 
 namespace {
+
+// The Winograd path gets the direct kernel's allowance: its transforms add roundings (an
+// input transform entry sums 4 inputs, an output 9 products) but each product sums C terms
+// instead of 9 C, and measured it comes out 2-3x more accurate (docs/performance.md).
+constexpr double kWinogradFactor = 1.0;
 
 struct Problem {
   Conv3x3Shape s;
@@ -96,14 +104,40 @@ bool run_layer(const dev::Options& o, cpu::CpuBackend& b, const Conv3x3Shape& sh
     dev::DeviceArray<float> y(&b, static_cast<size_t>(s.n) * s.out_h() * s.out_w() * s.out_c);
     auto run = [&] { dev::require_ok(b.conv3x3_forward(s, x.get(), w.get(), bias.get(), y.get(), false), "forward"); };
     run();
-    ok = dev::check("y", y.host(), reference_forward(p), 1e-5, s.in_c * 9 * 6e-8 * 4);
+    const auto want = reference_forward(p);
+    ok = dev::check("y", y.host(), want, 1e-5, s.in_c * 9 * 6e-8 * 4);
     dev::time_it("forward", o.reps, 2 * macs, run);
+    Conv3x3Shape fast = s;
+    fast.fast = true;
+    if (cpu::winograd_forward_chosen(fast)) {
+      auto run_fast = [&] {
+        dev::require_ok(b.conv3x3_forward(fast, x.get(), w.get(), bias.get(), y.get(), false), "forward (winograd)");
+      };
+      run_fast();
+      ok =
+          dev::check("y (winograd)", y.host(), want, 1e-5 * kWinogradFactor, s.in_c * 9 * 6e-8 * 4 * kWinogradFactor) &&
+          ok;
+      dev::time_it("forward winograd", o.reps, 2 * macs, run_fast);
+    }
   } else if (o.op == "backward_data") {
     dev::DeviceArray<float> dx(&b, p.x.size());
     auto run = [&] { dev::require_ok(b.conv3x3_backward_data(s, dy.get(), w.get(), dx.get()), "backward_data"); };
     run();
-    ok = dev::check("dx", dx.host(), reference_backward_data(p), 1e-5, s.out_c * 9 * 6e-8 * 4);
+    const auto want = reference_backward_data(p);
+    ok = dev::check("dx", dx.host(), want, 1e-5, s.out_c * 9 * 6e-8 * 4);
     dev::time_it("backward_data", o.reps, 2 * macs, run);
+    Conv3x3Shape fast = s;
+    fast.fast = true;
+    if (cpu::winograd_backward_data_chosen(fast)) {
+      auto run_fast = [&] {
+        dev::require_ok(b.conv3x3_backward_data(fast, dy.get(), w.get(), dx.get()), "backward_data (winograd)");
+      };
+      run_fast();
+      ok = dev::check("dx (winograd)", dx.host(), want, 1e-5 * kWinogradFactor,
+                      s.out_c * 9 * 6e-8 * 4 * kWinogradFactor) &&
+           ok;
+      dev::time_it("backward_data winograd", o.reps, 2 * macs, run_fast);
+    }
   } else {
     dev::DeviceArray<float> dw(&b, p.w.size()), db(&b, p.b.size());
     auto run = [&] {
@@ -131,7 +165,10 @@ int main(int argc, char** argv) {
   const int n = o.n > 0 ? o.n : 32;
   // The network's convolutions: {n, in_h, in_w, in_c, out_c}. The small ones have the most
   // border (what backward data must get right at the edges).
-  const Conv3x3Shape layers[] = {{n, 28, 28, 1, 32}, {n, 26, 26, 32, 32}, {n, 12, 12, 32, 64}, {n, 10, 10, 64, 64}};
+  // Then cw-cifar's (32x32x3 -> 30x30x64 ...) and an odd-sized one (Winograd's edge tiles).
+  const Conv3x3Shape layers[] = {{n, 28, 28, 1, 32},   {n, 26, 26, 32, 32},   {n, 12, 12, 32, 64},
+                                 {n, 10, 10, 64, 64},  {n, 32, 32, 3, 64},    {n, 30, 30, 64, 64},
+                                 {n, 14, 14, 64, 128}, {n, 12, 12, 128, 128}, {n, 13, 11, 40, 48}};
   bool ok = true;
   for (const Conv3x3Shape& s : layers) ok = run_layer(o, b, s) && ok;
   return ok ? 0 : 1;

@@ -24,9 +24,10 @@ struct PendingModel {
 };
 
 // Reads the training configuration object, each property once; every field optional with
-// the paper's default.
-TrainConfig parse_train_config(Napi::Value v) {
+// the paper's default (convolution: `fast_conv` unless the object says).
+TrainConfig parse_train_config(Napi::Value v, bool fast_conv) {
   TrainConfig c;
+  c.fast_conv = fast_conv;
   if (v.IsUndefined()) return c;
   Napi::Object o = require_object(v, "config");
   Napi::Value x;
@@ -44,6 +45,12 @@ TrainConfig parse_train_config(Napi::Value v) {
   if (!(x = o.Get("dropoutSeed")).IsUndefined())
     c.dropout_seed = static_cast<uint32_t>(require_integer(x, "config.dropoutSeed", 0, 0xffffffffLL));
   if (!(x = o.Get("softTargets")).IsUndefined()) c.use_soft_targets = require_bool(x, "config.softTargets");
+  if (!(x = o.Get("convolution")).IsUndefined()) {
+    const std::string conv = require_string(x, "config.convolution");
+    if (conv != "fast" && conv != "direct")
+      throw range_error(x.Env(), "config.convolution must be 'fast' or 'direct' (got '" + conv + "')");
+    c.fast_conv = conv == "fast";
+  }
   return c;
 }
 
@@ -231,7 +238,7 @@ Napi::Value ModelWrap::TrainSteps(const Napi::CallbackInfo& info) {
     DatasetWrap* ds = claim_dataset(arg(info, 0), &use);
     auto indices = std::make_shared<std::vector<int32_t>>(copy_i32(arg(info, 1), "indices"));
     const int batch = static_cast<int>(require_integer(arg(info, 2), "batchSize", 1, 1 << 16));
-    const TrainConfig cfg = parse_train_config(arg(info, 3));
+    const TrainConfig cfg = parse_train_config(arg(info, 3), true);
     const uint32_t first_step = static_cast<uint32_t>(require_integer(arg(info, 4), "firstStep", 0, 0xffffffffLL));
 
     if (indices->empty()) throw range_error(env, "indices must not be empty", kInvalidLength);
@@ -335,7 +342,7 @@ Napi::Value ModelWrap::Trace(const Napi::CallbackInfo& info) {
     Napi::Value soft_v = arg(info, 2);
     const bool has_soft = !soft_v.IsNull() && !soft_v.IsUndefined();
     if (has_soft) *soft = copy_f32(soft_v, "softTargets");
-    const TrainConfig cfg = parse_train_config(arg(info, 3));
+    const TrainConfig cfg = parse_train_config(arg(info, 3), false);  // a trace is the reference: direct by default
     const uint32_t step = static_cast<uint32_t>(require_integer(arg(info, 4), "step", 0, 0xffffffffLL));
 
     check_images_labels(env, in, net_->input_size(), net_->classes());

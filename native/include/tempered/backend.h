@@ -28,6 +28,10 @@ namespace tempered {
 struct Conv3x3Shape {
   int n, in_h, in_w, in_c, out_c;
   int k = 3;
+  // The caller accepts an algorithm whose float32 rounding differs from the direct
+  // kernel's (the CPU backend's Winograd F(2x2, 3x3) where it pays): set by the training
+  // path only, so inference, attacks and the sweep keep their exact results.
+  bool fast = false;
   int out_h() const { return in_h - k + 1; }
   int out_w() const { return in_w - k + 1; }
 };

@@ -1,0 +1,187 @@
+// The CPU backend's Winograd F(2x2,3x3) convolutions (native/cpu/winograd_f2x2_3x3.*), which the
+// training path uses for the 3x3 convolutions with at least 32 input and output channels: every
+// such layer's forward output and input gradient against the float64 reference applied to the
+// engine's own input (as layers.test.ts does for the direct kernel), on the paper's network and
+// on cw-cifar. A trace with convolution 'fast' computes what a training step computes; 'direct'
+// (the trace's default) is the direct kernel that inference, attacks and sweeps use.
+//
+// Bound per layer: |native - ref| <= 1e-5 max|ref| + 1e-4 |ref|, the direct kernel's per-layer
+// allowance in layers.test.ts. Winograd's worst error/allowance ratio is printed with
+// REF_REPORT=1 and listed per layer in docs/performance.md.
+import { namedArch, planArch, ArchName } from '../lib/arch';
+import { native } from '../lib/native';
+import { Random } from '../lib/rng';
+import { compare, Comparison, formatComparison, scaled } from './reference/compare';
+import { conv3x3BackwardData, conv3x3Forward, maxPool2x2Backward, Numbers, relu, reluBackward } from './reference/layers';
+
+const ATOL = 1e-5;
+const RTOL = 1e-4;
+const MIN_CHANNELS = 32; // the table in winograd_f2x2_3x3.h
+const forcedDirect = process.env.TEMPERED_CONV === 'direct';
+
+type Trace = Record<string, Float32Array>;
+
+interface Run {
+  fast: Trace;
+  direct: Trace;
+  params: Float32Array;
+}
+
+async function traces(name: ArchName, n: number, seed: number): Promise<Run> {
+  const arch = namedArch(name);
+  const model = native.createModel('cpu', seed, arch);
+  try {
+    const [h, w, c] = planArch(arch).inputShape;
+    const rng = new Random(seed);
+    const images = new Float32Array(n * h * w * c);
+    for (let i = 0; i < images.length; i++) images[i] = rng.next();
+    const labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) labels[i] = rng.int(10);
+    const cfg = { temperature: 1, lossScale: 1, dropoutRate: 0, dropoutSeed: 1 };
+    const fast = await model.trace(images, labels, null, { ...cfg, convolution: 'fast' }, 3);
+    const direct = await model.trace(images, labels, null, { ...cfg, convolution: 'direct' }, 3);
+    return { fast: { ...fast, input: images }, direct: { ...direct, input: images }, params: model.getParameters() };
+  } finally {
+    model.dispose();
+  }
+}
+
+interface ConvLayer {
+  name: string;
+  index: number; // the step's index
+  inH: number;
+  inW: number;
+  inC: number;
+  outC: number;
+  input: string; // the trace tensor it reads
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+function convLayers(name: ArchName, params: Float32Array): ConvLayer[] {
+  const plan = planArch(namedArch(name));
+  const tensor = (p: string): Float32Array => {
+    const info = plan.parameters.find((x) => x.name === p)!;
+    return params.subarray(info.offset, info.offset + info.size);
+  };
+  const out: ConvLayer[] = [];
+  plan.steps.forEach((s, i) => {
+    if (s.kind !== 'conv') return;
+    const [inH, inW, inC] = i === 0 ? plan.inputShape : plan.steps[i - 1].outputShape;
+    out.push({
+      name: s.name,
+      index: i,
+      inH,
+      inW,
+      inC,
+      outC: s.outputShape[2],
+      input: i === 0 ? 'input' : plan.steps[i - 1].name,
+      weight: tensor(`${s.name}.weight`),
+      bias: tensor(`${s.name}.bias`),
+    });
+  });
+  return out;
+}
+
+const winogradLayer = (l: ConvLayer): boolean => l.inC >= MIN_CHANNELS && l.outC >= MIN_CHANNELS;
+
+/** Forward outputs and the input gradients of every Winograd layer, against the float64 reference. */
+function comparisons(name: ArchName, tr: Trace, params: Float32Array, n: number): Comparison[] {
+  const plan = planArch(namedArch(name));
+  const out: Comparison[] = [];
+  const check = (what: string, ref: Numbers): void => {
+    out.push(compare(what, tr[what.split(' ')[0]], ref, scaled(ref, ATOL, RTOL)));
+  };
+  for (const l of convLayers(name, params)) {
+    if (!winogradLayer(l)) continue;
+    check(`${l.name} forward`, relu(conv3x3Forward(tr[l.input], n, l.inH, l.inW, l.inC, l.weight, l.bias, l.outC)));
+    // The gradient at the layer's input, carried down to the conv below it (through a pool).
+    let g: Numbers = conv3x3BackwardData(tr[`d_${l.name}`], n, l.inH, l.inW, l.inC, l.weight, l.outC);
+    for (let j = l.index - 1; j >= 0; j--) {
+      const s = plan.steps[j];
+      if (s.kind === 'maxpool') {
+        const [h, w, c] = j === 0 ? plan.inputShape : plan.steps[j - 1].outputShape;
+        g = maxPool2x2Backward(g, tr[plan.steps[j - 1].name], n, h, w, c);
+      } else if (s.kind === 'conv') {
+        check(`d_${s.name} (from ${l.name}'s backward data)`, reluBackward(g, tr[s.name]));
+        break;
+      } else {
+        throw new Error(`unexpected step ${s.kind} below ${l.name}`);
+      }
+    }
+  }
+  return out;
+}
+
+const worst = new Map<string, string>();
+afterAll(() => {
+  if (process.env.REF_REPORT) {
+    // eslint-disable-next-line no-console
+    console.log(`Winograd (then direct): max |err| / max |ref| and worst err/allowance per layer:\n${[...worst.values()].join('\n')}`);
+  }
+});
+
+describe.each([
+  ['paper-mnist', 4, 5],
+  ['cw-cifar', 2, 6],
+] as [ArchName, number, number][])('Winograd F(2x2,3x3) on %s', (name, n, seed) => {
+  let run: Run;
+  beforeAll(async () => {
+    run = await traces(name, n, seed);
+  }, 120_000);
+
+  test('every Winograd layer (forward, backward data) within the float64 bound', () => {
+    const cs = comparisons(name, run.fast, run.params, n);
+    // paper-mnist: conv2-conv4 forward and d_conv1-d_conv3; cw-cifar the same.
+    expect(cs.length).toBe(6);
+    for (const c of cs) {
+      worst.set(
+        `${name} ${c.name}`,
+        `${`${name} ${c.name}`.padEnd(56)} ${(c.maxError / c.scale).toExponential(2)}  ${(c.worst?.ratio ?? 0).toFixed(3)}`,
+      );
+    }
+    const failed = cs.filter((c) => !c.ok);
+    if (failed.length) throw new Error(failed.map((c) => formatComparison(c)).join('\n'));
+  });
+
+  test("the direct kernel's trace meets the same bound (the reference the Winograd one replaces)", () => {
+    const cs = comparisons(name, run.direct, run.params, n);
+    for (const c of cs) {
+      const key = `${name} ${c.name}`;
+      worst.set(key, `${worst.get(key) ?? key}  direct: ${(c.maxError / c.scale).toExponential(2)}  ${(c.worst?.ratio ?? 0).toFixed(3)}`);
+    }
+    const failed = cs.filter((c) => !c.ok);
+    if (failed.length) throw new Error(failed.map((c) => formatComparison(c)).join('\n'));
+  });
+
+  (forcedDirect ? test.skip : test)(
+    "the 'fast' trace really ran Winograd: its layers differ from the direct kernel's, the others are equal",
+    () => {
+      const layers = convLayers(name, run.params);
+      // The first convolution (1 or 3 input channels) stays direct: bit for bit the same.
+      expect(winogradLayer(layers[0])).toBe(false);
+      expect(Buffer.from(run.fast[layers[0].name].buffer).equals(Buffer.from(run.direct[layers[0].name].buffer))).toBe(true);
+      for (const l of layers.filter(winogradLayer)) {
+        const a = run.fast[l.name];
+        const b = run.direct[l.name];
+        let differ = 0;
+        for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++;
+        expect(differ).toBeGreaterThan(0);
+      }
+    },
+  );
+});
+
+test("a trace's convolution option is checked", async () => {
+  const model = native.createModel('cpu', 1);
+  try {
+    const images = new Float32Array(784);
+    const labels = new Int32Array(1);
+    await expect(model.trace(images, labels, null, { convolution: 'winograd' as 'fast' }, 0)).rejects.toMatchObject({
+      code: 'TEMPERED_OUT_OF_RANGE',
+      message: /config\.convolution must be 'fast' or 'direct'/,
+    });
+  } finally {
+    model.dispose();
+  }
+});
