@@ -31,9 +31,11 @@ const PAIR_TIE = 1e-4;
 const GRADIENT_TIE = 1e-5;
 
 describe('JSMA equals the float64 reference iteration by iteration along its path', () => {
-  // JSMA-F at T = 10, where this model's softmax is far from saturated.
+  // JSMA-F at T = 10, where this model's softmax is far from saturated. JSMA-Z's samples include
+  // one it fools within the budget (test image 5 for the model attack-models.ts trains), so that
+  // the success stop is compared too; pick another if a change to training moves it.
   const cases: [AttackAlgorithm, JsmaVariant, number, number[], number, boolean][] = [
-    ['jsma-z', 'logits', 1, [0, 1, 2], 30, true],
+    ['jsma-z', 'logits', 1, [0, 2, 5], 30, true],
     ['jsma', 'softmax', 10, [0, 1, 2], 30, false],
   ];
   test.each(cases)('%s (%s, T = %d), samples %j, budget %d', async (alg, variant, temperature, indices, budget, someSucceed) => {

@@ -7,8 +7,9 @@
  * merge of pieces run as separate jobs: wall times (createdAt, seconds, stages[].seconds,
  * attacks[].seconds, models[].trainSeconds, models[].history[].seconds and
  * .samplesPerSecond, diagnoses[].diagnosis.createdAt, .seconds and .steps[].seconds) the reuse flags (models[].reused, stages[].reused: the merge reads
- * every piece, so it reports them reused) and stages[].alongside (a serial reproduce trains two models side by side,
- * pieces train one each). Everything else, every number included, must match.
+ * every piece, so it reports them reused), stages[].alongside (a serial reproduce trains two models side by side,
+ * pieces train one each) and diagnoses[].diagnosis.backend's threads and device (a Slurm task runs on the cpus it
+ * was given; the thread count never changes a number). Everything else, every number included, must match.
  */
 export function comparableResults(results: Record<string, unknown>): unknown {
   const {
@@ -38,10 +39,20 @@ export function comparableResults(results: Record<string, unknown>): unknown {
   };
 }
 
-/** A diagnosis (results.json's diagnoses[]) without its wall times: createdAt, seconds, steps[].seconds. */
+/** A diagnosis (results.json's diagnoses[]) without its wall times (createdAt, seconds, steps[].seconds) and its thread count. */
 function comparableDiagnosis({ diagnosis, ...rest }: Record<string, unknown>): unknown {
-  const { createdAt: _c, seconds: _s, steps, ...d } = diagnosis as Record<string, unknown> & { steps: Record<string, unknown>[] };
-  return { ...rest, diagnosis: { ...d, steps: steps.map(({ seconds: _h, ...x }) => x) } };
+  const {
+    createdAt: _c,
+    seconds: _s,
+    steps,
+    backend,
+    ...d
+  } = diagnosis as Record<string, unknown> & {
+    steps: Record<string, unknown>[];
+    backend?: Record<string, unknown>;
+  };
+  const { threads: _t, device: _d, ...b } = backend ?? {};
+  return { ...rest, diagnosis: { ...d, ...(backend ? { backend: b } : {}), steps: steps.map(({ seconds: _h, ...x }) => x) } };
 }
 
 type Json = Record<string, unknown>;
