@@ -142,6 +142,9 @@ async function ours(arch = mainArch, measures = only) {
   if (measures.has('forward')) {
     const x = randomImages(128, size);
     results.forward_images_per_s = await rate(() => model.predict(x), 128);
+    // One image at a time: the latency a user of a single query sees (call overhead included).
+    const x1 = randomImages(1, size);
+    results.forward1_images_per_s = await rate(() => model.predict(x1), 1);
   }
   if (measures.has('input_gradient')) {
     const x = randomImages(128, size);
@@ -195,6 +198,8 @@ async function ortPeer() {
     const model = native.createModel(backend, 1);
     const x = randomImages(128);
     ours.forward_images_per_s = [() => model.predict(x), 128];
+    const x1 = randomImages(1);
+    ours.forward1_images_per_s = [() => model.predict(x1), 1];
   }
   if (only.has('sweep')) {
     const s = await sweepInputs();
@@ -268,6 +273,7 @@ function theoreticalPeak(peak) {
 const ROWS = [
   ['train_samples_per_s', 'training, batch 128', 'samples/s'],
   ['forward_images_per_s', 'forward, batch 128', 'images/s'],
+  ['forward1_images_per_s', 'forward, batch 1', 'images/s'],
   ['input_gradient_samples_per_s', 'input gradient, batch 128', 'samples/s'],
   ['sweeps_per_s', 'Algorithm-2 sweep (1,568 perturbed losses)', 'sweeps/s'],
 ];

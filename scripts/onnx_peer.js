@@ -43,9 +43,9 @@ function seededImages(n, seed) {
 }
 
 /**
- * Measures ONNX Runtime's forward images/s at batch 128 and its brute-force Algorithm-2 sweeps/s
- * with the bench's `rates`, taking turns with ours: `ours` maps each of forward_images_per_s and
- * sweeps_per_s to measure to our [fn, units]. Returns { version, threads, maxLogitDifference,
+ * Measures ONNX Runtime's forward images/s at batch 128 and 1 and its brute-force Algorithm-2 sweeps/s
+ * with the bench's `rates`, taking turns with ours: `ours` maps each of forward_images_per_s,
+ * forward1_images_per_s and sweeps_per_s to measure to our [fn, units]. Returns { version, threads, maxLogitDifference,
  * maxLossDifference, forward_images_per_s?, sweeps_per_s?, ours: {same keys} } (arrays of timed
  * runs, ours[key][i] beside key[i]), or { missing: why } when the peer cannot run.
  */
@@ -113,7 +113,12 @@ async function onnxPeer({ python, threads, rates, ours }) {
       };
 
     const out = { version, threads, maxLogitDifference, maxLossDifference, ours: {} };
-    const peer = { forward_images_per_s: [() => run(x128, 128), 128], sweeps_per_s: [sweep, 1] };
+    const x1 = seededImages(1, 5);
+    const peer = {
+      forward_images_per_s: [() => run(x128, 128), 128],
+      forward1_images_per_s: [() => run(x1, 1), 1],
+      sweeps_per_s: [sweep, 1],
+    };
     for (const key of Object.keys(ours)) [out.ours[key], out[key]] = await rates([ours[key], peer[key]]);
     return out;
   } catch (e) {

@@ -92,6 +92,8 @@ def main():
     if "forward" in only:
         with torch.no_grad():
             out["forward_images_per_s"] = rate(lambda: net(x128), 128, args.seconds, args.device)
+            x1 = x128[:1].clone()
+            out["forward1_images_per_s"] = rate(lambda: net(x1), 1, args.seconds, args.device)
 
     if "input_gradient" in only:
         def input_grad():
