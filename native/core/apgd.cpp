@@ -153,8 +153,9 @@ Status run_apgd(Network& net, const float* images, const int32_t* labels, const 
 
   AttackResults& r = *out;
   attack_results::start(&r, images, n, kPixels, 0);
-  std::vector<float> logits(static_cast<size_t>(n) * kClasses);
-  TEMPERED_TRY(net.predict(images, n, logits.data()));
+  std::vector<float> logits;
+  std::vector<int> active;
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
 
   // Per sample: the run (target index t = run / restarts), the step j of the current iterate
   // x^j within it, eta, the schedule, steps taken over every run.
@@ -183,13 +184,8 @@ Status run_apgd(Network& net, const float* images, const int32_t* labels, const 
     }
   };
 
-  std::vector<int> active;
-  for (int i = 0; i < n; ++i) {
+  for (int i : active) {
     const float* z = &logits[static_cast<size_t>(i) * kClasses];
-    r.initial_prediction[i] = r.final_prediction[i] = attack_results::argmax_row(z, kClasses);
-    if (r.initial_prediction[i] != labels[i]) continue;
-    r.attacked[i] = 1;
-    active.push_back(i);
     if (targeted) {
       // The classes other than the label by clean logit, descending, ties to the lower class.
       // A NaN logit ranks lowest (and keeps the comparison a strict weak order).

@@ -1,9 +1,11 @@
-// Small pieces shared by the attacks of the literature (JSMA, PGD/FGSM): the argmax of a
-// logit row, and filling an AttackResults before and after an attack.
+// Small pieces shared by the attacks of the literature (JSMA, PGD/FGSM, APGD, Square, C&W):
+// the argmax of a logit row, choosing the samples to attack, and filling an AttackResults
+// before and after an attack.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "attack.h"
 
@@ -30,6 +32,25 @@ inline void start(AttackResults* r, const float* images, int n, int input_size, 
   r->adversarial.assign(images, images + static_cast<size_t>(n) * input_size);
   r->path.assign(static_cast<size_t>(n) * path_len, -1);
   r->linf.assign(n, 0.0f);
+}
+
+// Classifies every original (its initial and final prediction, the clean logits in *logits)
+// and lists in *active, in order, the samples to attack, marking them attacked: those
+// classified correctly and, where `targets` is given, whose target is not their label.
+inline Status select_attacked(Network& net, const float* images, const int32_t* labels, const int32_t* targets, int n,
+                              AttackResults* r, std::vector<float>* logits, std::vector<int>* active) {
+  const int classes = net.classes();
+  logits->assign(static_cast<size_t>(n) * classes, 0.0f);
+  TEMPERED_TRY(net.predict(images, n, logits->data()));
+  active->clear();
+  for (int i = 0; i < n; ++i) {
+    r->initial_prediction[i] = r->final_prediction[i] =
+        argmax_row(&(*logits)[static_cast<size_t>(i) * classes], classes);
+    if (r->initial_prediction[i] != labels[i] || (targets && targets[i] == labels[i])) continue;
+    r->attacked[i] = 1;
+    active->push_back(i);
+  }
+  return Status::Ok();
 }
 
 // l0 and linf of every sample's final image against its original.

@@ -78,16 +78,9 @@ Status run_cw_l2(Network& net, const float* images, const int32_t* labels, int n
   extras->l2.assign(n, 0.0);
   extras->consts.assign(static_cast<size_t>(n) * kRounds, 0.0);
   extras->round_success.assign(static_cast<size_t>(n) * kRounds, 0);
-  std::vector<float> logits(static_cast<size_t>(n) * kClasses);
-  TEMPERED_TRY(net.predict(images, n, logits.data()));
+  std::vector<float> logits;
   std::vector<int> active;
-  for (int i = 0; i < n; ++i) {
-    r.initial_prediction[i] = r.final_prediction[i] =
-        attack_results::argmax_row(&logits[static_cast<size_t>(i) * kClasses], kClasses);
-    if (r.initial_prediction[i] != labels[i]) continue;
-    r.attacked[i] = 1;
-    active.push_back(i);
-  }
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
   const int m = static_cast<int>(active.size());
   if (m == 0) return Status::Ok();
   const size_t kAll = static_cast<size_t>(m) * kPixels;

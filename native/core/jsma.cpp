@@ -60,17 +60,9 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
   attack_results::start(&r, images, n, kPixels, cfg.budget);
   const int max_pairs = cfg.budget / 2;
 
-  std::vector<float> logits(static_cast<size_t>(n) * kClasses);
-  TEMPERED_TRY(net.predict(images, n, logits.data()));
+  std::vector<float> logits;
   std::vector<int> active;
-  for (int i = 0; i < n; ++i) {
-    r.initial_prediction[i] = r.final_prediction[i] =
-        attack_results::argmax_row(&logits[static_cast<size_t>(i) * kClasses], kClasses);
-    if (r.initial_prediction[i] == labels[i] && targets[i] != labels[i]) {
-      r.attacked[i] = 1;
-      active.push_back(i);
-    }
-  }
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, targets, n, &r, &logits, &active));
   // used[i][p]: pixel p of sample i was chosen (it is then 1 and outside the domain anyway).
   std::vector<uint8_t> used(static_cast<size_t>(n) * kPixels, 0);
   std::vector<float> batch, batch_logits;

@@ -33,16 +33,11 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
     lo[at] = std::fmax(images[at] - cfg.epsilon, 0.0f);
     hi[at] = std::fmin(images[at] + cfg.epsilon, 1.0f);
   }
-  std::vector<float> logits(static_cast<size_t>(n) * kClasses);
-  TEMPERED_TRY(net.predict(images, n, logits.data()));
+  std::vector<float> logits;
   std::vector<int> active;
-  for (int i = 0; i < n; ++i) {
-    r.initial_prediction[i] = r.final_prediction[i] =
-        attack_results::argmax_row(&logits[static_cast<size_t>(i) * kClasses], kClasses);
-    if (r.initial_prediction[i] != labels[i]) continue;
-    r.attacked[i] = 1;
-    active.push_back(i);
-    if (!cfg.random_start) continue;
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
+  for (int i : active) {
+    if (!cfg.random_start) break;  // every sample starts at its original
     float* x = &r.adversarial[static_cast<size_t>(i) * kPixels];
     for (int p = 0; p < kPixels; ++p) {
       const float u = counter_uniform(cfg.seed, kStreamPgdStart, keys[i], static_cast<uint32_t>(p));

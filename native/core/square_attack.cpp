@@ -59,15 +59,10 @@ Status run_square(Network& net, const float* images, const int32_t* labels, cons
   const int kPixels = net.input_size(), kClasses = net.classes(), h = shape.h, w = shape.w, c = shape.c;
   AttackResults& r = *out;
   attack_results::start(&r, images, n, kPixels, 0);
-  std::vector<float> logits(static_cast<size_t>(n) * kClasses);
-  TEMPERED_TRY(net.predict(images, n, logits.data()));
+  std::vector<float> logits;
   std::vector<int> active;
-  for (int i = 0; i < n; ++i) {
-    r.initial_prediction[i] = r.final_prediction[i] =
-        attack_results::argmax_row(&logits[static_cast<size_t>(i) * kClasses], kClasses);
-    if (r.initial_prediction[i] != labels[i]) continue;
-    r.attacked[i] = 1;
-    active.push_back(i);
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
+  for (int i : active) {
     // Query 1: vertical stripes, one sign per (column, channel) for every row.
     const float* x = &images[static_cast<size_t>(i) * kPixels];
     float* best = &r.adversarial[static_cast<size_t>(i) * kPixels];
