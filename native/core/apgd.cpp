@@ -155,7 +155,7 @@ Status run_apgd(Network& net, const float* images, const int32_t* labels, const 
   attack_results::start(&r, images, n, kPixels, 0);
   std::vector<float> logits;
   std::vector<int> active;
-  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &active, &logits));
 
   // Per sample: the run (target index t = run / restarts), the step j of the current iterate
   // x^j within it, eta, the schedule, steps taken over every run.

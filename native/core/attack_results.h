@@ -34,18 +34,20 @@ inline void start(AttackResults* r, const float* images, int n, int input_size, 
   r->linf.assign(n, 0.0f);
 }
 
-// Classifies every original (its initial and final prediction, the clean logits in *logits)
-// and lists in *active, in order, the samples to attack, marking them attacked: those
-// classified correctly and, where `targets` is given, whose target is not their label.
+// Classifies every original (its initial and final prediction; the clean logits in
+// *clean_logits where asked for) and lists in *active, in order, the samples to attack,
+// marking them attacked: those classified correctly and, where `targets` is given, whose
+// target is not their label.
 inline Status select_attacked(Network& net, const float* images, const int32_t* labels, const int32_t* targets, int n,
-                              AttackResults* r, std::vector<float>* logits, std::vector<int>* active) {
+                              AttackResults* r, std::vector<int>* active, std::vector<float>* clean_logits = nullptr) {
   const int classes = net.classes();
-  logits->assign(static_cast<size_t>(n) * classes, 0.0f);
-  TEMPERED_TRY(net.predict(images, n, logits->data()));
+  std::vector<float> own;
+  std::vector<float>& logits = clean_logits ? *clean_logits : own;
+  logits.assign(static_cast<size_t>(n) * classes, 0.0f);
+  TEMPERED_TRY(net.predict(images, n, logits.data()));
   active->clear();
   for (int i = 0; i < n; ++i) {
-    r->initial_prediction[i] = r->final_prediction[i] =
-        argmax_row(&(*logits)[static_cast<size_t>(i) * classes], classes);
+    r->initial_prediction[i] = r->final_prediction[i] = argmax_row(&logits[static_cast<size_t>(i) * classes], classes);
     if (r->initial_prediction[i] != labels[i] || (targets && targets[i] == labels[i])) continue;
     r->attacked[i] = 1;
     active->push_back(i);

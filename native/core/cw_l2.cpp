@@ -78,9 +78,8 @@ Status run_cw_l2(Network& net, const float* images, const int32_t* labels, int n
   extras->l2.assign(n, 0.0);
   extras->consts.assign(static_cast<size_t>(n) * kRounds, 0.0);
   extras->round_success.assign(static_cast<size_t>(n) * kRounds, 0);
-  std::vector<float> logits;
   std::vector<int> active;
-  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &active));
   const int m = static_cast<int>(active.size());
   if (m == 0) return Status::Ok();
   const size_t kAll = static_cast<size_t>(m) * kPixels;

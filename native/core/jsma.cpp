@@ -60,9 +60,8 @@ Status run_jsma(Network& net, const float* images, const int32_t* labels, const 
   attack_results::start(&r, images, n, kPixels, cfg.budget);
   const int max_pairs = cfg.budget / 2;
 
-  std::vector<float> logits;
   std::vector<int> active;
-  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, targets, n, &r, &logits, &active));
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, targets, n, &r, &active));
   // used[i][p]: pixel p of sample i was chosen (it is then 1 and outside the domain anyway).
   std::vector<uint8_t> used(static_cast<size_t>(n) * kPixels, 0);
   std::vector<float> batch, batch_logits;

@@ -33,18 +33,18 @@ Status run_pgd(Network& net, const float* images, const int32_t* labels, const u
     lo[at] = std::fmax(images[at] - cfg.epsilon, 0.0f);
     hi[at] = std::fmin(images[at] + cfg.epsilon, 1.0f);
   }
-  std::vector<float> logits;
   std::vector<int> active;
-  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
-  for (int i : active) {
-    if (!cfg.random_start) break;  // every sample starts at its original
-    float* x = &r.adversarial[static_cast<size_t>(i) * kPixels];
-    for (int p = 0; p < kPixels; ++p) {
-      const float u = counter_uniform(cfg.seed, kStreamPgdStart, keys[i], static_cast<uint32_t>(p));
-      const float v = x[p] + (2.0f * u - 1.0f) * cfg.epsilon;
-      x[p] = std::fmin(std::fmax(v, 0.0f), 1.0f);
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &active));
+  // Without a random start every sample starts at its original.
+  if (cfg.random_start)
+    for (int i : active) {
+      float* x = &r.adversarial[static_cast<size_t>(i) * kPixels];
+      for (int p = 0; p < kPixels; ++p) {
+        const float u = counter_uniform(cfg.seed, kStreamPgdStart, keys[i], static_cast<uint32_t>(p));
+        const float v = x[p] + (2.0f * u - 1.0f) * cfg.epsilon;
+        x[p] = std::fmin(std::fmax(v, 0.0f), 1.0f);
+      }
     }
-  }
   std::vector<float> batch, batch_logits;
   std::vector<int32_t> batch_labels;
   std::vector<double> grad, loss;

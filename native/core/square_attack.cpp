@@ -59,9 +59,8 @@ Status run_square(Network& net, const float* images, const int32_t* labels, cons
   const int kPixels = net.input_size(), kClasses = net.classes(), h = shape.h, w = shape.w, c = shape.c;
   AttackResults& r = *out;
   attack_results::start(&r, images, n, kPixels, 0);
-  std::vector<float> logits;
   std::vector<int> active;
-  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &logits, &active));
+  TEMPERED_TRY(attack_results::select_attacked(net, images, labels, nullptr, n, &r, &active));
   for (int i : active) {
     // Query 1: vertical stripes, one sign per (column, channel) for every row.
     const float* x = &images[static_cast<size_t>(i) * kPixels];
