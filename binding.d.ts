@@ -91,9 +91,10 @@ export interface NativeTrainConfig {
   /** Train on the dataset's soft targets instead of its labels. */
   softTargets?: boolean;
   /**
-   * 'fast' (trainSteps' default): the convolutions may use the backend's faster algorithm, whose
-   * float32 rounding differs from the direct kernel's (the CPU's Winograd F(2x2,3x3) where it pays);
-   * 'direct' (trace's default): the direct kernel, as inference, attacks and sweeps always use.
+   * 'fast' (trainSteps' default, and what predictions, attacks and sweeps always use): the
+   * convolutions may use the backend's faster algorithm, whose float32 rounding differs from the
+   * direct kernel's (the CPU's Winograd F(2x2,3x3) where it pays); 'direct' (trace's default): the
+   * direct kernel, the reference.
    * TEMPERED_CONV=direct in the environment forces 'direct' everywhere.
    */
   convolution?: 'fast' | 'direct';

@@ -1,9 +1,9 @@
-// The CPU backend's Winograd F(2x2,3x3) convolutions (native/cpu/winograd_f2x2_3x3.*), which the
-// training path uses for the 3x3 convolutions with at least 32 input and output channels: every
+// The CPU backend's Winograd F(2x2,3x3) convolutions (native/cpu/winograd_f2x2_3x3.*), which
+// training and inference use for the 3x3 convolutions with at least 32 input and output channels: every
 // such layer's forward output and input gradient against the float64 reference applied to the
 // engine's own input (as layers.test.ts does for the direct kernel), on the paper's network and
-// on cw-cifar. A trace with convolution 'fast' computes what a training step computes; 'direct'
-// (the trace's default) is the direct kernel that inference, attacks and sweeps use.
+// on cw-cifar. A trace with convolution 'fast' computes what a training step, a prediction, an
+// attack and a sweep compute; 'direct' (the trace's default) is the direct kernel, the reference.
 //
 // Bound per layer: |native - ref| <= 1e-5 max|ref| + 1e-4 |ref|, the direct kernel's per-layer
 // allowance in layers.test.ts. Winograd's worst error/allowance ratio is printed with
@@ -82,6 +82,9 @@ function convLayers(name: ArchName, params: Float32Array): ConvLayer[] {
   });
   return out;
 }
+
+const sameBits = (a: Float32Array, b: Float32Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 const winogradLayer = (l: ConvLayer): boolean => l.inC >= MIN_CHANNELS && l.outC >= MIN_CHANNELS;
 
@@ -170,6 +173,51 @@ describe.each([
       }
     },
   );
+  (forcedDirect ? test.skip : test)(
+    "inference runs the same Winograd: predict's logits equal the 'fast' trace's bit for bit, not the direct one's",
+    async () => {
+      const model = native.createModel('cpu', seed, namedArch(name));
+      try {
+        const logits = await model.predict(run.fast.input);
+        const last = planArch(namedArch(name)).steps.at(-1)!.name;
+        expect(sameBits(logits, run.fast[last])).toBe(true);
+        expect(sameBits(logits, run.direct[last])).toBe(false);
+      } finally {
+        model.dispose();
+      }
+    },
+  );
+
+  test('a changed weight or bias is never served the transformed kernel of the old one', async () => {
+    const arch = namedArch(name);
+    const plan = planArch(arch);
+    const model = native.createModel('cpu', seed, arch);
+    try {
+      const x = run.fast.input;
+      const last = plan.steps.at(-1)!.name;
+      const layer = convLayers(name, run.params).filter(winogradLayer).at(-1)!;
+      const before = await model.predict(x); // fills the cache with the seed's kernels
+      for (const tensor of [`${layer.name}.weight`, `${layer.name}.bias`]) {
+        // The tensor's end (the last output channel's weights, or its bias): a cache that
+        // compared only a prefix would miss it.
+        const info = plan.parameters.find((q) => q.name === tensor)!;
+        const changed = tensor.endsWith('.weight') ? layer.inC * 9 : 1;
+        const params = model.getParameters();
+        for (let i = info.size - changed; i < info.size; i++) params[info.offset + i] += 0.5;
+        model.setParameters(params);
+        const after = await model.predict(x);
+        expect(sameBits(after, before)).toBe(false);
+        // Against the direct kernel on the new weights (the trace never reads the cache).
+        const labels = new Int32Array(n);
+        const cfg = { temperature: 1, lossScale: 1, dropoutRate: 0, dropoutSeed: 1, convolution: 'direct' as const };
+        const direct = (await model.trace(x, labels, null, cfg, 0))[last];
+        const cs = compare(`${tensor} changed`, after, direct, scaled(direct, ATOL, RTOL));
+        if (!cs.ok) throw new Error(formatComparison(cs));
+      }
+    } finally {
+      model.dispose();
+    }
+  });
 });
 
 test("a trace's convolution option is checked", async () => {

@@ -1,10 +1,10 @@
 // Does training with the CPU backend's Winograd F(2x2,3x3) convolutions reach the accuracy
 // of the direct kernel? For seeds 0-3, the paper's network trained for 3 epochs (paper
 // hyper-parameters, batch 128) both ways, each run in its own process because the switch
-// is the environment (TEMPERED_CONV=direct: the direct kernel everywhere; unset: Winograd
-// on the training path). The runs alternate between the two so that a loaded machine slows
-// both alike. Prints one line per run and a Markdown table; test accuracy is always
-// evaluated by the direct kernel (inference never uses Winograd).
+// is the environment (TEMPERED_CONV=direct: the direct kernel everywhere; unset: Winograd).
+// The runs alternate between the two so that a loaded machine slows both alike. Prints one
+// line per run and a Markdown table; test accuracy is evaluated by the kernel the run
+// trained with (the published table was measured when inference was always direct).
 // Usage (after npm run build:ts), from the repository root:
 //   node docs/measurements/winograd-training.js [--limit N] [--epochs E] [--seeds 0,1,2,3] > out.txt
 // --limit N trains on the first N training images only (default: all of them).

@@ -12,7 +12,6 @@ namespace tempered {
 namespace {
 
 constexpr int kEvalChunk = 256;
-constexpr size_t kChunkFloats = size_t{1} << 24;  // bounds a chunk's largest activation
 
 int argmax_row(const float* z, int classes) {
   int best = 0;
@@ -30,13 +29,14 @@ Conv3x3Shape conv_shape(const Step& s, int n, bool fast) {
 // Sets a network's fast_conv_ for the length of one training step or trace.
 class FastConvScope {
  public:
-  FastConvScope(bool* flag, bool value) : flag_(flag) { *flag_ = value; }
-  ~FastConvScope() { *flag_ = false; }
+  FastConvScope(bool* flag, bool value) : flag_(flag), saved_(*flag) { *flag_ = value; }
+  ~FastConvScope() { *flag_ = saved_; }
   FastConvScope(const FastConvScope&) = delete;
   FastConvScope& operator=(const FastConvScope&) = delete;
 
  private:
   bool* flag_;
+  bool saved_;
 };
 DenseShape dense_shape(const Step& s, int n) { return DenseShape{n, s.in.c, s.out.c}; }
 
@@ -54,7 +54,7 @@ Status Network::allocate() {
 
 int Network::eval_chunk() const {
   const size_t largest = std::max<size_t>(1, plan_.largest_activation);
-  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(kEvalChunk, kChunkFloats / largest)));
+  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(kEvalChunk, b_->eval_chunk_floats() / largest)));
 }
 
 Status Network::init_glorot(uint32_t seed) {

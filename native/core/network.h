@@ -130,7 +130,9 @@ class Network {
   Backend* b_;
   ArchPlan plan_;
   Trace* capture_ = nullptr;  // set during trace(): backward() records each gradient
-  bool fast_conv_ = false;    // set during train_step() and trace() from TrainConfig::fast_conv
+  // Conv3x3Shape::fast for every operation: true (inference, attacks, sweeps and training use
+  // the backend's faster algorithm), except in a train_step() or trace() asked for 'direct'.
+  bool fast_conv_ = true;
   DeviceBuffer<float> params_, grads_, velocity_;
   int capacity_ = 0;
   // One output buffer per step (NHWC) for `capacity_` samples, and the argmax of each pooling

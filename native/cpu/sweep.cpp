@@ -7,7 +7,8 @@
 // Each task takes a group of perturbations of one image and, for each, carries its window
 // through those layers, recomputing only the window in a private copy of the image's
 // activations (with the same kernels as the full forward, so every value is bit-identical to
-// a full forward pass), stops early when a pooling window comes out unchanged, runs the
+// a full forward pass; a Winograd convolution recomputes the whole 2x2 tiles its window
+// touches, as the full forward computes them), stops early when a pooling window comes out unchanged, runs the
 // flatten and the dense part on the whole group at once, and restores the windows.
 // A position already at the target value costs nothing: its loss is the base loss.
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "conv_generic.h"
 #include "cpu_backend.h"
 #include "tempered/sweep_work.h"
+#include "winograd_f2x2_3x3.h"
 
 namespace tempered {
 namespace cpu {
@@ -34,11 +36,21 @@ struct Span {
   bool empty() const { return hi < lo; }
 };
 
-// A convolution of the conv part, its weights packed as conv3x3_forward packs them.
+// A convolution of the conv part, its weights packed as conv3x3_forward packs them: for the
+// direct kernel, or transformed for Winograd where conv3x3_forward chooses it.
 struct SweepStep {
-  std::vector<float> packed_w, packed_b;  // kConv
+  std::vector<float> packed_w, packed_b;  // kConv, direct
   int k_pad = 0;
+  bool winograd = false;
+  WinogradKernel wk;
 };
+
+// The shape the full forward gives conv3x3_forward for step s (Network::predict's).
+Conv3x3Shape forward_shape(const Step& s, int n) {
+  Conv3x3Shape c{n, s.in.h, s.in.w, s.in.c, s.out.c, s.kernel};
+  c.fast = true;
+  return c;
+}
 
 // Per-thread working copy of one image's activations (conv part), and the dense part's
 // group buffers.
@@ -146,7 +158,11 @@ Status CpuBackend::sweep(const SweepArgs& a) {
     const Step& s = plan.steps[i];
     if (i < flatten) {
       if (s.kind != StepKind::kDropout) per_image += s.out.size();
-      if (s.kind == StepKind::kConv) {
+      if (s.kind == StepKind::kConv && s.kernel == 3 && winograd_forward_chosen(forward_shape(s, 1))) {
+        SweepStep& cs = conv_part[i];
+        cs.winograd = true;
+        TEMPERED_TRY(winograd_forward_kernel(pool(), forward_shape(s, 1), param(s.weight), param(s.bias), &cs.wk));
+      } else if (s.kind == StepKind::kConv) {
         SweepStep& cs = conv_part[i];
         cs.k_pad = round_up(s.out.c, 16);
         cs.packed_w.assign(static_cast<size_t>(s.kernel) * s.kernel * s.in.c * cs.k_pad, 0.0f);
@@ -199,8 +215,7 @@ Status CpuBackend::sweep(const SweepArgs& a) {
           TEMPERED_TRY(pad_hwc(m, s.in.h, s.in.w, s.in.c, s.pad, in, out));
           break;
         case StepKind::kConv:
-          TEMPERED_TRY(conv3x3_forward({m, s.in.h, s.in.w, s.in.c, s.out.c, s.kernel}, in, param(s.weight),
-                                       param(s.bias), out, s.relu));
+          TEMPERED_TRY(conv3x3_forward(forward_shape(s, m), in, param(s.weight), param(s.bias), out, s.relu));
           break;
         case StepKind::kRelu:
           TEMPERED_TRY(relu_forward(in, out, static_cast<size_t>(m) * s.out.size()));
@@ -246,6 +261,7 @@ Status CpuBackend::sweep(const SweepArgs& a) {
     }
     task_start.push_back(static_cast<int32_t>(work_image.size()));
     const uint64_t generation = ++g_generation;
+    std::atomic<bool> out_of_memory{false};
 
     pool().parallel_for(static_cast<int64_t>(task_start.size()) - 1, [&](int64_t task) {
       Workspace& ws = t_ws;
@@ -297,6 +313,11 @@ Status CpuBackend::sweep(const SweepArgs& a) {
           const float* src = ws_of(i - 1);
           const Span in_rows = rows, in_cols = cols;
           advance(s, &rows, &cols);
+          const bool winograd = s.kind == StepKind::kConv && conv_part[i].winograd;
+          if (winograd) {  // whole tiles: rows and columns from even to odd
+            rows = {rows.lo & ~1, std::min(s.out.h - 1, rows.hi | 1)};
+            cols = {cols.lo & ~1, std::min(s.out.w - 1, cols.hi | 1)};
+          }
           ws.rows[i] = rows;
           ws.cols[i] = cols;
           reached = i + 1;
@@ -306,6 +327,13 @@ Status CpuBackend::sweep(const SweepArgs& a) {
               break;
             case StepKind::kConv: {
               const SweepStep& cs = conv_part[i];
+              if (winograd) {
+                const WinogradArgs wa =
+                    winograd_forward_args(forward_shape(s, 1), src, cs.wk, ws.act[i].data(), s.relu);
+                if (!winograd_forward_tiles(kt, wa, 0, rows.lo / 2, rows.hi / 2 + 1, cols.lo / 2, cols.hi / 2 + 1).ok())
+                  out_of_memory = true;
+                break;
+              }
               const ConvWindow cw{in_shape.h, in_shape.w,         in_shape.c,         s.out.c,          cs.k_pad,
                                   src,        cs.packed_w.data(), cs.packed_b.data(), ws.act[i].data(), s.relu};
               if (s.kernel == 3)
@@ -370,6 +398,7 @@ Status CpuBackend::sweep(const SweepArgs& a) {
               attack_loss(cur + static_cast<size_t>(g) * classes, classes, labels[image], a.spec, nullptr);
       }
     });
+    if (out_of_memory) return Status::OutOfMemory("sweep: Winograd scratch");
   }
   return Status::Ok();
 }

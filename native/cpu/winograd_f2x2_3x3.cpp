@@ -1,10 +1,14 @@
-// winograd_f2x2_3x3: the kernel transform U = G g G^T (in float64, rounded once), the tile
-// blocks as thread tasks, and the choice of algorithm per shape. The arithmetic per block
-// is in winograd_f2x2_3x3_kernels.cpp.
+// winograd_f2x2_3x3: the kernel transform U = G g G^T (in float64, rounded once, kept per
+// thread for unchanged weights), the tile blocks as thread tasks, the sweep's tile windows,
+// and the choice of algorithm per shape. The arithmetic per block is in
+// winograd_f2x2_3x3_kernels.cpp.
 #include "winograd_f2x2_3x3.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+#include <vector>
 
 #include "cpu_backend.h"
 #include "scratch.h"
@@ -17,7 +21,10 @@ namespace {
 
 // Tiles per task: a block's transformed inputs and products (16 x 32 x channels floats
 // each, 256 KB at 128 channels) stay in the core's L2 cache between the three stages.
+// The block size never changes a value (each tile is computed on its own), so small
+// batches may use smaller blocks to keep every thread busy.
 constexpr int kTilesPerBlock = 32;
+constexpr int kMinTilesPerBlock = 4;
 constexpr int kMinChannels = 32;
 
 bool forced_direct() {
@@ -58,16 +65,102 @@ void transform_kernel(ThreadPool& pool, int reduce, int outs, int k_pad, Tap tap
   });
 }
 
-// Runs the tile blocks of `a` on the pool; blocks are fixed by the shape, not the threads.
+// 64-byte-aligned room for `floats` floats inside `storage` (the product kernel's loads of
+// U rows would otherwise straddle cache lines).
+float* aligned_room(std::vector<float>* storage, size_t floats) {
+  storage->resize(floats + 16);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(storage->data());
+  return reinterpret_cast<float*>((p + 63) & ~static_cast<uintptr_t>(63));
+}
+
+// The transformed kernels of the last few convolutions this thread ran, each beside the
+// weights (and bias) it was made from. A call whose weights are bit for bit the same reuses
+// it: inference runs the same layers over and over, and at batch 1 the float64 transform
+// costs more than the convolution. Training changes the weights every step, so it
+// transforms every time (the comparison stops at the first changed weight).
+struct CachedKernel {
+  bool backward = false;
+  int reduce = 0, outs = 0;
+  std::vector<float> source;
+  WinogradKernel kernel;
+  uint64_t used = 0;
+};
+constexpr size_t kCachedKernels = 8;
+thread_local std::vector<CachedKernel> t_cached;
+thread_local uint64_t t_clock = 0;
+
+bool same_source(const CachedKernel& e, bool backward, int reduce, int outs, const float* weight, size_t weights,
+                 const float* bias, size_t biases) {
+  return e.backward == backward && e.reduce == reduce && e.outs == outs && e.source.size() == weights + biases &&
+         std::memcmp(e.source.data(), weight, weights * sizeof(float)) == 0 &&
+         (biases == 0 || std::memcmp(e.source.data() + weights, bias, biases * sizeof(float)) == 0);
+}
+
+// The kernel transformed for a product reducing over `reduce` channels into `outs`, tap(o, r,
+// ky, kx) reading the 3x3 kernel; from the cache when weight and bias are unchanged.
+template <typename Tap>
+const WinogradKernel* cached_kernel(ThreadPool& pool, bool backward, int reduce, int outs, const float* weight,
+                                    const float* bias, Tap tap) {
+  const size_t weights = static_cast<size_t>(reduce) * outs * 9, biases = bias != nullptr ? outs : 0;
+  ++t_clock;
+  for (CachedKernel& e : t_cached)
+    if (same_source(e, backward, reduce, outs, weight, weights, bias, biases)) {
+      e.used = t_clock;
+      return &e.kernel;
+    }
+  try {
+    if (t_cached.size() < kCachedKernels) t_cached.emplace_back();
+    CachedKernel* e = &t_cached[0];
+    for (CachedKernel& c : t_cached)
+      if (c.used < e->used) e = &c;
+    e->used = 0;  // invalid until filled
+    e->backward = backward;
+    e->reduce = reduce;
+    e->outs = outs;
+    e->source.assign(weight, weight + weights);
+    if (biases != 0) e->source.insert(e->source.end(), bias, bias + biases);
+    WinogradKernel& k = e->kernel;
+    k.k_pad = round_up(outs, 16);
+    const size_t u_floats = static_cast<size_t>(16) * reduce * k.k_pad;
+    k.u = aligned_room(&k.storage, u_floats + k.k_pad);
+    k.bias = k.u + u_floats;
+    transform_kernel(pool, reduce, outs, k.k_pad, tap, k.u);
+    for (int o = 0; o < k.k_pad; ++o) k.bias[o] = bias != nullptr && o < outs ? bias[o] : 0.0f;
+    e->used = t_clock;
+    return &k;
+  } catch (const std::bad_alloc&) {
+    t_cached.clear();
+    return nullptr;
+  }
+}
+
+float forward_tap(const float* weight, int in_c, int o, int r, int ky, int kx) {
+  return weight[((static_cast<size_t>(o) * in_c + r) * 3 + ky) * 3 + kx];
+}
+
+// Scratch of the transformed inputs and products of a block of `count` tiles.
+float* block_scratch_in(const WinogradArgs& a, int count) {
+  return scratch(kScratchWinogradIn, static_cast<size_t>(16) * (count * a.c_pad + kWinogradPlanePad));
+}
+float* block_scratch_out(const WinogradArgs& a, int count) {
+  return scratch(kScratchWinogradOut, static_cast<size_t>(16) * (count * a.k_pad + kWinogradPlanePad));
+}
+
+// Runs the tile blocks of `a` on the pool: kTilesPerBlock tiles each, fewer when that would
+// leave threads idle (a batch of one image has 16 tiles in conv4).
 Status run_blocks(ThreadPool& pool, const KernelTable& kt, int n, const WinogradArgs& a) {
   const int64_t tiles = static_cast<int64_t>(n) * a.tiles_h * a.tiles_w;
-  const int64_t blocks = (tiles + kTilesPerBlock - 1) / kTilesPerBlock;
+  const int64_t per_task = (tiles + 4 * pool.threads() - 1) / (4 * pool.threads());
+  const int per_block = static_cast<int>(per_task < kMinTilesPerBlock ? kMinTilesPerBlock
+                                         : per_task > kTilesPerBlock  ? kTilesPerBlock
+                                                                      : per_task);
+  const int64_t blocks = (tiles + per_block - 1) / per_block;
   bool out_of_memory = false;
   pool.parallel_for(blocks, [&](int64_t block) {
-    const int64_t tile0 = block * kTilesPerBlock;
-    const int count = static_cast<int>(tiles - tile0 < kTilesPerBlock ? tiles - tile0 : kTilesPerBlock);
-    float* v = scratch(kScratchWinogradIn, static_cast<size_t>(16) * (kTilesPerBlock * a.c_pad + kWinogradPlanePad));
-    float* m = scratch(kScratchWinogradOut, static_cast<size_t>(16) * (kTilesPerBlock * a.k_pad + kWinogradPlanePad));
+    const int64_t tile0 = block * per_block;
+    const int count = static_cast<int>(tiles - tile0 < per_block ? tiles - tile0 : per_block);
+    float* v = block_scratch_in(a, kTilesPerBlock);
+    float* m = block_scratch_out(a, kTilesPerBlock);
     if (v == nullptr || m == nullptr) {
       out_of_memory = true;  // only ever set to true: a benign race
       return;
@@ -90,43 +183,70 @@ bool winograd_backward_data_chosen(const Conv3x3Shape& s) {
 
 std::string conv3x3_kernels_summary() {
   if (forced_direct()) return "conv3x3: direct (TEMPERED_CONV=direct)";
-  return "conv3x3 training: Winograd F(2x2,3x3) where in and out channels >= 32";
+  return "conv3x3: Winograd F(2x2,3x3) where in and out channels >= 32, direct elsewhere";
 }
 
 Status winograd_f2x2_3x3_forward(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s, const float* x,
                                  const float* weight, const float* bias, float* y, bool relu) {
-  const int k_pad = round_up(s.out_c, 16);
-  float* u = scratch(kScratchPackedWeights, static_cast<size_t>(16) * s.in_c * k_pad);
-  float* b = scratch(kScratchPackedBias, k_pad);
-  if (u == nullptr || b == nullptr) return Status::OutOfMemory("winograd_f2x2_3x3_forward: scratch");
+  const int in_c = s.in_c;
+  const WinogradKernel* k =
+      cached_kernel(pool, false, s.in_c, s.out_c, weight, bias,
+                    [&](int o, int r, int ky, int kx) { return forward_tap(weight, in_c, o, r, ky, kx); });
+  if (k == nullptr) return Status::OutOfMemory("winograd_f2x2_3x3_forward: kernel");
+  return run_blocks(pool, kt, s.n, winograd_forward_args(s, x, *k, y, relu));
+}
+
+Status winograd_forward_kernel(ThreadPool& pool, const Conv3x3Shape& s, const float* weight, const float* bias,
+                               WinogradKernel* out) {
+  try {
+    out->k_pad = round_up(s.out_c, 16);
+    const size_t u_floats = static_cast<size_t>(16) * s.in_c * out->k_pad;
+    out->u = aligned_room(&out->storage, u_floats + out->k_pad);
+    out->bias = out->u + u_floats;
+  } catch (const std::bad_alloc&) {
+    return Status::OutOfMemory("winograd_forward_kernel");
+  }
   const int in_c = s.in_c;
   transform_kernel(
-      pool, s.in_c, s.out_c, k_pad,
-      [&](int o, int r, int ky, int kx) { return weight[((static_cast<size_t>(o) * in_c + r) * 3 + ky) * 3 + kx]; }, u);
-  for (int k = 0; k < k_pad; ++k) b[k] = k < s.out_c ? bias[k] : 0.0f;
+      pool, s.in_c, s.out_c, out->k_pad,
+      [&](int o, int r, int ky, int kx) { return forward_tap(weight, in_c, o, r, ky, kx); }, out->u);
+  for (int o = 0; o < out->k_pad; ++o) out->bias[o] = o < s.out_c ? bias[o] : 0.0f;
+  return Status::Ok();
+}
+
+WinogradArgs winograd_forward_args(const Conv3x3Shape& s, const float* x, const WinogradKernel& w, float* y,
+                                   bool relu) {
   const int out_h = s.out_h(), out_w = s.out_w();
-  WinogradArgs a{s.in_h,  s.in_w, s.in_c,          round_up(s.in_c, 16), 0, out_h, out_w,
-                 s.out_c, k_pad,  (out_h + 1) / 2, (out_w + 1) / 2,      x, u,     b,
-                 y,       relu};
-  return run_blocks(pool, kt, s.n, a);
+  return WinogradArgs{s.in_h,  s.in_w,  s.in_c,          round_up(s.in_c, 16), 0, out_h, out_w,
+                      s.out_c, w.k_pad, (out_h + 1) / 2, (out_w + 1) / 2,      x, w.u,   w.bias,
+                      y,       relu};
+}
+
+Status winograd_forward_tiles(const KernelTable& kt, const WinogradArgs& a, int image, int ty0, int ty1, int tx0,
+                              int tx1) {
+  const int count = tx1 - tx0;
+  if (count <= 0) return Status::Ok();
+  float* v = block_scratch_in(a, count);
+  float* m = block_scratch_out(a, count);
+  if (v == nullptr || m == nullptr) return Status::OutOfMemory("winograd_forward_tiles: scratch");
+  const int64_t first = static_cast<int64_t>(image) * a.tiles_h * a.tiles_w;
+  for (int ty = ty0; ty < ty1; ++ty)
+    kt.winograd_f2x2_block(a, first + static_cast<int64_t>(ty) * a.tiles_w + tx0, count, v, m);
+  return Status::Ok();
 }
 
 Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s, const float* dy,
                                        const float* weight, float* dx) {
   // dx = the 'valid' convolution of dy padded by 2 with g[c][k][ky][kx] = w[k][c][2 - ky][2 - kx].
-  const int c_pad = round_up(s.in_c, 16);
-  float* u = scratch(kScratchPackedWeights, static_cast<size_t>(16) * s.out_c * c_pad);
-  if (u == nullptr) return Status::OutOfMemory("winograd_f2x2_3x3_backward_data: scratch");
   const int in_c = s.in_c;
-  transform_kernel(
-      pool, s.out_c, s.in_c, c_pad,
-      [&](int c, int k, int ky, int kx) {
-        return weight[((static_cast<size_t>(k) * in_c + c) * 3 + (2 - ky)) * 3 + (2 - kx)];
-      },
-      u);
+  const WinogradKernel* k =
+      cached_kernel(pool, true, s.out_c, s.in_c, weight, nullptr, [&](int c, int r, int ky, int kx) {
+        return weight[((static_cast<size_t>(r) * in_c + c) * 3 + (2 - ky)) * 3 + (2 - kx)];
+      });
+  if (k == nullptr) return Status::OutOfMemory("winograd_f2x2_3x3_backward_data: kernel");
   const int out_h = s.out_h(), out_w = s.out_w();
-  WinogradArgs a{out_h,  out_w, s.out_c,          round_up(s.out_c, 16), 2,  s.in_h, s.in_w,
-                 s.in_c, c_pad, (s.in_h + 1) / 2, (s.in_w + 1) / 2,      dy, u,      nullptr,
+  WinogradArgs a{out_h,  out_w,    s.out_c,          round_up(s.out_c, 16), 2,  s.in_h, s.in_w,
+                 s.in_c, k->k_pad, (s.in_h + 1) / 2, (s.in_w + 1) / 2,      dy, k->u,   nullptr,
                  dx,     false};
   return run_blocks(pool, kt, s.n, a);
 }

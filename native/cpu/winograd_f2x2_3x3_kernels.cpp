@@ -8,8 +8,9 @@
 //   3. output transform: y = A^T M A (+ bias, ReLU), the outputs past the layer's edge dropped.
 // 16 products per 4 outputs instead of 36: 2.25x fewer multiply-adds. Every element is a
 // fixed sequence of operations whatever block or thread it falls into, so training stays
-// deterministic for any thread count; its rounding differs from the direct kernel's, which
-// is why only the training path uses it (docs/performance.md).
+// deterministic for any thread count, and lets the sweep recompute single tiles that equal
+// the full forward pass's bit for bit; its rounding differs from the direct kernel's in the
+// last bits (docs/performance.md).
 
 #include "kernels.h"
 #include "simd.h"

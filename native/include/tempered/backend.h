@@ -155,6 +155,10 @@ class Backend {
 
   // Unsupported: the network runs the sweep as full forward passes (Network::sweep).
   virtual Status sweep(const SweepArgs& a) { return Status::Unsupported("no sweep of its own"); }
+
+  // Predictions, evaluations and input gradients run in chunks of images whose largest
+  // activation holds at most this many floats (and at most 256 images).
+  virtual size_t eval_chunk_floats() const { return size_t{1} << 24; }
 };
 
 }  // namespace tempered
