@@ -5,8 +5,9 @@
 #      into Node (leak detection off: Node itself does not free everything at exit);
 #   2. valgrind memcheck over a short training and a short attack with the AVX2 kernels
 #      forced (valgrind 3.19 decodes no AVX-512), counting errors in the project's code only
-#      (Node's and V8's own are not ours to fix).
-# Usage: scripts/sanitize.sh [asan|valgrind|all]   (default all). Exits non-zero on any error.
+#      (Node's and V8's own are not ours to fix);
+#   3. the thread pool's stress run (native/dev/thread_pool_stress.cpp) under ThreadSanitizer.
+# Usage: scripts/sanitize.sh [asan|valgrind|tsan|all]   (default all). Exits non-zero on any error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -44,4 +45,13 @@ if [ "$what" = valgrind ] || [ "$what" = all ]; then
     exit 1
   fi
   rm -f "$log"
+fi
+
+if [ "$what" = tsan ] || [ "$what" = all ]; then
+  out="$(mktemp -d)"
+  g++ -std=c++17 -O1 -g -fsanitize=thread -Inative/cpu native/dev/thread_pool_stress.cpp native/cpu/thread_pool.cpp \
+    -o "$out/thread_pool_stress" -lpthread
+  TSAN_OPTIONS="halt_on_error=1" "$out/thread_pool_stress"
+  echo "sanitize: thread pool clean under ThreadSanitizer"
+  rm -rf "$out"
 fi

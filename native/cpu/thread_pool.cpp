@@ -8,6 +8,17 @@ namespace tempered {
 namespace cpu {
 
 namespace {
+// How long an idle thread spins before it sleeps (worker) or yields (caller).
+constexpr std::chrono::microseconds kSpin{100};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 thread_local bool t_in_parallel = false;
 thread_local ThreadPool* t_pool = nullptr;
 }  // namespace
@@ -48,11 +59,11 @@ void ThreadPool::start(int threads) {
 }
 
 void ThreadPool::stop() {
+  stopping_ = true;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    wake_.notify_all();
   }
-  wake_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
 }
@@ -68,20 +79,27 @@ void ThreadPool::run_tasks() {
 }
 
 void ThreadPool::worker_loop() {
-  uint64_t seen = 0;
+  uint64_t seen = generation_.load();
   t_in_parallel = true;
   t_pool = this;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+    uint64_t now = generation_.load();
+    for (auto spin_end = std::chrono::steady_clock::now() + kSpin; now == seen && !stopping_;) {
+      if (std::chrono::steady_clock::now() < spin_end) {
+        cpu_relax();
+      } else {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ++sleepers_;
+        wake_.wait(lock, [&] { return stopping_ || generation_.load() != seen; });
+        --sleepers_;
+      }
+      now = generation_.load();
     }
-    run_tasks();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_one();
+    if (stopping_) return;
+    seen = now;
+    if (tickets_.fetch_sub(1) > 0) {  // a ticket of the job now announced (or of a later one)
+      run_tasks();
+      finished_.fetch_add(1);
     }
   }
 }
@@ -93,20 +111,27 @@ void ThreadPool::parallel_for(int64_t tasks, const std::function<void(int64_t)>&
     return;
   }
   std::lock_guard<std::mutex> run_lock(run_mutex_);
+  const int workers = static_cast<int>(workers_.size());
+  job_ = &fn;
+  job_tasks_ = tasks;
+  next_task_.store(0);
+  finished_.store(0);
+  tickets_.store(workers);
+  generation_.fetch_add(1);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    job_tasks_ = tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    active_ = static_cast<int>(workers_.size());
-    ++generation_;
+    if (sleepers_ > 0) wake_.notify_all();
   }
-  wake_.notify_all();
   t_in_parallel = true;
   run_tasks();
   t_in_parallel = false;
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return active_ == 0; });
+  const int granted = workers - std::max(0, tickets_.exchange(0));
+  for (auto spin_end = std::chrono::steady_clock::now() + kSpin; finished_.load() < granted;) {
+    if (std::chrono::steady_clock::now() < spin_end)
+      cpu_relax();
+    else
+      std::this_thread::yield();  // a worker with a ticket is still running its last task
+  }
   job_ = nullptr;
 }
 

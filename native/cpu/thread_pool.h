@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -46,12 +47,19 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // one parallel_for at a time
 
+  // A job is announced by bumping generation_. Workers spin on it for a short while after
+  // each job (a network's operations follow each other within microseconds, and waking a
+  // sleeping thread costs more than a small operation), then sleep on wake_.
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::condition_variable done_;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
-  int active_ = 0;
+  int sleepers_ = 0;  // under mutex_
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  // Each job hands out one ticket per worker; a worker runs tasks only with a ticket, and the
+  // caller, once out of tasks, takes back the tickets not yet claimed, so it never waits for
+  // a worker that has not woken up yet. It waits only for those that claimed one.
+  std::atomic<int> tickets_{0};
+  std::atomic<int> finished_{0};
 
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t job_tasks_ = 0;
