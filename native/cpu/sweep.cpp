@@ -8,8 +8,9 @@
 // through those layers, recomputing only the window in a private copy of the image's
 // activations (with the same kernels as the full forward, so every value is bit-identical to
 // a full forward pass; a Winograd convolution recomputes the whole 2x2 tiles its window
-// touches, as the full forward computes them), stops early when a pooling window comes out unchanged, runs the
-// flatten and the dense part on the whole group at once, and restores the windows.
+// touches, as the full forward computes them), stops early when a pooling window comes out
+// unchanged, runs the flatten and the dense part on the whole group at once, and restores
+// the windows.
 // A position already at the target value costs nothing: its loss is the base loss.
 #include <algorithm>
 #include <atomic>
