@@ -1,4 +1,4 @@
-// conv3x3_forward: y = ReLU?(conv(x, w) + b), NHWC, one task per output row.
+// conv3x3_forward: y = ReLU?(conv(x, w) + b), NHWC, tasks of whole output rows.
 #include <algorithm>
 
 #include "conv_generic.h"

@@ -4,6 +4,7 @@
 // winograd_f2x2_3x3_kernels.cpp.
 #include "winograd_f2x2_3x3.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +74,19 @@ float* aligned_room(std::vector<float>* storage, size_t floats) {
   return reinterpret_cast<float*>((p + 63) & ~static_cast<uintptr_t>(63));
 }
 
+// Fills k with the kernel transformed for a product reducing over `reduce` channels into
+// `outs` (tap(o, r, ky, kx) reads the 3x3 kernel) and the bias padded to k_pad (zeros when
+// bias is null). Throws std::bad_alloc.
+template <typename Tap>
+void fill_kernel(ThreadPool& pool, int reduce, int outs, Tap tap, const float* bias, WinogradKernel* k) {
+  k->k_pad = round_up(outs, 16);
+  const size_t u_floats = static_cast<size_t>(16) * reduce * k->k_pad;
+  k->u = aligned_room(&k->storage, u_floats + k->k_pad);
+  k->bias = k->u + u_floats;
+  transform_kernel(pool, reduce, outs, k->k_pad, tap, k->u);
+  for (int o = 0; o < k->k_pad; ++o) k->bias[o] = bias != nullptr && o < outs ? bias[o] : 0.0f;
+}
+
 // The transformed kernels of the last few convolutions this thread ran, each beside the
 // weights (and bias) it was made from. A call whose weights are bit for bit the same reuses
 // it: inference runs the same layers over and over, and at batch 1 the float64 transform
@@ -119,15 +133,9 @@ const WinogradKernel* cached_kernel(ThreadPool& pool, bool backward, int reduce,
     e->outs = outs;
     e->source.assign(weight, weight + weights);
     if (biases != 0) e->source.insert(e->source.end(), bias, bias + biases);
-    WinogradKernel& k = e->kernel;
-    k.k_pad = round_up(outs, 16);
-    const size_t u_floats = static_cast<size_t>(16) * reduce * k.k_pad;
-    k.u = aligned_room(&k.storage, u_floats + k.k_pad);
-    k.bias = k.u + u_floats;
-    transform_kernel(pool, reduce, outs, k.k_pad, tap, k.u);
-    for (int o = 0; o < k.k_pad; ++o) k.bias[o] = bias != nullptr && o < outs ? bias[o] : 0.0f;
+    fill_kernel(pool, reduce, outs, tap, bias, &e->kernel);
     e->used = t_clock;
-    return &k;
+    return &e->kernel;
   } catch (const std::bad_alloc&) {
     t_cached.clear();
     return nullptr;
@@ -151,9 +159,7 @@ float* block_scratch_out(const WinogradArgs& a, int count) {
 Status run_blocks(ThreadPool& pool, const KernelTable& kt, int n, const WinogradArgs& a) {
   const int64_t tiles = static_cast<int64_t>(n) * a.tiles_h * a.tiles_w;
   const int64_t per_task = (tiles + 4 * pool.threads() - 1) / (4 * pool.threads());
-  const int per_block = static_cast<int>(per_task < kMinTilesPerBlock ? kMinTilesPerBlock
-                                         : per_task > kTilesPerBlock  ? kTilesPerBlock
-                                                                      : per_task);
+  const int per_block = static_cast<int>(std::clamp<int64_t>(per_task, kMinTilesPerBlock, kTilesPerBlock));
   const int64_t blocks = (tiles + per_block - 1) / per_block;
   bool out_of_memory = false;
   pool.parallel_for(blocks, [&](int64_t block) {
@@ -198,19 +204,14 @@ Status winograd_f2x2_3x3_forward(ThreadPool& pool, const KernelTable& kt, const 
 
 Status winograd_forward_kernel(ThreadPool& pool, const Conv3x3Shape& s, const float* weight, const float* bias,
                                WinogradKernel* out) {
+  const int in_c = s.in_c;
   try {
-    out->k_pad = round_up(s.out_c, 16);
-    const size_t u_floats = static_cast<size_t>(16) * s.in_c * out->k_pad;
-    out->u = aligned_room(&out->storage, u_floats + out->k_pad);
-    out->bias = out->u + u_floats;
+    fill_kernel(
+        pool, s.in_c, s.out_c, [&](int o, int r, int ky, int kx) { return forward_tap(weight, in_c, o, r, ky, kx); },
+        bias, out);
   } catch (const std::bad_alloc&) {
     return Status::OutOfMemory("winograd_forward_kernel");
   }
-  const int in_c = s.in_c;
-  transform_kernel(
-      pool, s.in_c, s.out_c, out->k_pad,
-      [&](int o, int r, int ky, int kx) { return forward_tap(weight, in_c, o, r, ky, kx); }, out->u);
-  for (int o = 0; o < out->k_pad; ++o) out->bias[o] = o < s.out_c ? bias[o] : 0.0f;
   return Status::Ok();
 }
 
