@@ -382,7 +382,7 @@ export declare function limits(): Record<
   'temperature' | 'learningRate' | 'momentum' | 'lossScale' | 'l2' | 'dropoutRate' | 'lossTemperature' | 'epsilon' | 'stepSize',
   NativeLimit
 >;
-/** One operation of a training step, as profiled by profileTraining(). */
+/** One operation of a training step or a prediction, as profiled by profileTraining() or profileForward(). */
 export interface NativeOpProfile {
   op: string;
   shape: string;
@@ -399,6 +399,13 @@ export declare function profileTraining(
   backend: BackendName,
   batchSize: number,
   steps: number,
+  arch?: NativeArchSpec,
+): Promise<NativeOpProfile[]>;
+/** Times every operation of `repetitions` predictions (inference forward passes, in the backend's evaluation chunks) of `batchSize` random images. */
+export declare function profileForward(
+  backend: BackendName,
+  batchSize: number,
+  repetitions: number,
   arch?: NativeArchSpec,
 ): Promise<NativeOpProfile[]>;
 /** A model of `arch` (the paper's network when undefined) with Glorot-uniform weights drawn from `seed`. */

@@ -9,6 +9,7 @@
 // allowance in layers.test.ts. Winograd's worst error/allowance ratio is printed with
 // REF_REPORT=1 and listed per layer in docs/performance.md.
 import { namedArch, planArch, ArchName } from '../lib/arch';
+import type { NativeArchSpec } from '../binding';
 import { native } from '../lib/native';
 import { Random } from '../lib/rng';
 import { compare, Comparison, formatComparison, scaled } from './reference/compare';
@@ -231,5 +232,77 @@ test("a trace's convolution option is checked", async () => {
     });
   } finally {
     model.dispose();
+  }
+});
+
+// At inference (predictions, evaluations, attack losses) a Winograd convolution whose output
+// sizes are even and that a max-pool follows writes the pooled output straight from its
+// output transform (Backend::conv3x3_pools): the same values as the two operations, since
+// the tiles are the pool's windows and the maximum is taken in the pool's order.
+describe('the convolution fused with the max-pool after it', () => {
+  const c = (filters: number) => ({ type: 'conv' as const, filters, kernel: 3 as const });
+  const tail = [{ type: 'flatten' as const }, { type: 'dense' as const, units: 10 }];
+  const cases: { what: string; fused: boolean; arch: NativeArchSpec }[] = [
+    {
+      what: 'with ReLU, even sizes (fused)',
+      fused: true,
+      arch: {
+        input: { channels: 1, height: 14, width: 14 },
+        layers: [c(32), { type: 'relu' }, c(32), { type: 'relu' }, { type: 'maxpool' }, ...tail],
+      },
+    },
+    {
+      what: 'without ReLU, 48 channels (fused)',
+      fused: true,
+      arch: { input: { channels: 1, height: 12, width: 16 }, layers: [c(32), { type: 'relu' }, c(48), { type: 'maxpool' }, ...tail] },
+    },
+    {
+      what: "'same' padding, 64 channels (fused)",
+      fused: true,
+      arch: {
+        input: { channels: 1, height: 10, width: 10 },
+        layers: [c(32), { type: 'relu' }, { ...c(64), padding: 'same' }, { type: 'relu' }, { type: 'maxpool' }, ...tail],
+      },
+    },
+    {
+      what: '16 channels (the direct kernel; not fused)',
+      fused: false,
+      arch: {
+        input: { channels: 1, height: 14, width: 14 },
+        layers: [c(32), { type: 'relu' }, c(16), { type: 'relu' }, { type: 'maxpool' }, ...tail],
+      },
+    },
+  ];
+  for (const { what, fused, arch } of cases) {
+    (forcedDirect ? test.skip : test)(`${what}: predict and evaluate equal the unfused 'fast' trace bit for bit`, async () => {
+      const plan = planArch(arch);
+      const model = native.createModel('cpu', 5, arch);
+      try {
+        const [h, w, ch] = plan.inputShape;
+        const n = 7;
+        const rng = new Random(11);
+        const images = new Float32Array(n * h * w * ch);
+        // Some exact ties and zeros in the pool windows: half the pixels 0.
+        for (let i = 0; i < images.length; i++) images[i] = rng.next() < 0.5 ? 0 : rng.next();
+        const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
+        const cfg = { temperature: 1, lossScale: 1, dropoutRate: 0, dropoutSeed: 1, convolution: 'fast' as const };
+        const last = plan.steps.at(-1)!.name;
+        const traced = (await model.trace(images, labels, null, cfg, 0))[last];
+        expect(sameBits(await model.predict(images), traced)).toBe(true);
+        const ds = await native.createDataset('cpu', images, labels, null, h * w * ch, 10);
+        try {
+          const e = await model.evaluate(ds, 0, n, 1, true);
+          expect(sameBits(e.logits!, traced)).toBe(true);
+        } finally {
+          ds.dispose();
+        }
+        // The fusion really ran (or really did not): the profile names the fused operation.
+        const ops = await native.profileForward('cpu', n, 1, arch);
+        expect(ops.some((o) => o.op === 'conv3x3_forward' && o.shape.endsWith('-> pool'))).toBe(fused);
+        expect(ops.some((o) => o.op === 'maxpool2x2_forward')).toBe(!fused);
+      } finally {
+        model.dispose();
+      }
+    });
   }
 });

@@ -105,7 +105,7 @@ float Network::dropout_rate(const Step& s, const TrainConfig* train) const {
   return train->dropout_rate >= 0.0f ? train->dropout_rate : s.rate;
 }
 
-Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_t step) {
+Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_t step, bool logits_only) {
   const float* in = x;
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
     const Step& s = plan_.steps[i];
@@ -115,10 +115,24 @@ Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_
       case StepKind::kPad:
         TEMPERED_TRY(b_->pad_hwc(n, s.in.h, s.in.w, s.in.c, s.pad, in, out));
         break;
-      case StepKind::kConv:
-        TEMPERED_TRY(
-            b_->conv3x3_forward(conv_shape(s, n, fast_conv_), in, param(s.weight), param(s.bias), out, s.relu));
+      case StepKind::kConv: {
+        Conv3x3Shape shape = conv_shape(s, n, fast_conv_);
+        if (logits_only && i + 1 < plan_.steps.size() && plan_.steps[i + 1].kind == StepKind::kMaxPool) {
+          shape.pool2x2 = true;
+          if (b_->conv3x3_pools(shape)) {
+            // The pool's output directly: the convolution's output is never written.
+            out = acts_[i + 1].get();
+            TEMPERED_TRY(b_->conv3x3_forward(shape, in, param(s.weight), param(s.bias), out, s.relu));
+            outs_[i] = nullptr;
+            outs_[++i] = out;
+            in = out;
+            continue;
+          }
+          shape.pool2x2 = false;
+        }
+        TEMPERED_TRY(b_->conv3x3_forward(shape, in, param(s.weight), param(s.bias), out, s.relu));
         break;
+      }
       case StepKind::kRelu:
         TEMPERED_TRY(b_->relu_forward(in, out, count));
         break;
@@ -271,7 +285,7 @@ Status Network::evaluate(const DeviceDataset& data, int begin, int end, float te
     TEMPERED_TRY(ensure_capacity(n));
     const float* x = data.images.get() + static_cast<size_t>(start) * in_size;
     const int32_t* labels = data.labels.get() + start;
-    TEMPERED_TRY(forward(x, n, nullptr, 0));
+    TEMPERED_TRY(forward(x, n, nullptr, 0, true));
     SoftmaxXentArgs xa{n, classes, temperature, 1.0f, labels, nullptr};
     TEMPERED_TRY(b_->softmax_xent(xa, logits(), loss_.get(), nullptr));
     host_losses_.resize(n);
@@ -297,7 +311,7 @@ Status Network::predict(const float* host_images, int n, float* host_logits) {
     const int m = std::min(chunk, n - start);
     TEMPERED_TRY(ensure_capacity(m));
     TEMPERED_TRY(b_->upload(x_.get(), host_images + static_cast<size_t>(start) * in_size, sizeof(float) * m * in_size));
-    TEMPERED_TRY(forward(x_.get(), m, nullptr, 0));
+    TEMPERED_TRY(forward(x_.get(), m, nullptr, 0, true));
     TEMPERED_TRY(
         b_->download(host_logits + static_cast<size_t>(start) * classes, logits(), sizeof(float) * m * classes));
   }

@@ -116,7 +116,10 @@ class Network {
   Status ensure_capacity(int n);
   int eval_chunk() const;
   // Training mode (dropout on) when train_cfg is not null and a dropout layer's rate is > 0.
-  Status forward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step);
+  // logits_only: the caller reads nothing but the logits, so a convolution and the max-pool
+  // after it may run as one operation (Backend::conv3x3_pools) and the convolution's own
+  // output is not kept (outs_ null there); a backward pass needs them, so never with it.
+  Status forward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step, bool logits_only = false);
   // Backward from dlogits (device, [n][classes]); weight gradients into grads_ when wanted,
   // the input gradient into dx (device, [n][input_size]) when not null.
   Status backward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step, bool weight_grads, float* dx);

@@ -5,7 +5,8 @@ namespace tempered {
 namespace {
 std::string conv_shape(const Conv3x3Shape& s) {
   return std::to_string(s.in_h) + "x" + std::to_string(s.in_w) + "x" + std::to_string(s.in_c) + " -> " +
-         std::to_string(s.out_h()) + "x" + std::to_string(s.out_w()) + "x" + std::to_string(s.out_c);
+         std::to_string(s.out_h()) + "x" + std::to_string(s.out_w()) + "x" + std::to_string(s.out_c) +
+         (s.pool2x2 ? " -> pool" : "");
 }
 double conv_flops(const Conv3x3Shape& s) { return 2.0 * s.n * s.out_h() * s.out_w() * s.out_c * s.in_c * 9; }
 std::string dense_shape(const DenseShape& s) { return std::to_string(s.in) + " -> " + std::to_string(s.out); }

@@ -30,6 +30,7 @@ class ProfilingBackend final : public Backend {
   const char* name() const override { return inner_->name(); }
   std::string device_name() const override { return inner_->device_name(); }
   size_t eval_chunk_floats() const override { return inner_->eval_chunk_floats(); }
+  bool conv3x3_pools(const Conv3x3Shape& s) const override { return inner_->conv3x3_pools(s); }
   Status alloc(size_t bytes, void** out) override { return inner_->alloc(bytes, out); }
   void release(void* ptr) override { inner_->release(ptr); }
   Status upload(void* d, const void* s, size_t b) override { return inner_->upload(d, s, b); }

@@ -22,8 +22,14 @@ void pack_conv_weights(const float* weight, int out_c, int in_c, int k_pad, floa
     }
 }
 
+bool CpuBackend::conv3x3_pools(const Conv3x3Shape& s) const { return s.k == 3 && winograd_forward_pools(s); }
+
 Status CpuBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias,
                                    float* y, bool relu) {
+  if (s.pool2x2) {
+    if (!conv3x3_pools(s)) return Status::InvalidArgument("conv3x3_forward: no fused max-pool for this shape");
+    return winograd_f2x2_3x3_forward(pool(), *kernels_, s, x, weight, bias, y, relu);
+  }
   if (s.k != 3) return conv_generic_forward(pool(), s, x, weight, bias, y, relu);
   if (s.fast && winograd_forward_chosen(s))
     return winograd_f2x2_3x3_forward(pool(), *kernels_, s, x, weight, bias, y, relu);

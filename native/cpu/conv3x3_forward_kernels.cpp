@@ -28,6 +28,40 @@ constexpr Taps kAllTaps{0, 3, 0, 3};
 // C > 0: the input channel count is a compile-time constant (the network's 1, 32, 64), so
 // x offsets fold into the addressing; C == 0: the run-time value is used. x points at the
 // input of tap (ky0, kx0) for the tile's first position; bp == nullptr: no bias (zeros).
+// One tap's multiply-adds into the accumulators.
+template <int ROWS, int KV, int C>
+inline void conv_tap(vf (&acc)[ROWS][KV], const float* xp, const float* wt, int cin, int k_pad) {
+  for (int c = 0; c < (C > 0 ? C : cin); ++c) {
+    vf w[KV];
+    for (int v = 0; v < KV; ++v) w[v] = vload(wt + c * k_pad + v * kLanes);
+    for (int i = 0; i < ROWS; ++i) {
+      vf b = vset1(xp[i * cin + c]);
+      for (int v = 0; v < KV; ++v) acc[i][v] = vfma(b, w[v], acc[i][v]);
+    }
+  }
+}
+
+// The tile's accumulators after all its taps. ALL: the nine taps of a 'valid' convolution,
+// unrolled, in a function of its own: with loops of run-time bounds around a short
+// reduction (one input channel) in the same function, GCC kept the accumulators on the
+// stack and conv1 ran several times slower. The same multiply-adds in the same order either way.
+template <int ROWS, int KV, int C, bool ALL>
+__attribute__((noinline)) void conv_tile_sum(vf (&acc)[ROWS][KV], const float* x, int in_w, int cin,
+                                             const float* wp, int k_pad, Taps t) {
+  if constexpr (ALL) {
+#pragma GCC unroll 3
+    for (int ky = 0; ky < 3; ++ky)
+#pragma GCC unroll 3
+      for (int kx = 0; kx < 3; ++kx)
+        conv_tap<ROWS, KV, C>(acc, x + (ky * in_w + kx) * cin, wp + (ky * 3 + kx) * cin * k_pad, cin, k_pad);
+  } else {
+    for (int ky = t.ky0; ky < t.ky1; ++ky)
+      for (int kx = t.kx0; kx < t.kx1; ++kx)
+        conv_tap<ROWS, KV, C>(acc, x + ((ky - t.ky0) * in_w + (kx - t.kx0)) * cin, wp + (ky * 3 + kx) * cin * k_pad,
+                              cin, k_pad);
+  }
+}
+
 template <int ROWS, int KV, int C>
 void conv_tile(const float* x, int in_w, int c_rt, const float* wp, int k_pad, const float* bp, float* y, int out_c,
                int last_lanes, bool relu, Taps t) {
@@ -37,20 +71,10 @@ void conv_tile(const float* x, int in_w, int c_rt, const float* wp, int k_pad, c
     vf b = bp != nullptr ? vload(bp + v * kLanes) : vzero();
     for (int i = 0; i < ROWS; ++i) acc[i][v] = b;
   }
-  for (int ky = t.ky0; ky < t.ky1; ++ky) {
-    for (int kx = t.kx0; kx < t.kx1; ++kx) {
-      const float* xp = x + ((ky - t.ky0) * in_w + (kx - t.kx0)) * cin;
-      const float* wt = wp + (ky * 3 + kx) * cin * k_pad;
-      for (int c = 0; c < cin; ++c) {
-        vf w[KV];
-        for (int v = 0; v < KV; ++v) w[v] = vload(wt + c * k_pad + v * kLanes);
-        for (int i = 0; i < ROWS; ++i) {
-          vf b = vset1(xp[i * cin + c]);
-          for (int v = 0; v < KV; ++v) acc[i][v] = vfma(b, w[v], acc[i][v]);
-        }
-      }
-    }
-  }
+  if (t.ky0 == 0 && t.ky1 == 3 && t.kx0 == 0 && t.kx1 == 3)
+    conv_tile_sum<ROWS, KV, C, true>(acc, x, in_w, cin, wp, k_pad, t);
+  else
+    conv_tile_sum<ROWS, KV, C, false>(acc, x, in_w, cin, wp, k_pad, t);
   for (int i = 0; i < ROWS; ++i) {
     for (int v = 0; v < KV; ++v) {
       vf r = relu ? vmax(acc[i][v], vzero()) : acc[i][v];

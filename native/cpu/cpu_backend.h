@@ -42,6 +42,9 @@ class CpuBackend final : public Backend {
   // (48 images of the paper's network) forwards 1.2x faster at batch 128 than 256 images
   // through memory (docs/performance.md).
   size_t eval_chunk_floats() const override { return size_t{1} << 20; }
+  // Where the Winograd forward runs and its tiles are the pool's windows (conv2 and conv4
+  // of the paper's network): the pooled output straight from the output transform.
+  bool conv3x3_pools(const Conv3x3Shape& s) const override;
 
   // The pool of the calling thread's operation: its model's own pool (PoolScope) or the
   // process-wide one.

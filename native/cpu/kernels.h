@@ -48,6 +48,8 @@ struct ConvWeightGrad {
 // a zero border of `pad`, y [n][out_h][out_w][k] (out = in + 2 pad - 2), cut into
 // tiles_h x tiles_w tiles of 2x2 outputs per image (the last row and column may stick out).
 // u is the transformed kernel [16][c][k_pad] (zero beyond k), bias [k_pad] or null.
+// pool2x2 (out_h and out_w even): y is instead [n][out_h / 2][out_w / 2][k], each tile's
+// 2x2 max-pool, the maximum taken in maxpool2x2_forward's order.
 constexpr int kWinogradPlanePad = 16;
 struct WinogradArgs {
   int in_h, in_w, c, c_pad, pad, out_h, out_w, k, k_pad, tiles_h, tiles_w;
@@ -56,6 +58,7 @@ struct WinogradArgs {
   const float* bias;
   float* y;
   bool relu;
+  bool pool2x2;
 };
 
 struct DenseArgs {

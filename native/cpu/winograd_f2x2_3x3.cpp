@@ -182,6 +182,10 @@ bool winograd_forward_chosen(const Conv3x3Shape& s) {
   return !forced_direct() && s.k == 3 && s.in_c >= kMinChannels && s.out_c >= kMinChannels;
 }
 
+bool winograd_forward_pools(const Conv3x3Shape& s) {
+  return s.fast && winograd_forward_chosen(s) && s.out_h() % 2 == 0 && s.out_w() % 2 == 0;
+}
+
 bool winograd_backward_data_chosen(const Conv3x3Shape& s) {
   // The product reduces over the layer's output channels and produces its input channels.
   return !forced_direct() && s.k == 3 && s.out_c >= kMinChannels && s.in_c >= kMinChannels;
@@ -220,7 +224,7 @@ WinogradArgs winograd_forward_args(const Conv3x3Shape& s, const float* x, const 
   const int out_h = s.out_h(), out_w = s.out_w();
   return WinogradArgs{s.in_h,  s.in_w,  s.in_c,          round_up(s.in_c, 16), 0, out_h, out_w,
                       s.out_c, w.k_pad, (out_h + 1) / 2, (out_w + 1) / 2,      x, w.u,   w.bias,
-                      y,       relu};
+                      y,       relu,    s.pool2x2};
 }
 
 Status winograd_forward_tiles(const KernelTable& kt, const WinogradArgs& a, int image, int ty0, int ty1, int tx0,
@@ -248,7 +252,7 @@ Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, 
   const int out_h = s.out_h(), out_w = s.out_w();
   WinogradArgs a{out_h,  out_w,    s.out_c,          round_up(s.out_c, 16), 2,  s.in_h, s.in_w,
                  s.in_c, k->k_pad, (s.in_h + 1) / 2, (s.in_w + 1) / 2,      dy, k->u,   nullptr,
-                 dx,     false};
+                 dx,     false,    false};
   return run_blocks(pool, kt, s.n, a);
 }
 

@@ -24,6 +24,9 @@ class ThreadPool;
 // multiply-adds save); false for every shape when TEMPERED_CONV=direct.
 bool winograd_forward_chosen(const Conv3x3Shape& s);
 bool winograd_backward_data_chosen(const Conv3x3Shape& s);
+// Whether the forward pass of s (fast set) can write the 2x2 max-pool of its output: its
+// tiles are the pool's windows when both output sizes are even.
+bool winograd_forward_pools(const Conv3x3Shape& s);
 // One line for device_name() and the bench: what the convolutions use.
 std::string conv3x3_kernels_summary();
 

@@ -107,6 +107,34 @@ void input_tile(const float* x_img, int in_h, int in_w, int cin, int iy0, int ix
   }
 }
 
+// The output transform of one whole tile (out_h and out_w even) and its 2x2 max-pool into
+// y[k]: the four outputs exactly as the unpooled path computes them, then the maximum in
+// maxpool2x2_forward's order (a later one wins only when strictly greater; vmax(a, b) is
+// a > b ? a : b), so the pooled values equal the two operations' bit for bit, NaN included.
+void pooled_output_tile(const WinogradArgs& a, const float* mt, int64_t m_xi, float* y) {
+  for (int k = 0; k < a.k; k += kLanes) {
+    const int lanes = imin(kLanes, a.k - k);
+    vf q[4][4];
+    for (int r = 0; r < 4; ++r)
+      for (int s = 0; s < 4; ++s) q[r][s] = vload(mt + (r * 4 + s) * m_xi + k);
+    vf p[2][4];
+    for (int s = 0; s < 4; ++s) {
+      p[0][s] = vadd(vadd(q[0][s], q[1][s]), q[2][s]);
+      p[1][s] = vsub(vsub(q[1][s], q[2][s]), q[3][s]);
+    }
+    const vf b = a.bias != nullptr ? vload_lanes(a.bias + k, lanes) : vzero();
+    vf out[2][2];
+    for (int i = 0; i < 2; ++i) {
+      out[i][0] = vadd(vadd(vadd(p[i][0], p[i][1]), p[i][2]), b);
+      out[i][1] = vadd(vsub(vsub(p[i][1], p[i][2]), p[i][3]), b);
+      if (a.relu)
+        for (int j = 0; j < 2; ++j) out[i][j] = vmax(out[i][j], vzero());
+    }
+    const vf best = vmax(out[1][1], vmax(out[1][0], vmax(out[0][1], out[0][0])));
+    vstore_lanes(y + k, best, lanes);
+  }
+}
+
 }  // namespace
 
 void winograd_f2x2_block(const WinogradArgs& a, int64_t tile0, int count, float* v, float* m) {
@@ -138,11 +166,16 @@ void winograd_f2x2_block(const WinogradArgs& a, int64_t tile0, int count, float*
     }
   }
 
-  // 3. Output transform, A^T = [1 1 1 0; 0 1 -1 -1], then bias and ReLU.
+  // 3. Output transform, A^T = [1 1 1 0; 0 1 -1 -1], then bias and ReLU (and the max-pool).
   for (int t = 0; t < count; ++t) {
     const int64_t tile = tile0 + t;
     const int image = static_cast<int>(tile / tiles_per_image), in_image = static_cast<int>(tile % tiles_per_image);
     const int oy0 = in_image / a.tiles_w * 2, ox0 = in_image % a.tiles_w * 2;
+    if (a.pool2x2) {
+      pooled_output_tile(a, m + static_cast<int64_t>(t) * a.k_pad, m_xi,
+                         a.y + (static_cast<int64_t>(image) * tiles_per_image + in_image) * a.k);
+      continue;
+    }
     float* y_img = a.y + static_cast<int64_t>(image) * a.out_h * a.out_w * a.k;
     const float* mt = m + static_cast<int64_t>(t) * a.k_pad;
     for (int k = 0; k < a.k; k += kLanes) {

@@ -164,6 +164,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("planArch", Napi::Function::New<PlanArch>(env, "planArch"));
   exports.Set("fmaPeak", Napi::Function::New<FmaPeak>(env, "fmaPeak"));
   exports.Set("profileTraining", Napi::Function::New<ProfileTraining>(env, "profileTraining"));
+  exports.Set("profileForward", Napi::Function::New<ProfileForward>(env, "profileForward"));
   exports.Set("createModel", Napi::Function::New<ModelWrap::Create>(env, "createModel"));
   exports.Set("apgdSchedule", Napi::Function::New<ModelWrap::ApgdScheduleOf>(env, "apgdSchedule"));
   exports.Set("createDataset", Napi::Function::New<DatasetWrap::Create>(env, "createDataset"));

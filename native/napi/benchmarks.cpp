@@ -63,6 +63,24 @@ double dependent_add_ghz() {
 #endif
 }
 
+// The JS array of a profile's rows, for a Task's completion.
+auto profile_array(std::shared_ptr<std::vector<OpProfile>> results) {
+  return [results](Napi::Env e) -> Napi::Value {
+    Napi::Array out = Napi::Array::New(e, results->size());
+    for (size_t i = 0; i < results->size(); ++i) {
+      const OpProfile& p = (*results)[i];
+      Napi::Object o = Napi::Object::New(e);
+      o.Set("op", p.op);
+      o.Set("shape", p.shape);
+      o.Set("calls", static_cast<double>(p.calls));
+      o.Set("seconds", p.seconds);
+      o.Set("flops", p.flops);
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  };
+}
+
 }  // namespace
 
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
@@ -141,21 +159,40 @@ Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
       *results = prof.results();
       return Status::Ok();
     };
-    auto done = [=](Napi::Env e) -> Napi::Value {
-      Napi::Array out = Napi::Array::New(e, results->size());
-      for (size_t i = 0; i < results->size(); ++i) {
-        const OpProfile& p = (*results)[i];
-        Napi::Object o = Napi::Object::New(e);
-        o.Set("op", p.op);
-        o.Set("shape", p.shape);
-        o.Set("calls", static_cast<double>(p.calls));
-        o.Set("seconds", p.seconds);
-        o.Set("flops", p.flops);
-        out.Set(static_cast<uint32_t>(i), o);
+    return Task::Start(env, work, profile_array(results), nullptr, {});
+  });
+}
+
+Napi::Value ProfileForward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded_promise(env, [&]() -> Napi::Value {
+    const std::string backend_name = require_backend_name(arg(info, 0), "backend");
+    const int batch = static_cast<int>(require_integer(arg(info, 1), "batchSize", 1, 4096));
+    const int reps = static_cast<int>(require_integer(arg(info, 2), "repetitions", 1, 100000));
+    const ArchPlan plan = require_arch(arg(info, 3));
+    Backend* inner = nullptr;
+    Status st = get_backend(backend_name, &inner);
+    if (!st.ok()) throw status_error(env, st);
+    auto results = std::make_shared<std::vector<OpProfile>>();
+    auto work = [=]() -> Status {
+      ProfilingBackend prof(inner);
+      Network net(&prof, plan);
+      TEMPERED_TRY(net.allocate());
+      TEMPERED_TRY(net.init_glorot(1));
+      std::vector<float> images(static_cast<size_t>(batch) * net.input_size());
+      uint32_t s = 12345;
+      for (float& x : images) {
+        s = s * 1664525u + 1013904223u;
+        x = static_cast<float>(s >> 8) / 16777216.0f;
       }
-      return out;
+      std::vector<float> logits(static_cast<size_t>(batch) * net.classes());
+      TEMPERED_TRY(net.predict(images.data(), batch, logits.data()));  // warm-up, not counted
+      prof.reset();
+      for (int r = 0; r < reps; ++r) TEMPERED_TRY(net.predict(images.data(), batch, logits.data()));
+      *results = prof.results();
+      return Status::Ok();
     };
-    return Task::Start(env, work, done, nullptr, {});
+    return Task::Start(env, work, profile_array(results), nullptr, {});
   });
 }
 

@@ -12,6 +12,7 @@ namespace napi {
 Napi::Value FmaPeak(const Napi::CallbackInfo& info);
 // profileTraining(backend, batchSize, steps) -> Promise<NativeOpProfile[]>
 Napi::Value ProfileTraining(const Napi::CallbackInfo& info);
+Napi::Value ProfileForward(const Napi::CallbackInfo& info);
 
 }  // namespace napi
 }  // namespace tempered

@@ -29,9 +29,13 @@ struct Conv3x3Shape {
   int n, in_h, in_w, in_c, out_c;
   int k = 3;
   // The caller accepts an algorithm whose float32 rounding differs from the direct
-  // kernel's (the CPU backend's Winograd F(2x2, 3x3) where it pays): set by the training
-  // path only, so inference, attacks and the sweep keep their exact results.
+  // kernel's (the CPU backend's Winograd F(2x2, 3x3) where it pays). The network sets it
+  // everywhere unless asked for the direct kernel (TrainConfig::fast_conv, trace 'direct').
   bool fast = false;
+  // y is the 2x2 max-pool (stride 2) of the ReLU?(convolution), [n][out_h / 2][out_w / 2]
+  // [out_c], the same values as conv3x3_forward then maxpool2x2_forward: only for a shape
+  // the backend's conv3x3_pools() accepts.
+  bool pool2x2 = false;
   int out_h() const { return in_h - k + 1; }
   int out_w() const { return in_w - k + 1; }
 };
@@ -155,6 +159,10 @@ class Backend {
 
   // Unsupported: the network runs the sweep as full forward passes (Network::sweep).
   virtual Status sweep(const SweepArgs& a) { return Status::Unsupported("no sweep of its own"); }
+
+  // Whether conv3x3_forward computes shape s (pool2x2 set) in one pass. The network asks
+  // before each fused call and otherwise runs the two operations.
+  virtual bool conv3x3_pools(const Conv3x3Shape& s) const { return false; }
 
   // Predictions, evaluations and input gradients run in chunks of images whose largest
   // activation holds at most this many floats (and at most 256 images).

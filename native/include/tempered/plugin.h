@@ -8,7 +8,7 @@
 #include "tempered/backend.h"
 
 // Bump when Backend's virtual methods change: a stale plugin is then refused, not called.
-#define TEMPERED_PLUGIN_ABI_VERSION 2
+#define TEMPERED_PLUGIN_ABI_VERSION 3
 
 extern "C" {
 // Returns the plugin's ABI version.
