@@ -235,42 +235,48 @@ test("a trace's convolution option is checked", async () => {
   }
 });
 
-// At inference (predictions, evaluations, attack losses) a Winograd convolution whose output
-// sizes are even and that a max-pool follows writes the pooled output straight from its
-// output transform (Backend::conv3x3_pools): the same values as the two operations, since
-// the tiles are the pool's windows and the maximum is taken in the pool's order.
-describe('the convolution fused with the max-pool after it', () => {
+// At inference (predictions, evaluations, attack losses) a Winograd convolution that a max-pool
+// follows writes the pooled output straight from its output transform (Backend::conv3x3_pools),
+// and a direct convolution before a Winograd one is computed band by band into it
+// (conv3x3_pairs): the same values as the operations one by one, since each element is the
+// same sequence of operations and the maximum is taken in the pool's order.
+describe('the convolutions fused at inference', () => {
   const c = (filters: number) => ({ type: 'conv' as const, filters, kernel: 3 as const });
+  const r = { type: 'relu' as const };
+  const pool = { type: 'maxpool' as const };
   const tail = [{ type: 'flatten' as const }, { type: 'dense' as const, units: 10 }];
-  const cases: { what: string; fused: boolean; arch: NativeArchSpec }[] = [
+  const input = (channels: number, height: number, width: number) => ({ channels, height, width });
+  // fused: each fused operation and shape as the profile names them, sorted.
+  const cases: { what: string; fused: string[]; arch: NativeArchSpec }[] = [
     {
-      what: 'with ReLU, even sizes (fused)',
-      fused: true,
-      arch: {
-        input: { channels: 1, height: 14, width: 14 },
-        layers: [c(32), { type: 'relu' }, c(32), { type: 'relu' }, { type: 'maxpool' }, ...tail],
-      },
+      what: 'a direct convolution, a Winograd one with ReLU and a pool',
+      fused: ['conv3x3_pair_forward 14x14x1 -> 12x12x32 -> 10x10x32 -> pool'],
+      arch: { input: input(1, 14, 14), layers: [c(32), r, c(32), r, pool, ...tail] },
     },
     {
-      what: 'without ReLU, 48 channels (fused)',
-      fused: true,
-      arch: { input: { channels: 1, height: 12, width: 16 }, layers: [c(32), { type: 'relu' }, c(48), { type: 'maxpool' }, ...tail] },
+      what: 'the same without ReLU, 3 input and 48 channels',
+      fused: ['conv3x3_pair_forward 12x16x3 -> 10x14x32 -> 8x12x48 -> pool'],
+      arch: { input: input(3, 12, 16), layers: [c(32), c(48), pool, ...tail] },
     },
     {
-      what: "'same' padding, 64 channels (fused)",
-      fused: true,
-      arch: {
-        input: { channels: 1, height: 10, width: 10 },
-        layers: [c(32), { type: 'relu' }, { ...c(64), padding: 'same' }, { type: 'relu' }, { type: 'maxpool' }, ...tail],
-      },
+      what: 'a pair without a pool, then a Winograd convolution and a pool',
+      fused: ['conv3x3_forward 12x12x32 -> 10x10x64 -> pool', 'conv3x3_pair_forward 16x16x1 -> 14x14x32 -> 12x12x32'],
+      arch: { input: input(1, 16, 16), layers: [c(32), r, c(32), r, c(64), r, pool, ...tail] },
     },
     {
-      what: '16 channels (the direct kernel; not fused)',
-      fused: false,
-      arch: {
-        input: { channels: 1, height: 14, width: 14 },
-        layers: [c(32), { type: 'relu' }, c(16), { type: 'relu' }, { type: 'maxpool' }, ...tail],
-      },
+      what: 'a pair of odd output sizes (the last tiles stick out), no pool',
+      fused: ['conv3x3_pair_forward 15x13x1 -> 13x11x32 -> 11x9x32'],
+      arch: { input: input(1, 15, 13), layers: [c(32), r, c(32), r, ...tail] },
+    },
+    {
+      what: "a 'same' convolution (a pad step before it) and a pool",
+      fused: ['conv3x3_forward 10x10x32 -> 8x8x64 -> pool'],
+      arch: { input: input(1, 10, 10), layers: [c(32), r, { ...c(64), padding: 'same' }, r, pool, ...tail] },
+    },
+    {
+      what: 'a second convolution of 16 channels (the direct kernel; nothing fused)',
+      fused: [],
+      arch: { input: input(1, 14, 14), layers: [c(32), r, c(16), r, pool, ...tail] },
     },
   ];
   for (const { what, fused, arch } of cases) {
@@ -296,10 +302,11 @@ describe('the convolution fused with the max-pool after it', () => {
         } finally {
           ds.dispose();
         }
-        // The fusion really ran (or really did not): the profile names the fused operation.
+        // The fusions really ran (or really did not): the profile names the fused operations.
         const ops = await native.profileForward('cpu', n, 1, arch);
-        expect(ops.some((o) => o.op === 'conv3x3_forward' && o.shape.endsWith('-> pool'))).toBe(fused);
-        expect(ops.some((o) => o.op === 'maxpool2x2_forward')).toBe(!fused);
+        const names = ops.map((o) => `${o.op} ${o.shape}`);
+        expect(names.filter((x) => x.includes('pair') || x.endsWith('-> pool')).sort()).toEqual(fused);
+        expect(names.some((x) => x.startsWith('maxpool2x2_forward'))).toBe(fused.length === 0);
       } finally {
         model.dispose();
       }

@@ -105,6 +105,22 @@ float Network::dropout_rate(const Step& s, const TrainConfig* train) const {
   return train->dropout_rate >= 0.0f ? train->dropout_rate : s.rate;
 }
 
+size_t Network::fused_conv_end(size_t i, int n, Conv3x3Shape* first, Conv3x3Shape* second) const {
+  const auto next_is = [&](size_t j, StepKind kind) { return j < plan_.steps.size() && plan_.steps[j].kind == kind; };
+  if (next_is(i + 1, StepKind::kConv)) {
+    *second = conv_shape(plan_.steps[i + 1], n, fast_conv_);
+    second->pool2x2 = next_is(i + 2, StepKind::kMaxPool) && b_->conv3x3_pools(*second);
+    if (b_->conv3x3_pairs(*first, *second)) return i + (second->pool2x2 ? 2 : 1);
+    *second = Conv3x3Shape{};
+  }
+  if (next_is(i + 1, StepKind::kMaxPool)) {
+    first->pool2x2 = true;
+    if (b_->conv3x3_pools(*first)) return i + 1;
+    first->pool2x2 = false;
+  }
+  return i;
+}
+
 Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_t step, bool logits_only) {
   const float* in = x;
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
@@ -116,22 +132,27 @@ Status Network::forward(const float* x, int n, const TrainConfig* train, uint32_
         TEMPERED_TRY(b_->pad_hwc(n, s.in.h, s.in.w, s.in.c, s.pad, in, out));
         break;
       case StepKind::kConv: {
-        Conv3x3Shape shape = conv_shape(s, n, fast_conv_);
-        if (logits_only && i + 1 < plan_.steps.size() && plan_.steps[i + 1].kind == StepKind::kMaxPool) {
-          shape.pool2x2 = true;
-          if (b_->conv3x3_pools(shape)) {
-            // The pool's output directly: the convolution's output is never written.
-            out = acts_[i + 1].get();
-            TEMPERED_TRY(b_->conv3x3_forward(shape, in, param(s.weight), param(s.bias), out, s.relu));
-            outs_[i] = nullptr;
-            outs_[++i] = out;
-            in = out;
-            continue;
-          }
-          shape.pool2x2 = false;
+        Conv3x3Shape shape = conv_shape(s, n, fast_conv_), second{};
+        const size_t last = logits_only ? fused_conv_end(i, n, &shape, &second) : i;
+        if (last == i) {
+          TEMPERED_TRY(b_->conv3x3_forward(shape, in, param(s.weight), param(s.bias), out, s.relu));
+          break;
         }
-        TEMPERED_TRY(b_->conv3x3_forward(shape, in, param(s.weight), param(s.bias), out, s.relu));
-        break;
+        // Steps i..last as one operation, into the last one's output; the ones between are
+        // never written.
+        out = acts_[last].get();
+        if (second.n > 0) {
+          const Step& s2 = plan_.steps[i + 1];
+          TEMPERED_TRY(b_->conv3x3_pair_forward(shape, param(s.weight), param(s.bias), s.relu, second, param(s2.weight),
+                                                param(s2.bias), s2.relu, in, out));
+        } else {
+          TEMPERED_TRY(b_->conv3x3_forward(shape, in, param(s.weight), param(s.bias), out, s.relu));
+        }
+        for (size_t j = i; j < last; ++j) outs_[j] = nullptr;
+        outs_[last] = out;
+        in = out;
+        i = last;
+        continue;
       }
       case StepKind::kRelu:
         TEMPERED_TRY(b_->relu_forward(in, out, count));

@@ -120,6 +120,11 @@ class Network {
   // after it may run as one operation (Backend::conv3x3_pools) and the convolution's own
   // output is not kept (outs_ null there); a backward pass needs them, so never with it.
   Status forward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step, bool logits_only = false);
+  // The last of the steps from convolution step i on that the backend runs as one operation
+  // at inference: i + 1 or i + 2 with a second convolution (*second set; its pool2x2 when
+  // the pool after it is included), i + 1 with the pool after it (first->pool2x2 set), i
+  // when none.
+  size_t fused_conv_end(size_t i, int n, Conv3x3Shape* first, Conv3x3Shape* second) const;
   // Backward from dlogits (device, [n][classes]); weight gradients into grads_ when wanted,
   // the input gradient into dx (device, [n][input_size]) when not null.
   Status backward(const float* x, int n, const TrainConfig* train_cfg, uint32_t step, bool weight_grads, float* dx);

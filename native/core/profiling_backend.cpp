@@ -45,6 +45,13 @@ Status ProfilingBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, 
   return timed("conv3x3_forward", conv_shape(s), conv_flops(s),
                [&] { return inner_->conv3x3_forward(s, x, w, b, y, relu); });
 }
+Status ProfilingBackend::conv3x3_pair_forward(const Conv3x3Shape& first, const float* w1, const float* b1, bool relu1,
+                                              const Conv3x3Shape& second, const float* w2, const float* b2, bool relu2,
+                                              const float* x, float* y) {
+  const std::string shape = conv_shape(first) + " -> " + conv_shape(second).substr(conv_shape(second).find(" -> ") + 4);
+  return timed("conv3x3_pair_forward", shape, conv_flops(first) + conv_flops(second),
+               [&] { return inner_->conv3x3_pair_forward(first, w1, b1, relu1, second, w2, b2, relu2, x, y); });
+}
 Status ProfilingBackend::conv3x3_backward_data(const Conv3x3Shape& s, const float* dy, const float* w, float* dx) {
   return timed("conv3x3_backward_data", conv_shape(s), conv_flops(s),
                [&] { return inner_->conv3x3_backward_data(s, dy, w, dx); });

@@ -31,6 +31,12 @@ class ProfilingBackend final : public Backend {
   std::string device_name() const override { return inner_->device_name(); }
   size_t eval_chunk_floats() const override { return inner_->eval_chunk_floats(); }
   bool conv3x3_pools(const Conv3x3Shape& s) const override { return inner_->conv3x3_pools(s); }
+  bool conv3x3_pairs(const Conv3x3Shape& a, const Conv3x3Shape& b) const override {
+    return inner_->conv3x3_pairs(a, b);
+  }
+  Status conv3x3_pair_forward(const Conv3x3Shape& first, const float* w1, const float* b1, bool relu1,
+                              const Conv3x3Shape& second, const float* w2, const float* b2, bool relu2, const float* x,
+                              float* y) override;
   Status alloc(size_t bytes, void** out) override { return inner_->alloc(bytes, out); }
   void release(void* ptr) override { inner_->release(ptr); }
   Status upload(void* d, const void* s, size_t b) override { return inner_->upload(d, s, b); }

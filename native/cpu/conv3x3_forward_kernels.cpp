@@ -46,8 +46,8 @@ inline void conv_tap(vf (&acc)[ROWS][KV], const float* xp, const float* wt, int 
 // reduction (one input channel) in the same function, GCC kept the accumulators on the
 // stack and conv1 ran several times slower. The same multiply-adds in the same order either way.
 template <int ROWS, int KV, int C, bool ALL>
-__attribute__((noinline)) void conv_tile_sum(vf (&acc)[ROWS][KV], const float* x, int in_w, int cin,
-                                             const float* wp, int k_pad, Taps t) {
+__attribute__((noinline)) void conv_tile_sum(vf (&acc)[ROWS][KV], const float* x, int in_w, int cin, const float* wp,
+                                             int k_pad, Taps t) {
   if constexpr (ALL) {
 #pragma GCC unroll 3
     for (int ky = 0; ky < 3; ++ky)

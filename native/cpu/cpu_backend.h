@@ -45,6 +45,13 @@ class CpuBackend final : public Backend {
   // Where the Winograd forward runs and its tiles are the pool's windows (conv2 and conv4
   // of the paper's network): the pooled output straight from the output transform.
   bool conv3x3_pools(const Conv3x3Shape& s) const override;
+  // A direct 3x3 convolution (conv1: few input channels, an output too large to stay in
+  // cache) into a Winograd one: conv1's rows are computed per band of the second's tiles
+  // into a buffer of the thread's own, and never written to memory.
+  bool conv3x3_pairs(const Conv3x3Shape& first, const Conv3x3Shape& second) const override;
+  Status conv3x3_pair_forward(const Conv3x3Shape& first, const float* weight1, const float* bias1, bool relu1,
+                              const Conv3x3Shape& second, const float* weight2, const float* bias2, bool relu2,
+                              const float* x, float* y) override;
 
   // The pool of the calling thread's operation: its model's own pool (PoolScope) or the
   // process-wide one.

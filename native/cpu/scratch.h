@@ -20,6 +20,7 @@ enum ScratchSlot {
   kScratchSweep3,
   kScratchWinogradIn,
   kScratchWinogradOut,
+  kScratchPairRows,
   kScratchSlots
 };
 

@@ -198,10 +198,7 @@ std::string conv3x3_kernels_summary() {
 
 Status winograd_f2x2_3x3_forward(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s, const float* x,
                                  const float* weight, const float* bias, float* y, bool relu) {
-  const int in_c = s.in_c;
-  const WinogradKernel* k =
-      cached_kernel(pool, false, s.in_c, s.out_c, weight, bias,
-                    [&](int o, int r, int ky, int kx) { return forward_tap(weight, in_c, o, r, ky, kx); });
+  const WinogradKernel* k = winograd_forward_cached_kernel(pool, s, weight, bias);
   if (k == nullptr) return Status::OutOfMemory("winograd_f2x2_3x3_forward: kernel");
   return run_blocks(pool, kt, s.n, winograd_forward_args(s, x, *k, y, relu));
 }
@@ -227,6 +224,35 @@ WinogradArgs winograd_forward_args(const Conv3x3Shape& s, const float* x, const 
                       y,       relu,    s.pool2x2};
 }
 
+const WinogradKernel* winograd_forward_cached_kernel(ThreadPool& pool, const Conv3x3Shape& s, const float* weight,
+                                                     const float* bias) {
+  const int in_c = s.in_c;
+  return cached_kernel(pool, false, s.in_c, s.out_c, weight, bias,
+                       [&](int o, int r, int ky, int kx) { return forward_tap(weight, in_c, o, r, ky, kx); });
+}
+
+Status winograd_forward_band(const KernelTable& kt, const WinogradArgs& a, int image, int ty0, int ty1,
+                             const float* rows_in, int rows) {
+  const int count = (ty1 - ty0) * a.tiles_w;
+  if (a.pad != 0 || count > kWinogradBandTiles || count > kTilesPerBlock)
+    return Status::InvalidArgument("winograd_forward_band: band too wide");
+  // The band as an image of its own: `rows` input rows, ty1 - ty0 tile rows, its outputs
+  // (pooled or not) where the band's lie in y. Rows past the band's last are past the
+  // image's too (the caller's contract), zeros in both.
+  WinogradArgs b = a;
+  b.in_h = rows;
+  b.x = rows_in;
+  b.tiles_h = ty1 - ty0;
+  b.out_h = std::min(a.out_h - 2 * ty0, 2 * b.tiles_h);
+  b.y = a.pool2x2 ? a.y + (static_cast<int64_t>(image) * a.tiles_h * a.tiles_w + ty0 * a.tiles_w) * a.k
+                  : a.y + (static_cast<int64_t>(image) * a.out_h + 2 * ty0) * a.out_w * a.k;
+  float* v = block_scratch_in(a, count);
+  float* m = block_scratch_out(a, count);
+  if (v == nullptr || m == nullptr) return Status::OutOfMemory("winograd_forward_band: scratch");
+  kt.winograd_f2x2_block(b, 0, count, v, m);
+  return Status::Ok();
+}
+
 Status winograd_forward_tiles(const KernelTable& kt, const WinogradArgs& a, int image, int ty0, int ty1, int tx0,
                               int tx1) {
   const int count = tx1 - tx0;
@@ -250,9 +276,23 @@ Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, 
       });
   if (k == nullptr) return Status::OutOfMemory("winograd_f2x2_3x3_backward_data: kernel");
   const int out_h = s.out_h(), out_w = s.out_w();
-  WinogradArgs a{out_h,  out_w,    s.out_c,          round_up(s.out_c, 16), 2,  s.in_h, s.in_w,
-                 s.in_c, k->k_pad, (s.in_h + 1) / 2, (s.in_w + 1) / 2,      dy, k->u,   nullptr,
-                 dx,     false,    false};
+  WinogradArgs a{out_h,
+                 out_w,
+                 s.out_c,
+                 round_up(s.out_c, 16),
+                 2,
+                 s.in_h,
+                 s.in_w,
+                 s.in_c,
+                 k->k_pad,
+                 (s.in_h + 1) / 2,
+                 (s.in_w + 1) / 2,
+                 dy,
+                 k->u,
+                 nullptr,
+                 dx,
+                 false,
+                 false};
   return run_blocks(pool, kt, s.n, a);
 }
 

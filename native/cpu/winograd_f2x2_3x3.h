@@ -48,6 +48,16 @@ Status winograd_forward_kernel(ThreadPool& pool, const Conv3x3Shape& s, const fl
                                WinogradKernel* out);
 // The forward pass of shape s over x into y with kernel w.
 WinogradArgs winograd_forward_args(const Conv3x3Shape& s, const float* x, const WinogradKernel& w, float* y, bool relu);
+constexpr int kWinogradBandTiles = 32;
+// The cached transformed kernel of the forward pass of s (null when out of memory).
+const WinogradKernel* winograd_forward_cached_kernel(ThreadPool& pool, const Conv3x3Shape& s, const float* weight,
+                                                     const float* bias);
+// Tile rows [ty0, ty1) of image `image` (a.pad 0, whole rows, at most kWinogradBandTiles), on the
+// calling thread, reading the input rows [2 ty0, 2 ty0 + rows) from `rows_in`
+// ([rows][in_w][c]) instead of a.x: every row of the image those tiles read, so the
+// outputs are bit-identical to the full forward pass's.
+Status winograd_forward_band(const KernelTable& kt, const WinogradArgs& a, int image, int ty0, int ty1,
+                             const float* rows_in, int rows);
 // Output tiles [ty0, ty1) x [tx0, tx1) (2x2 outputs each) of image `image`, on the calling
 // thread: each tile is a fixed sequence of operations, so its outputs are bit-identical to
 // those of the full forward pass.

@@ -164,6 +164,17 @@ class Backend {
   // before each fused call and otherwise runs the two operations.
   virtual bool conv3x3_pools(const Conv3x3Shape& s) const { return false; }
 
+  // Two convolutions in a row at inference, y = second(ReLU?(first(x))) (second's pool2x2
+  // and ReLU as in conv3x3_forward), first's output never stored whole: the backend's
+  // conv3x3_pairs(first, second) says for which shapes; the network otherwise runs them one
+  // after the other, with the same values.
+  virtual bool conv3x3_pairs(const Conv3x3Shape& first, const Conv3x3Shape& second) const { return false; }
+  virtual Status conv3x3_pair_forward(const Conv3x3Shape& first, const float* weight1, const float* bias1, bool relu1,
+                                      const Conv3x3Shape& second, const float* weight2, const float* bias2, bool relu2,
+                                      const float* x, float* y) {
+    return Status::Unsupported("no fused pair of convolutions");
+  }
+
   // Predictions, evaluations and input gradients run in chunks of images whose largest
   // activation holds at most this many floats (and at most 256 images).
   virtual size_t eval_chunk_floats() const { return size_t{1} << 24; }
