@@ -193,7 +193,8 @@ bool winograd_backward_data_chosen(const Conv3x3Shape& s) {
 
 std::string conv3x3_kernels_summary() {
   if (forced_direct()) return "conv3x3: direct (TEMPERED_CONV=direct)";
-  return "conv3x3: Winograd F(2x2,3x3) where in and out channels >= 32, direct elsewhere";
+  return "conv3x3: Winograd F(2x2,3x3) where in and out channels >= 32, direct elsewhere; at inference fused with "
+         "the max-pool after and the direct convolution before";
 }
 
 Status winograd_f2x2_3x3_forward(ThreadPool& pool, const KernelTable& kt, const Conv3x3Shape& s, const float* x,
