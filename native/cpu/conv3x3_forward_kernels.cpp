@@ -25,9 +25,6 @@ struct Taps {
 };
 constexpr Taps kAllTaps{0, 3, 0, 3};
 
-// C > 0: the input channel count is a compile-time constant (the network's 1, 32, 64), so
-// x offsets fold into the addressing; C == 0: the run-time value is used. x points at the
-// input of tap (ky0, kx0) for the tile's first position; bp == nullptr: no bias (zeros).
 // One tap's multiply-adds into the accumulators.
 template <int ROWS, int KV, int C>
 inline void conv_tap(vf (&acc)[ROWS][KV], const float* xp, const float* wt, int cin, int k_pad) {
@@ -62,6 +59,9 @@ __attribute__((noinline)) void conv_tile_sum(vf (&acc)[ROWS][KV], const float* x
   }
 }
 
+// C > 0: the input channel count is a compile-time constant (the network's 1, 32, 64), so
+// x offsets fold into the addressing; C == 0: the run-time value is used. x points at the
+// input of tap (ky0, kx0) for the tile's first position; bp == nullptr: no bias (zeros).
 template <int ROWS, int KV, int C>
 void conv_tile(const float* x, int in_w, int c_rt, const float* wp, int k_pad, const float* bp, float* y, int out_c,
                int last_lanes, bool relu, Taps t) {

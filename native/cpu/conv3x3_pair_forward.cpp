@@ -20,16 +20,16 @@ bool CpuBackend::conv3x3_pairs(const Conv3x3Shape& first, const Conv3x3Shape& se
   const bool first_direct = first.k == 3 && !first.pool2x2 && !(first.fast && winograd_forward_chosen(first));
   const bool second_winograd =
       second.k == 3 && second.fast && winograd_forward_chosen(second) && (!second.pool2x2 || conv3x3_pools(second));
-  const bool chained = first.n == second.n && first.out_h() == second.in_h && first.out_w() == second.in_w &&
-                       first.out_c == second.in_c;
+  const bool chained =
+      first.n == second.n && first.out_h() == second.in_h && first.out_w() == second.in_w && first.out_c == second.in_c;
   // Whole tile rows per band (at most 31 tiles a row: inputs are at most 64 wide).
   const int tiles_w = (second.out_w() + 1) / 2;
   return first_direct && second_winograd && chained && tiles_w <= kWinogradBandTiles;
 }
 
-Status CpuBackend::conv3x3_pair_forward(const Conv3x3Shape& first, const float* weight1, const float* bias1,
-                                        bool relu1, const Conv3x3Shape& second, const float* weight2,
-                                        const float* bias2, bool relu2, const float* x, float* y) {
+Status CpuBackend::conv3x3_pair_forward(const Conv3x3Shape& first, const float* weight1, const float* bias1, bool relu1,
+                                        const Conv3x3Shape& second, const float* weight2, const float* bias2,
+                                        bool relu2, const float* x, float* y) {
   if (!conv3x3_pairs(first, second)) return Status::InvalidArgument("conv3x3_pair_forward: not a pair it fuses");
   // The first convolution's packed weights, as conv3x3_forward packs them.
   const int k_pad = round_up(first.out_c, 16);
@@ -59,9 +59,11 @@ Status CpuBackend::conv3x3_pair_forward(const Conv3x3Shape& first, const float* 
       return;
     }
     // The first convolution over the input rows [r0, r1 + 2), as an image of its own.
-    const ConvWindow w{r1 - r0 + 2, first.in_w, first.in_c, mid_c,    k_pad,
-                       x + image * in_image + static_cast<size_t>(r0) * first.in_w * first.in_c,
-                       packed_w,    packed_b,   rows,       relu1};
+    const ConvWindow w{r1 - r0 + 2, first.in_w,
+                       first.in_c,  mid_c,
+                       k_pad,       x + image * in_image + static_cast<size_t>(r0) * first.in_w * first.in_c,
+                       packed_w,    packed_b,
+                       rows,        relu1};
     kt.conv3x3_window(w, 0, 0, r1 - r0, 0, mid_w);
     if (!winograd_forward_band(kt, a, image, ty0, ty1, rows, r1 - r0).ok()) failed = true;
   });

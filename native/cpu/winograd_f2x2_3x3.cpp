@@ -277,23 +277,24 @@ Status winograd_f2x2_3x3_backward_data(ThreadPool& pool, const KernelTable& kt, 
       });
   if (k == nullptr) return Status::OutOfMemory("winograd_f2x2_3x3_backward_data: kernel");
   const int out_h = s.out_h(), out_w = s.out_w();
-  WinogradArgs a{out_h,
-                 out_w,
-                 s.out_c,
-                 round_up(s.out_c, 16),
-                 2,
-                 s.in_h,
-                 s.in_w,
-                 s.in_c,
-                 k->k_pad,
-                 (s.in_h + 1) / 2,
-                 (s.in_w + 1) / 2,
-                 dy,
-                 k->u,
-                 nullptr,
-                 dx,
-                 false,
-                 false};
+  WinogradArgs a{};
+  a.in_h = out_h;  // the product reads dy ...
+  a.in_w = out_w;
+  a.c = s.out_c;
+  a.c_pad = round_up(s.out_c, 16);
+  a.pad = 2;         // ... with a zero border of 2
+  a.out_h = s.in_h;  // and writes dx
+  a.out_w = s.in_w;
+  a.k = s.in_c;
+  a.k_pad = k->k_pad;
+  a.tiles_h = (s.in_h + 1) / 2;
+  a.tiles_w = (s.in_w + 1) / 2;
+  a.x = dy;
+  a.u = k->u;
+  a.bias = nullptr;
+  a.y = dx;
+  a.relu = false;
+  a.pool2x2 = false;
   return run_blocks(pool, kt, s.n, a);
 }
 
