@@ -235,8 +235,8 @@ const WinogradKernel* winograd_forward_cached_kernel(ThreadPool& pool, const Con
 Status winograd_forward_band(const KernelTable& kt, const WinogradArgs& a, int image, int ty0, int ty1,
                              const float* rows_in, int rows) {
   const int count = (ty1 - ty0) * a.tiles_w;
-  if (a.pad != 0 || count > kWinogradBandTiles || count > kTilesPerBlock)
-    return Status::InvalidArgument("winograd_forward_band: band too wide");
+  static_assert(kWinogradBandTiles <= kTilesPerBlock, "a band fits the block scratch");
+  if (a.pad != 0 || count > kWinogradBandTiles) return Status::InvalidArgument("winograd_forward_band: band too wide");
   // The band as an image of its own: `rows` input rows, ty1 - ty0 tile rows, its outputs
   // (pooled or not) where the band's lie in y. Rows past the band's last are past the
   // image's too (the caller's contract), zeros in both.
