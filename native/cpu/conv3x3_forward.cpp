@@ -22,6 +22,18 @@ void pack_conv_weights(const float* weight, int out_c, int in_c, int k_pad, floa
     }
 }
 
+bool direct_conv_window(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y,
+                        bool relu, ConvWindow* out) {
+  const int k_pad = round_up(s.out_c, 16);
+  float* packed_w = scratch(kScratchPackedWeights, static_cast<size_t>(9) * s.in_c * k_pad);
+  float* packed_b = scratch(kScratchPackedBias, k_pad);
+  if (packed_w == nullptr || packed_b == nullptr) return false;
+  pack_conv_weights(weight, s.out_c, s.in_c, k_pad, packed_w);
+  for (int k = 0; k < k_pad; ++k) packed_b[k] = k < s.out_c ? bias[k] : 0.0f;
+  *out = ConvWindow{s.in_h, s.in_w, s.in_c, s.out_c, k_pad, x, packed_w, packed_b, y, relu};
+  return true;
+}
+
 bool CpuBackend::conv3x3_pools(const Conv3x3Shape& s) const { return s.k == 3 && winograd_forward_pools(s); }
 
 Status CpuBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias,
@@ -33,14 +45,8 @@ Status CpuBackend::conv3x3_forward(const Conv3x3Shape& s, const float* x, const 
   if (s.k != 3) return conv_generic_forward(pool(), s, x, weight, bias, y, relu);
   if (s.fast && winograd_forward_chosen(s))
     return winograd_f2x2_3x3_forward(pool(), *kernels_, s, x, weight, bias, y, relu);
-  const int k_pad = round_up(s.out_c, 16);
-  float* packed_w = scratch(kScratchPackedWeights, static_cast<size_t>(9) * s.in_c * k_pad);
-  float* packed_b = scratch(kScratchPackedBias, k_pad);
-  if (packed_w == nullptr || packed_b == nullptr) return Status::OutOfMemory("conv3x3_forward: scratch");
-  pack_conv_weights(weight, s.out_c, s.in_c, k_pad, packed_w);
-  for (int k = 0; k < k_pad; ++k) packed_b[k] = k < s.out_c ? bias[k] : 0.0f;
-
-  ConvWindow a{s.in_h, s.in_w, s.in_c, s.out_c, k_pad, x, packed_w, packed_b, y, relu};
+  ConvWindow a{};
+  if (!direct_conv_window(s, x, weight, bias, y, relu, &a)) return Status::OutOfMemory("conv3x3_forward: scratch");
   const int out_h = s.out_h(), out_w = s.out_w();
   const KernelTable& kt = *kernels_;
   // Tasks of whole rows, at least kMinTaskMultiplyAdds each: handing out a task costs an

@@ -32,12 +32,9 @@ Status CpuBackend::conv3x3_pair_forward(const Conv3x3Shape& first, const float* 
                                         bool relu2, const float* x, float* y) {
   if (!conv3x3_pairs(first, second)) return Status::InvalidArgument("conv3x3_pair_forward: not a pair it fuses");
   // The first convolution's packed weights, as conv3x3_forward packs them.
-  const int k_pad = round_up(first.out_c, 16);
-  float* packed_w = scratch(kScratchPackedWeights, static_cast<size_t>(9) * first.in_c * k_pad);
-  float* packed_b = scratch(kScratchPackedBias, k_pad);
-  if (packed_w == nullptr || packed_b == nullptr) return Status::OutOfMemory("conv3x3_pair_forward: scratch");
-  pack_conv_weights(weight1, first.out_c, first.in_c, k_pad, packed_w);
-  for (int k = 0; k < k_pad; ++k) packed_b[k] = k < first.out_c ? bias1[k] : 0.0f;
+  ConvWindow whole{};
+  if (!direct_conv_window(first, x, weight1, bias1, nullptr, relu1, &whole))
+    return Status::OutOfMemory("conv3x3_pair_forward: scratch");
   const WinogradKernel* u = winograd_forward_cached_kernel(pool(), second, weight2, bias2);
   if (u == nullptr) return Status::OutOfMemory("conv3x3_pair_forward: kernel");
   const WinogradArgs a = winograd_forward_args(second, nullptr, *u, y, relu2);
@@ -59,11 +56,10 @@ Status CpuBackend::conv3x3_pair_forward(const Conv3x3Shape& first, const float* 
       return;
     }
     // The first convolution over the input rows [r0, r1 + 2), as an image of its own.
-    const ConvWindow w{r1 - r0 + 2, first.in_w,
-                       first.in_c,  mid_c,
-                       k_pad,       x + image * in_image + static_cast<size_t>(r0) * first.in_w * first.in_c,
-                       packed_w,    packed_b,
-                       rows,        relu1};
+    ConvWindow w = whole;
+    w.in_h = r1 - r0 + 2;
+    w.x = x + image * in_image + static_cast<size_t>(r0) * first.in_w * first.in_c;
+    w.y = rows;
     kt.conv3x3_window(w, 0, 0, r1 - r0, 0, mid_w);
     if (!winograd_forward_band(kt, a, image, ty0, ty1, rows, r1 - r0).ok()) failed = true;
   });

@@ -66,6 +66,11 @@ class CpuBackend final : public Backend {
   const KernelTable* kernels_;
 };
 
+// The direct kernel's ConvWindow of shape s over x into y, its weights and bias packed into
+// the calling thread's scratch (valid until that thread's next such call); false when out
+// of memory.
+bool direct_conv_window(const Conv3x3Shape& s, const float* x, const float* weight, const float* bias, float* y,
+                        bool relu, ConvWindow* out);
 // Packs conv weights [k][c][3][3] as packed[(ky * 3 + kx) * c + ci][k_pad] (zeros past k),
 // optionally flipped and transposed for the backward-data convolution.
 void pack_conv_weights(const float* weight, int out_c, int in_c, int k_pad, float* packed);

@@ -107,31 +107,36 @@ void input_tile(const float* x_img, int in_h, int in_w, int cin, int iy0, int ix
   }
 }
 
-// The output transform of one whole tile (out_h and out_w even) and its 2x2 max-pool into
-// y[k]: the four outputs exactly as the unpooled path computes them, then the maximum in
-// maxpool2x2_forward's order (a later one wins only when strictly greater; vmax(a, b) is
-// a > b ? a : b), so the pooled values equal the two operations' bit for bit, NaN included.
+// A^T M A (+ bias, ReLU) of channels [k, k + kLanes) of one tile: out[i][j] is output (2 ty
+// + i, 2 tx + j). The pooled and the unpooled paths both take their outputs from here.
+void output_transform(const WinogradArgs& a, const float* mt, int64_t m_xi, int k, vf (&out)[2][2]) {
+  vf q[4][4];
+  for (int r = 0; r < 4; ++r)
+    for (int s = 0; s < 4; ++s) q[r][s] = vload(mt + (r * 4 + s) * m_xi + k);
+  vf p[2][4];
+  for (int s = 0; s < 4; ++s) {
+    p[0][s] = vadd(vadd(q[0][s], q[1][s]), q[2][s]);
+    p[1][s] = vsub(vsub(q[1][s], q[2][s]), q[3][s]);
+  }
+  const vf b = a.bias != nullptr ? vload_lanes(a.bias + k, imin(kLanes, a.k - k)) : vzero();
+  for (int i = 0; i < 2; ++i) {
+    out[i][0] = vadd(vadd(vadd(p[i][0], p[i][1]), p[i][2]), b);
+    out[i][1] = vadd(vsub(vsub(p[i][1], p[i][2]), p[i][3]), b);
+    if (a.relu)
+      for (int j = 0; j < 2; ++j) out[i][j] = vmax(out[i][j], vzero());
+  }
+}
+
+// One whole tile's 2x2 max-pool (out_h and out_w even) into y[k]: the maximum of its four
+// outputs in maxpool2x2_forward's order (a later one wins only when strictly greater;
+// vmax(a, b) is a > b ? a : b), so the pooled values equal the two operations' bit for bit,
+// NaN included.
 void pooled_output_tile(const WinogradArgs& a, const float* mt, int64_t m_xi, float* y) {
   for (int k = 0; k < a.k; k += kLanes) {
-    const int lanes = imin(kLanes, a.k - k);
-    vf q[4][4];
-    for (int r = 0; r < 4; ++r)
-      for (int s = 0; s < 4; ++s) q[r][s] = vload(mt + (r * 4 + s) * m_xi + k);
-    vf p[2][4];
-    for (int s = 0; s < 4; ++s) {
-      p[0][s] = vadd(vadd(q[0][s], q[1][s]), q[2][s]);
-      p[1][s] = vsub(vsub(q[1][s], q[2][s]), q[3][s]);
-    }
-    const vf b = a.bias != nullptr ? vload_lanes(a.bias + k, lanes) : vzero();
     vf out[2][2];
-    for (int i = 0; i < 2; ++i) {
-      out[i][0] = vadd(vadd(vadd(p[i][0], p[i][1]), p[i][2]), b);
-      out[i][1] = vadd(vsub(vsub(p[i][1], p[i][2]), p[i][3]), b);
-      if (a.relu)
-        for (int j = 0; j < 2; ++j) out[i][j] = vmax(out[i][j], vzero());
-    }
+    output_transform(a, mt, m_xi, k, out);
     const vf best = vmax(out[1][1], vmax(out[1][0], vmax(out[0][1], out[0][0])));
-    vstore_lanes(y + k, best, lanes);
+    vstore_lanes(y + k, best, imin(kLanes, a.k - k));
   }
 }
 
@@ -179,29 +184,12 @@ void winograd_f2x2_block(const WinogradArgs& a, int64_t tile0, int count, float*
     float* y_img = a.y + static_cast<int64_t>(image) * a.out_h * a.out_w * a.k;
     const float* mt = m + static_cast<int64_t>(t) * a.k_pad;
     for (int k = 0; k < a.k; k += kLanes) {
-      const int lanes = imin(kLanes, a.k - k);
-      vf q[4][4];
-      for (int r = 0; r < 4; ++r)
-        for (int s = 0; s < 4; ++s) q[r][s] = vload(mt + (r * 4 + s) * m_xi + k);
-      vf p[2][4];
-      for (int s = 0; s < 4; ++s) {
-        p[0][s] = vadd(vadd(q[0][s], q[1][s]), q[2][s]);
-        p[1][s] = vsub(vsub(q[1][s], q[2][s]), q[3][s]);
-      }
-      const vf b = a.bias != nullptr ? vload_lanes(a.bias + k, lanes) : vzero();
-      for (int i = 0; i < 2; ++i) {
-        const int oy = oy0 + i;
-        if (oy >= a.out_h) break;
-        vf out[2];
-        out[0] = vadd(vadd(vadd(p[i][0], p[i][1]), p[i][2]), b);
-        out[1] = vadd(vsub(vsub(p[i][1], p[i][2]), p[i][3]), b);
-        for (int j = 0; j < 2; ++j) {
-          const int ox = ox0 + j;
-          if (ox >= a.out_w) break;
-          const vf r = a.relu ? vmax(out[j], vzero()) : out[j];
-          vstore_lanes(y_img + (static_cast<int64_t>(oy) * a.out_w + ox) * a.k + k, r, lanes);
-        }
-      }
+      vf out[2][2];
+      output_transform(a, mt, m_xi, k, out);
+      for (int i = 0; i < 2 && oy0 + i < a.out_h; ++i)
+        for (int j = 0; j < 2 && ox0 + j < a.out_w; ++j)
+          vstore_lanes(y_img + (static_cast<int64_t>(oy0 + i) * a.out_w + ox0 + j) * a.k + k, out[i][j],
+                       imin(kLanes, a.k - k));
     }
   }
 }

@@ -63,6 +63,32 @@ double dependent_add_ghz() {
 #endif
 }
 
+// `count` reproducible pseudo-random pixels in [0, 1) (a linear congruential generator).
+std::vector<float> random_pixels(size_t count) {
+  std::vector<float> images(count);
+  uint32_t s = 12345;
+  for (float& x : images) {
+    s = s * 1664525u + 1013904223u;
+    x = static_cast<float>(s >> 8) / 16777216.0f;
+  }
+  return images;
+}
+
+// What both profiles take: backend, batch size, repetitions, architecture.
+struct ProfileArgs {
+  Backend* backend;
+  int batch, repetitions;
+  ArchPlan plan;
+};
+ProfileArgs profile_args(const Napi::CallbackInfo& info, const char* repetitions) {
+  const std::string backend_name = require_backend_name(arg(info, 0), "backend");
+  ProfileArgs a{nullptr, static_cast<int>(require_integer(arg(info, 1), "batchSize", 1, 4096)),
+                static_cast<int>(require_integer(arg(info, 2), repetitions, 1, 100000)), require_arch(arg(info, 3))};
+  Status st = get_backend(backend_name, &a.backend);
+  if (!st.ok()) throw status_error(info.Env(), st);
+  return a;
+}
+
 // The JS array of a profile's rows, for a Task's completion.
 auto profile_array(std::shared_ptr<std::vector<OpProfile>> results) {
   return [results](Napi::Env e) -> Napi::Value {
@@ -119,27 +145,17 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
 Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded_promise(env, [&]() -> Napi::Value {
-    const std::string backend_name = require_backend_name(arg(info, 0), "backend");
-    const int batch = static_cast<int>(require_integer(arg(info, 1), "batchSize", 1, 4096));
-    const int steps = static_cast<int>(require_integer(arg(info, 2), "steps", 1, 100000));
-    const ArchPlan plan = require_arch(arg(info, 3));
-    Backend* inner = nullptr;
-    Status st = get_backend(backend_name, &inner);
-    if (!st.ok()) throw status_error(env, st);
+    const ProfileArgs p = profile_args(info, "steps");
+    const int batch = p.batch, steps = p.repetitions;
     auto results = std::make_shared<std::vector<OpProfile>>();
     auto work = [=]() -> Status {
-      ProfilingBackend prof(inner);
-      Network net(&prof, plan);
+      ProfilingBackend prof(p.backend);
+      Network net(&prof, p.plan);
       TEMPERED_TRY(net.allocate());
       TEMPERED_TRY(net.init_glorot(1));
       // Random images and labels, `batch` of them, resident on the device.
-      std::vector<float> images(static_cast<size_t>(batch) * net.input_size());
+      const std::vector<float> images = random_pixels(static_cast<size_t>(batch) * net.input_size());
       std::vector<int32_t> labels(batch), indices(batch);
-      uint32_t s = 12345;
-      for (float& x : images) {
-        s = s * 1664525u + 1013904223u;
-        x = static_cast<float>(s >> 8) / 16777216.0f;
-      }
       for (int i = 0; i < batch; ++i) labels[i] = i % net.classes(), indices[i] = i;
       DeviceDataset data;
       data.backend = &prof;
@@ -166,25 +182,15 @@ Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
 Napi::Value ProfileForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded_promise(env, [&]() -> Napi::Value {
-    const std::string backend_name = require_backend_name(arg(info, 0), "backend");
-    const int batch = static_cast<int>(require_integer(arg(info, 1), "batchSize", 1, 4096));
-    const int reps = static_cast<int>(require_integer(arg(info, 2), "repetitions", 1, 100000));
-    const ArchPlan plan = require_arch(arg(info, 3));
-    Backend* inner = nullptr;
-    Status st = get_backend(backend_name, &inner);
-    if (!st.ok()) throw status_error(env, st);
+    const ProfileArgs p = profile_args(info, "repetitions");
+    const int batch = p.batch, reps = p.repetitions;
     auto results = std::make_shared<std::vector<OpProfile>>();
     auto work = [=]() -> Status {
-      ProfilingBackend prof(inner);
-      Network net(&prof, plan);
+      ProfilingBackend prof(p.backend);
+      Network net(&prof, p.plan);
       TEMPERED_TRY(net.allocate());
       TEMPERED_TRY(net.init_glorot(1));
-      std::vector<float> images(static_cast<size_t>(batch) * net.input_size());
-      uint32_t s = 12345;
-      for (float& x : images) {
-        s = s * 1664525u + 1013904223u;
-        x = static_cast<float>(s >> 8) / 16777216.0f;
-      }
+      const std::vector<float> images = random_pixels(static_cast<size_t>(batch) * net.input_size());
       std::vector<float> logits(static_cast<size_t>(batch) * net.classes());
       TEMPERED_TRY(net.predict(images.data(), batch, logits.data()));  // warm-up, not counted
       prof.reset();
