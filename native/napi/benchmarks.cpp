@@ -142,17 +142,33 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   });
 }
 
+namespace {
+
+// A profile's task: a network of the given architecture with Glorot weights behind a
+// ProfilingBackend; `run(prof, net)` does the timed work (after its own warm-up and reset).
+template <typename Run>
+Napi::Value profile_task(Napi::Env env, const ProfileArgs& p, Run run) {
+  auto results = std::make_shared<std::vector<OpProfile>>();
+  auto work = [=]() -> Status {
+    ProfilingBackend prof(p.backend);
+    Network net(&prof, p.plan);
+    TEMPERED_TRY(net.allocate());
+    TEMPERED_TRY(net.init_glorot(1));
+    TEMPERED_TRY(run(prof, net));
+    *results = prof.results();
+    return Status::Ok();
+  };
+  return Task::Start(env, work, profile_array(results), nullptr, {});
+}
+
+}  // namespace
+
 Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded_promise(env, [&]() -> Napi::Value {
     const ProfileArgs p = profile_args(info, "steps");
     const int batch = p.batch, steps = p.repetitions;
-    auto results = std::make_shared<std::vector<OpProfile>>();
-    auto work = [=]() -> Status {
-      ProfilingBackend prof(p.backend);
-      Network net(&prof, p.plan);
-      TEMPERED_TRY(net.allocate());
-      TEMPERED_TRY(net.init_glorot(1));
+    return profile_task(env, p, [=](ProfilingBackend& prof, Network& net) -> Status {
       // Random images and labels, `batch` of them, resident on the device.
       const std::vector<float> images = random_pixels(static_cast<size_t>(batch) * net.input_size());
       std::vector<int32_t> labels(batch), indices(batch);
@@ -172,10 +188,8 @@ Napi::Value ProfileTraining(const Napi::CallbackInfo& info) {
       prof.reset();
       for (int step = 0; step < steps; ++step)
         TEMPERED_TRY(net.train_step(data, indices.data(), batch, cfg, step + 1, &r));
-      *results = prof.results();
       return Status::Ok();
-    };
-    return Task::Start(env, work, profile_array(results), nullptr, {});
+    });
   });
 }
 
@@ -184,21 +198,14 @@ Napi::Value ProfileForward(const Napi::CallbackInfo& info) {
   return guarded_promise(env, [&]() -> Napi::Value {
     const ProfileArgs p = profile_args(info, "repetitions");
     const int batch = p.batch, reps = p.repetitions;
-    auto results = std::make_shared<std::vector<OpProfile>>();
-    auto work = [=]() -> Status {
-      ProfilingBackend prof(p.backend);
-      Network net(&prof, p.plan);
-      TEMPERED_TRY(net.allocate());
-      TEMPERED_TRY(net.init_glorot(1));
+    return profile_task(env, p, [=](ProfilingBackend& prof, Network& net) -> Status {
       const std::vector<float> images = random_pixels(static_cast<size_t>(batch) * net.input_size());
       std::vector<float> logits(static_cast<size_t>(batch) * net.classes());
       TEMPERED_TRY(net.predict(images.data(), batch, logits.data()));  // warm-up, not counted
       prof.reset();
       for (int r = 0; r < reps; ++r) TEMPERED_TRY(net.predict(images.data(), batch, logits.data()));
-      *results = prof.results();
       return Status::Ok();
-    };
-    return Task::Start(env, work, profile_array(results), nullptr, {});
+    });
   });
 }
 
